@@ -1,0 +1,174 @@
+/* iron: the command-line front end. Global options are taken out of argv
+ * wherever they stand, then the subcommand's handler gets the rest. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iron/cli.h"
+#include "iron/commands.h"
+#include "iron/log.h"
+#include "iron/version.h"
+
+struct command {
+	const char *name;
+	cli_command_fn *run;
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: iron [OPTIONS] <COMMAND> [ARGS]\n\n"
+		   "iron is a peer-to-peer IPv6 overlay network: every node has an Ed25519\n"
+		   "identity, an address in fd69:726f::/32 and a name <node-id>.iron.\n\n"
+		   "Commands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "  %-10s %s\n", "help", "Show this help");
+	fprintf(f, "\nGlobal options (before or after the command):\n"
+		   "  -l, --log-level LEVEL  trace, debug, info, warn or error (default info)\n"
+		   "      --dns-port PORT    port of the local DNS responder (default 5333)\n"
+		   "      --state-dir DIR    where the key and state live\n"
+		   "      --socket PATH      control socket of the daemon\n"
+		   "  -h, --help             show help (also: iron <command> --help)\n"
+		   "  -V, --version          show the version\n"
+		   "\nEnvironment: IRON_LOG (or RUST_LOG) sets per-module log levels,\n"
+		   "e.g. IRON_LOG=quic=trace,dns=debug,info. IRON_STATE_DIR sets the state directory.\n"
+		   "\nRun 'iron <command> --help' for the options of a command; 'man 8 iron' for all.\n");
+}
+
+/* Matches "--name VALUE", "--name=VALUE" or (short) "-x VALUE"/"-xVALUE".
+ * Returns 1 and sets *value (consuming the next argument when needed), 0 when
+ * argv[*i] is not this option, -1 when the value is missing. */
+static int take_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
+		      const char **value)
+{
+	const char *arg = argv[*i];
+	size_t n = strlen(lng);
+	if (strncmp(arg, lng, n) == 0 && arg[n] == '=') {
+		*value = arg + n + 1;
+		return 1;
+	}
+	if (strcmp(arg, lng) == 0 || (shrt && strcmp(arg, shrt) == 0)) {
+		if (*i + 1 >= argc)
+			return -1;
+		*value = argv[++*i];
+		return 1;
+	}
+	if (shrt && strncmp(arg, shrt, 2) == 0 && arg[2] != '\0') {
+		*value = arg + 2;
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_globals globals = {.dns_port = CLI_DEFAULT_DNS_PORT, .log_level = LOG_INFO};
+	char **rest = calloc((size_t)argc + 1, sizeof(char *));
+	int nrest = 0, want_help = 0, want_version = 0, cleanup_dns = 0;
+	int rc;
+
+	if (!rest || sodium_init() < 0) {
+		cli_error("cannot initialise: out of memory or no randomness");
+		return CLI_FAIL;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *value = NULL;
+		int r;
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc)
+				rest[nrest++] = argv[i++];
+			break;
+		}
+		if ((r = take_value(argc, argv, &i, "--log-level", "-l", &value)) != 0) {
+			int level = r > 0 ? log_level_parse(value) : -EINVAL;
+			if (level < 0) {
+				cli_error("--log-level: expected trace, debug, info, warn or error");
+				return CLI_USAGE;
+			}
+			globals.log_level = (enum log_level)level;
+		} else if ((r = take_value(argc, argv, &i, "--dns-port", NULL, &value)) != 0) {
+			char *end = NULL;
+			long port = r > 0 ? strtol(value, &end, 10) : -1;
+			if (port < 1 || port > 65535 || !end || *end) {
+				cli_error("--dns-port: expected a port number from 1 to 65535");
+				return CLI_USAGE;
+			}
+			globals.dns_port = (unsigned)port;
+		} else if ((r = take_value(argc, argv, &i, "--state-dir", NULL, &value)) != 0) {
+			if (r < 0 || !*value) {
+				cli_error("--state-dir: expected a directory");
+				return CLI_USAGE;
+			}
+			globals.state_dir = value;
+		} else if ((r = take_value(argc, argv, &i, "--socket", NULL, &value)) != 0) {
+			if (r < 0 || !*value) {
+				cli_error("--socket: expected a path");
+				return CLI_USAGE;
+			}
+			globals.socket_path = value;
+		} else if (nrest == 0 && strcmp(argv[i], "--cleanup-dns") == 0) {
+			cleanup_dns = 1;
+		} else if (nrest == 0 && (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)) {
+			want_help = 1;
+		} else if (nrest == 0 &&
+			   (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0)) {
+			want_version = 1;
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	rest[nrest] = NULL;
+
+	const char *filter = getenv("IRON_LOG");
+	if (!filter || !*filter)
+		filter = getenv("RUST_LOG");
+	if (log_configure(globals.log_level, filter) != 0) {
+		cli_error("IRON_LOG: cannot parse '%s'", filter);
+		cli_hint("use e.g. IRON_LOG=quic=trace,dns=debug,info");
+		return CLI_USAGE;
+	}
+
+	if (want_version) {
+		printf("iron %s\n", IRON_VERSION);
+		rc = CLI_OK;
+		goto out;
+	}
+	if (cleanup_dns) {
+		cli_error("--cleanup-dns: not available in this build");
+		rc = CLI_FAIL;
+		goto out;
+	}
+	if (want_help || nrest == 0 || strcmp(rest[0], "help") == 0) {
+		if (nrest > 1 && strcmp(rest[0], "help") == 0) {
+			/* "iron help CMD" is "iron CMD --help". */
+			char *argv2[] = {rest[1], "--help", NULL};
+			for (const struct command *c = commands; c->name; c++)
+				if (strcmp(c->name, rest[1]) == 0) {
+					rc = c->run(&globals, 2, argv2);
+					goto out;
+				}
+		}
+		usage(stdout);
+		rc = CLI_OK;
+		goto out;
+	}
+	for (const struct command *c = commands; c->name; c++) {
+		if (strcmp(c->name, rest[0]) == 0) {
+			rc = c->run(&globals, nrest, rest);
+			goto out;
+		}
+	}
+	cli_error("unknown command '%s'", rest[0]);
+	cli_hint("run 'iron --help' for the list of commands");
+	rc = CLI_USAGE;
+out:
+	free(rest);
+	return rc;
+}
