@@ -1,0 +1,210 @@
+# Shared helpers for iron's end-to-end tests, in the manner of WireGuard's
+# netns.sh: namespaces named after the test's PID, tiny wrappers, waiting
+# on conditions (never fixed sleeps), cleanup on exit.
+#
+# Needs root, `ip netns` and /dev/net/tun; otherwise the test is skipped
+# (exit 77). IRON_BIN is the binary under test (set by ctest).
+
+set -u
+IRON=${IRON_BIN:-$(dirname "$0")/../../build/iron}
+TEST_NAME=$(basename "$0" .sh)
+PREFIX="ir$$"
+WORK=$(mktemp -d "/tmp/iron-e2e-$TEST_NAME.XXXXXX")
+NAMESPACES=""
+PIDS=""
+passed=0
+failed=0
+
+skip() {
+	echo "SKIP $TEST_NAME: $*"
+	exit 77
+}
+
+need_root() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	[ -c /dev/net/tun ] || skip "needs /dev/net/tun"
+	command -v ip >/dev/null || skip "needs iproute2"
+	ip netns add "${PREFIX}probe" 2>/dev/null || skip "cannot create network namespaces"
+	ip netns del "${PREFIX}probe"
+}
+
+need_cmd() {
+	for c in "$@"; do
+		command -v "$c" >/dev/null || skip "needs $c"
+	done
+}
+
+cleanup() {
+	for pid in $PIDS; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $PIDS; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+	done
+	for ns in $NAMESPACES; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+		rm -rf "/etc/netns/$ns"
+	done
+	if [ "${KEEP_WORK:-0}" = 1 ] || [ "$failed" -gt 0 ]; then
+		echo "logs kept in $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+
+ok() {
+	passed=$((passed + 1))
+	echo "ok - $*"
+}
+
+not_ok() {
+	failed=$((failed + 1))
+	echo "not ok - $*"
+}
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() {
+	desc=$1
+	shift
+	if "$@" >>"$WORK/check.log" 2>&1; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+finish() {
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit $?
+}
+
+# wait_for TIMEOUT_SECONDS COMMAND...: polls every 0.1 s until the command
+# succeeds; returns 1 on timeout.
+wait_for() {
+	limit=$(($1 * 10))
+	shift
+	i=0
+	while [ $i -lt $limit ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# ns NAME: creates namespace $PREFIX$NAME with loopback up and a resolv.conf
+# pointing at the in-tunnel DNS server.
+make_ns() {
+	ns="$PREFIX$1"
+	ip netns add "$ns"
+	NAMESPACES="$NAMESPACES $ns"
+	ip -n "$ns" link set lo up
+	mkdir -p "/etc/netns/$ns"
+	echo "nameserver fd69:726f:0:1::53" >"/etc/netns/$ns/resolv.conf"
+}
+
+# in NAME COMMAND...: runs a command in namespace NAME.
+in_ns() {
+	ns="$PREFIX$1"
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# link A B: a veth pair between namespaces A and B, with 10.99.0.1/24 and
+# fd00:99::1/64 on A, .2 and ::2 on B.
+link_ns() {
+	ip link add "${PREFIX}a" netns "$PREFIX$1" type veth peer name "${PREFIX}b" netns "$PREFIX$2"
+	ip -n "$PREFIX$1" addr add 10.99.0.1/24 dev "${PREFIX}a"
+	ip -n "$PREFIX$2" addr add 10.99.0.2/24 dev "${PREFIX}b"
+	ip -n "$PREFIX$1" addr add fd00:99::1/64 dev "${PREFIX}a" nodad
+	ip -n "$PREFIX$2" addr add fd00:99::2/64 dev "${PREFIX}b" nodad
+	ip -n "$PREFIX$1" link set "${PREFIX}a" up
+	ip -n "$PREFIX$2" link set "${PREFIX}b" up
+}
+
+# new_key NAME: makes a state directory with a fresh key for node NAME and
+# prints nothing; node_id NAME then gives its base32 ID.
+new_key() {
+	mkdir -p "$WORK/$1"
+	chmod 700 "$WORK/$1"
+	head -c 32 /dev/urandom >"$WORK/$1/secret.key"
+	chmod 600 "$WORK/$1/secret.key"
+}
+
+node_id() {
+	"$IRON" self --state-dir "$WORK/$1" --base32
+}
+
+node_ip() {
+	"$IRON" self --state-dir "$WORK/$1" --ipv6
+}
+
+# start_iron NAME [ARGS...]: starts `iron serve` in namespace NAME with state
+# in $WORK/NAME, logging to $WORK/NAME.log; waits until it is up.
+start_iron() {
+	node=$1
+	shift
+	[ -f "$WORK/$node/secret.key" ] || new_key "$node"
+	in_ns "$node" "$IRON" serve --state-dir "$WORK/$node" --no-dns-config "$@" \
+		>>"$WORK/$node.out" 2>>"$WORK/$node.log" &
+	pid=$!
+	PIDS="$PIDS $pid"
+	eval "PID_$node=$pid"
+	if ! wait_for 10 grep -q "is up" "$WORK/$node.out"; then
+		echo "iron serve in $node did not come up:"
+		cat "$WORK/$node.log"
+		return 1
+	fi
+}
+
+# stop_iron NAME [SIGNAL]: stops the daemon of NAME and waits for it.
+stop_iron() {
+	eval "pid=\$PID_$1"
+	kill "-${2:-TERM}" "$pid" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# setup_pair [4|6] [EXTRA_ARGS...]: namespaces a and b joined by veth, a
+# node in each with the other as a static --peer over the IPv4 (default) or
+# IPv6 underlay. Sets A, B (base32 IDs) and A_IP, B_IP (overlay addresses).
+setup_pair() {
+	family=${1:-4}
+	[ $# -gt 0 ] && shift
+	make_ns a
+	make_ns b
+	link_ns a b
+	new_key a
+	new_key b
+	A=$(node_id a)
+	B=$(node_id b)
+	A_IP=$(node_ip a)
+	B_IP=$(node_ip b)
+	if [ "$family" = 6 ]; then
+		UNDER_A="[fd00:99::1]"
+		UNDER_B="[fd00:99::2]"
+	else
+		UNDER_A="10.99.0.1"
+		UNDER_B="10.99.0.2"
+	fi
+	start_iron a --peer "$B@$UNDER_B:4766" "$@" || return 1
+	start_iron b --peer "$A@$UNDER_A:4766" "$@" || return 1
+}
+
+# sha256 of a file.
+sum_of() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
+# serve_http NAME DIR: python's web server on [::]:8000 in namespace NAME.
+serve_http() {
+	in_ns "$1" python3 -m http.server --bind :: --directory "$2" 8000 >"$WORK/http-$1.log" 2>&1 &
+	PIDS="$PIDS $!"
+	wait_for 10 sh -c "ip netns exec $PREFIX$1 ss -tln | grep -q ':8000'"
+}
