@@ -27,6 +27,7 @@
 #define TCP_WRITE_QUEUE_MAX (256 * 1024)
 /* UDP replies waiting for a writable socket, over all listeners. */
 #define UDP_SEND_QUEUE_MAX 1024
+#define UDP_RCVBUF	   (1 << 20)
 /* Attempts at finding a free port shared by every listener. */
 #define PORT_PICK_TRIES 32
 /* Debug lines about bad input, per second. */
@@ -651,12 +652,16 @@ static socklen_t addr_len(const struct sockaddr_storage *a)
 /* A bound socket (listening for TCP). Returns the descriptor or -errno. */
 static int bound_socket(const struct sockaddr_storage *addr, int type)
 {
-	int one = 1, err;
+	int one = 1, udp_rcvbuf = UDP_RCVBUF, err;
 	int fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (addr->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Room for a burst of queries while the loop is busy (best effort:
+	 * the kernel caps it at net.core.rmem_max). */
+	if (type == SOCK_DGRAM)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &udp_rcvbuf, sizeof(udp_rcvbuf));
 	/* Lets a restarted daemon bind while old connections linger. */
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
