@@ -832,7 +832,9 @@ int dns_server_new(const struct dns_server_config *config, struct dns_server **o
 
 	s->loop = config->loop;
 	s->port = port;
-	memcpy(s->upstreams, config->upstreams, config->n_upstreams * sizeof(s->upstreams[0]));
+	if (config->n_upstreams)
+		memcpy(s->upstreams, config->upstreams,
+		       config->n_upstreams * sizeof(s->upstreams[0]));
 	s->n_upstreams = config->n_upstreams;
 	s->upstream_timeout_ms = config->upstream_timeout_ms ? config->upstream_timeout_ms
 							     : DNS_SERVER_UPSTREAM_TIMEOUT_MS;

@@ -72,7 +72,7 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0)
 		return 1;
 	log_configure(LOG_WARN, getenv("IRON_LOG"));
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!value)
 			goto usage;
@@ -91,7 +91,6 @@ int main(int argc, char **argv)
 		} else {
 			goto usage;
 		}
-		i++;
 	}
 	config.loop = loop;
 	err = dns_server_new(&config, &app.server);
