@@ -70,6 +70,9 @@ struct tcp_conn {
 	unsigned handles_open;
 	bool closing;
 	unsigned pending; /* forwarded queries of this connection */
+	bool eof;	  /* the client has finished sending */
+	bool shutting;	  /* tcp_finish() ran */
+	uv_shutdown_t shutdown;
 	size_t have;
 	uint8_t buf[2 + DNS_SERVER_TCP_QUERY_MAX];
 };
@@ -157,6 +160,7 @@ static void count_reply(struct dns_server *s, int rcode)
 /* --- sending answers ---------------------------------------------------- */
 
 static void tcp_close(struct tcp_conn *conn);
+static void tcp_finish(struct tcp_conn *conn);
 
 static void udp_sent(uv_udp_send_t *req, int status)
 {
@@ -276,8 +280,9 @@ static void pending_finish(struct pending *p)
 	if (p->next)
 		p->next->prev = p->prev;
 	s->stats.in_flight--;
-	if (p->origin.kind == ORIGIN_TCP && p->origin.conn)
-		p->origin.conn->pending--;
+	if (p->origin.kind == ORIGIN_TCP && p->origin.conn && --p->origin.conn->pending == 0 &&
+	    p->origin.conn->eof)
+		tcp_finish(p->origin.conn);
 	uv_close((uv_handle_t *)&p->timer, pending_closed);
 }
 
@@ -524,6 +529,24 @@ static void tcp_close(struct tcp_conn *conn)
 	uv_close((uv_handle_t *)&conn->idle, tcp_conn_closed);
 }
 
+static void tcp_shut(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	tcp_close(req->data);
+}
+
+/* Closes after the answers already queued have gone out. */
+static void tcp_finish(struct tcp_conn *conn)
+{
+	if (conn->shutting)
+		return;
+	conn->shutting = true;
+	conn->shutdown.data = conn;
+	if (conn->closing ||
+	    uv_shutdown(&conn->shutdown, (uv_stream_t *)&conn->handle, tcp_shut) != 0)
+		tcp_close(conn);
+}
+
 static void tcp_idle(uv_timer_t *timer)
 {
 	struct tcp_conn *conn = timer->data;
@@ -552,6 +575,15 @@ static void tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	size_t used = 0;
 	(void)buf;
 
+	if (nread == UV_EOF) {
+		/* The client may half-close after its last query: answer
+		 * what is asked, then close. */
+		uv_read_stop(stream);
+		conn->eof = true;
+		if (conn->pending == 0)
+			tcp_finish(conn);
+		return;
+	}
 	if (nread < 0) {
 		tcp_close(conn);
 		return;

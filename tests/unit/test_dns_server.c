@@ -580,6 +580,18 @@ static void test_tcp(void)
 	CHECK_INT(st.tcp_timeouts, 1);
 	CHECK_INT(st.tcp_conns, 0);
 	CHECK_INT(st.answers[0], 2);
+	CHECK_INT(st.tcp_conns, 0);
+
+	/* A client that half-closes after its query still gets the answer,
+	 * then the server closes too. */
+	uv_shutdown_t shut;
+	tcp_client_open(&a, dns_server_port(s));
+	tcp_client_send(&a, msg, 2 + n1);
+	CHECK_INT(uv_shutdown(&shut, (uv_stream_t *)&a.tcp, NULL), 0);
+	CHECK(run_until(&a.eof, 2000));
+	CHECK_INT(a.have, 2 + n1 + 28);
+	CHECK_INT(get16(a.in + 2), 0x7001);
+	tcp_client_close(&a);
 
 	/* A client still connected when the server closes is cut off too. */
 	tcp_client_open(&a, dns_server_port(s));
