@@ -31,40 +31,22 @@
 /* The SOA record of the zone, in wire form (no compression, so it can be
  * placed anywhere): iron. 300 IN SOA ns.iron. hostmaster.iron. 1 3600 600
  * 86400 300. */
+/* clang-format off */
 static const uint8_t soa_record[] = {
-    4,	  'i',
-    'r',  'o',
-    'n',  0, /* owner iron. */
-    0,	  DNS_TYPE_SOA,
-    0,	  DNS_CLASS_IN,
-    0,	  0,
-    0x01, 0x2c, /* type, class, TTL 300 */
-    0,	  46,	/* rdlength */
-    2,	  'n',
-    's',  4,
-    'i',  'r',
-    'o',  'n',
-    0, /* mname ns.iron. */
-    10,	  'h',
-    'o',  's',
-    't',  'm',
-    'a',  's',
-    't',  'e',
-    'r',  4,
-    'i',  'r',
-    'o',  'n',
-    0,	  0,
-    0,	  0,
-    1, /* serial */
-    0,	  0,
-    0x0e, 0x10, /* refresh 3600 */
-    0,	  0,
-    0x02, 0x58, /* retry 600 */
-    0,	  0x01,
-    0x51, 0x80, /* expire 86400 */
-    0,	  0,
-    0x01, 0x2c, /* minimum (negative TTL) 300 */
+	4, 'i', 'r', 'o', 'n', 0,                        /* owner iron. */
+	0, DNS_TYPE_SOA, 0, DNS_CLASS_IN,                /* type, class */
+	0, 0, 0x01, 0x2c,                                /* TTL 300 */
+	0, 46,                                           /* rdlength */
+	2, 'n', 's', 4, 'i', 'r', 'o', 'n', 0,           /* mname ns.iron. */
+	10, 'h', 'o', 's', 't', 'm', 'a', 's', 't', 'e', 'r',
+	4, 'i', 'r', 'o', 'n', 0,                        /* rname hostmaster.iron. */
+	0, 0, 0, 1,                                      /* serial 1 */
+	0, 0, 0x0e, 0x10,                                /* refresh 3600 */
+	0, 0, 0x02, 0x58,                                /* retry 600 */
+	0, 0x01, 0x51, 0x80,                             /* expire 86400 */
+	0, 0, 0x01, 0x2c,                                /* minimum 300 */
 };
+/* clang-format on */
 
 /* A bounds-checked cursor over untrusted bytes. */
 struct reader {
