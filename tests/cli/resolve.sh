@@ -6,6 +6,7 @@
 set -u
 iron=${IRON_BIN:?}
 tools=${IRON_BUILD_DIR:?}/tests/tools
+command -v python3 >/dev/null || { echo "skipped: python3 is needed to parse JSON and to fake a silent server"; exit 77; }
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
