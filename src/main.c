@@ -18,6 +18,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{"resolve", cmd_resolve, "Look up <node-id>.iron with the daemon's DNS"},
 	{NULL, NULL, NULL},
 };
 

@@ -4,4 +4,7 @@
 
 #include "iron/cli.h"
 
+/* iron resolve NAME [--server ADDR:PORT] [--timeout S] [-f json] */
+cli_command_fn cmd_resolve;
+
 #endif
