@@ -74,7 +74,8 @@ static size_t make_packet(uint8_t *out, uint8_t nh, const uint8_t *body, size_t 
 	out[7] = 64;
 	memcpy(out + 8, &src, 16);
 	memcpy(out + 24, &dst, 16);
-	memcpy(out + 40, body, body_len);
+	if (body_len > 0)
+		memcpy(out + 40, body, body_len);
 	return 40 + body_len;
 }
 
