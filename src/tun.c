@@ -259,8 +259,10 @@ static int wait_until_local(int sock, const struct in6_addr *addr, uint32_t seq)
 		rtm->rtm_dst_len = 128;
 		if (!nl_put(&req, RTA_DST, addr, sizeof(*addr)))
 			return -ENOSPC;
-		int err =
-		    nl_transact(sock, &req, seq, "looking up the address", take_route_type, &type);
+		/* A fresh sequence number each time, so a late answer to an
+		 * earlier attempt is never taken for this one. */
+		int err = nl_transact(sock, &req, seq + (uint32_t)attempt, "looking up the address",
+				      take_route_type, &type);
 		if (err != 0 && err != -ENETUNREACH && err != -EHOSTUNREACH)
 			return err;
 		if (err == 0 && type == RTN_LOCAL)
