@@ -1,0 +1,111 @@
+/* The registry: overlay address -> node ID (SPEC section 8). An address
+ * holds only the last 8 bytes of an ID, so the router needs this map to
+ * know which peer a packet from the TUN is for.
+ *
+ * Bounded: a fixed number of entries, allocated up front; when full, the
+ * least recently used entry is evicted, except entries that are pinned
+ * (this node, static peers) or connected (a peer with an open connection),
+ * which are never evicted. Lookups are O(1) and allocate nothing. Keys are
+ * hashed with a random per-registry key, so IDs chosen to collide cannot
+ * slow the table down.
+ *
+ * Persisted as a JSON array of base32 IDs, the original's known_peers.json. */
+#ifndef IRON_REGISTRY_H
+#define IRON_REGISTRY_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iron/id.h"
+
+#define REGISTRY_DEFAULT_CAPACITY 4096
+
+/* Entry flags. */
+#define REGISTRY_PINNED	   1u /* this node or a static peer */
+#define REGISTRY_CONNECTED 2u /* a peer with an open connection */
+
+/* Largest file registry_load() reads; 4096 IDs take about 230 KB. Larger
+ * registries read up to 64 bytes per entry of capacity. */
+#define REGISTRY_MAX_FILE (1024 * 1024)
+
+struct registry;
+
+/* What registry_foreach() shows of an entry. */
+struct registry_entry {
+	struct iron_id id;
+	struct in6_addr addr;
+	unsigned flags;
+	uint64_t last_seen; /* the now of the last insert; 0 for loaded entries */
+};
+
+/* Makes an empty registry for at most capacity entries (1 .. 2^24), all
+ * memory allocated now. Returns 0, -EINVAL for a bad capacity, -ENOMEM. */
+int registry_new(size_t capacity, struct registry **out);
+
+/* Frees the registry; NULL is fine. */
+void registry_del(struct registry *reg);
+
+/* Registers id under its overlay address, or refreshes it (most recently
+ * used, flags added, last_seen = now) when it is already there. flags may
+ * include REGISTRY_PINNED and REGISTRY_CONNECTED. When the registry is full
+ * the least recently used evictable entry makes room. Returns 0; -EEXIST
+ * when another ID owns that address (the first one keeps it; the clash is
+ * logged once per address); -ENOSPC when full and nothing can be evicted.
+ * The ID is not checked for being a valid key: callers register IDs they
+ * have parsed or authenticated. */
+int registry_insert(struct registry *reg, const struct iron_id *id, unsigned flags, uint64_t now);
+
+/* Sets or clears REGISTRY_PINNED / REGISTRY_CONNECTED on id's entry; an
+ * entry with neither flag becomes evictable again, as the most recently
+ * used. Returns 0, or -ENOENT when id is not registered. */
+int registry_pin(struct registry *reg, const struct iron_id *id, bool pinned);
+int registry_set_connected(struct registry *reg, const struct iron_id *id, bool connected);
+
+/* Finds the ID that owns addr and copies it to *out (out may be NULL to
+ * test only), marking the entry most recently used. Returns 0 or -ENOENT.
+ * O(1), no allocation. */
+int registry_lookup(struct registry *reg, const struct in6_addr *addr, struct iron_id *out);
+
+/* Number of entries. */
+size_t registry_count(const struct registry *reg);
+
+/* Calls fn for every entry: pinned and connected ones first, then the
+ * others from least to most recently used. Stops at and returns the first
+ * non-zero value fn returns; 0 otherwise. fn must not change the registry. */
+int registry_foreach(const struct registry *reg,
+		     int (*fn)(const struct registry_entry *entry, void *ctx), void *ctx);
+
+/* Writes every ID, in registry_foreach() order, as a JSON array of base32
+ * strings to path, atomically: a temporary file in the same directory,
+ * fsync, rename, fsync of the directory. On failure the old file is intact
+ * and no temporary file is left. Returns 0 or -errno. */
+int registry_save(const struct registry *reg, const char *path);
+
+/* Inserts the IDs of a file written by registry_save() (or the original),
+ * in file order, so the last one ends most recently used. Strings that are
+ * not valid node IDs, and IDs whose address is taken, are skipped.
+ * Returns 0 (also when the file does not exist); -EINVAL when it is not a
+ * JSON array of strings; -EFBIG when it is larger than
+ * max(REGISTRY_MAX_FILE, 64 * capacity); other -errno from reading it. On
+ * any error the registry is unchanged. */
+int registry_load(struct registry *reg, const char *path);
+
+/* Longest string registry_parse_json() hands out; longer ones are skipped
+ * (a base32 ID has 52 characters). */
+#define REGISTRY_JSON_MAX_STRING 64
+
+/* Parses a JSON array of strings (RFC 8259: whitespace, escapes including
+ * \uXXXX and surrogate pairs), calling each(str, len, ctx) for every
+ * element with the decoded, NUL-terminated string, or skipping it when it
+ * decodes to more than REGISTRY_JSON_MAX_STRING bytes. each may be NULL (to
+ * validate only); a non-zero return from it stops the parse and is
+ * returned. Returns 0, or -EINVAL when data is anything else (another
+ * value, an element that is not a string, trailing bytes other than
+ * whitespace, control characters or a bad escape in a string). Reads only
+ * data[0 .. len). Pure. */
+int registry_parse_json(const char *data, size_t len,
+			int (*each)(const char *str, size_t len, void *ctx), void *ctx);
+
+#endif

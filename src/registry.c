@@ -1,0 +1,710 @@
+#define LOG_MODULE "registry"
+#include "iron/registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "iron/addr.h"
+#include "iron/log.h"
+
+#define NO_SLOT	     UINT32_MAX
+#define MAX_CAPACITY (1u << 24)
+/* The address holds bytes 24..31 of the ID: that is the key. */
+#define KEY_OFFSET 24
+
+/* An entry. Slots live in one array allocated by registry_new(); prev/next
+ * link each used slot into one of the two recency lists (head = most
+ * recently used) and chain free slots through next. */
+struct slot {
+	struct iron_id id;
+	uint64_t key;  /* ID bytes 24..31, as stored in memory */
+	uint64_t hash; /* keyed hash of key, to move entries without rehashing */
+	uint64_t last_seen;
+	uint32_t prev;
+	uint32_t next;
+	unsigned flags;
+	bool clash_logged;
+};
+
+struct slot_list {
+	uint32_t head;
+	uint32_t tail;
+};
+
+struct registry {
+	struct slot *slots;
+	size_t capacity;
+	size_t count;
+	uint32_t free_head;
+	/* Open addressing with linear probing: slot index + 1, 0 = empty. At
+	 * least twice the capacity, so probes stay short and an empty cell is
+	 * always found. */
+	uint32_t *table;
+	size_t table_mask;
+	struct slot_list evictable; /* neither pinned nor connected */
+	struct slot_list protected; /* pinned or connected: never evicted */
+	uint8_t hash_key[crypto_shorthash_KEYBYTES];
+};
+
+static bool is_protected(unsigned flags)
+{
+	return (flags & (REGISTRY_PINNED | REGISTRY_CONNECTED)) != 0;
+}
+
+static struct slot_list *list_of(struct registry *reg, const struct slot *s)
+{
+	return is_protected(s->flags) ? &reg->protected : &reg->evictable;
+}
+
+static void list_unlink(struct registry *reg, struct slot_list *list, uint32_t i)
+{
+	struct slot *s = &reg->slots[i];
+	if (s->prev != NO_SLOT)
+		reg->slots[s->prev].next = s->next;
+	else
+		list->head = s->next;
+	if (s->next != NO_SLOT)
+		reg->slots[s->next].prev = s->prev;
+	else
+		list->tail = s->prev;
+	s->prev = s->next = NO_SLOT;
+}
+
+static void list_push_head(struct registry *reg, struct slot_list *list, uint32_t i)
+{
+	struct slot *s = &reg->slots[i];
+	s->prev = NO_SLOT;
+	s->next = list->head;
+	if (list->head != NO_SLOT)
+		reg->slots[list->head].prev = i;
+	else
+		list->tail = i;
+	list->head = i;
+}
+
+static uint64_t key_of_bytes(const uint8_t *bytes)
+{
+	uint64_t key;
+	memcpy(&key, bytes, sizeof(key));
+	return key;
+}
+
+static uint64_t hash_key(const struct registry *reg, uint64_t key)
+{
+	/* SipHash with a random key: IDs are public and can be chosen (any
+	 * curve point is an ID), so an unkeyed hash could be flooded with
+	 * colliding entries through DNS queries. */
+	uint8_t out[crypto_shorthash_BYTES];
+	uint64_t hash;
+	crypto_shorthash(out, (const uint8_t *)&key, sizeof(key), reg->hash_key);
+	memcpy(&hash, out, sizeof(hash));
+	return hash;
+}
+
+/* The table cell holding key, or the empty cell where it would go. */
+static size_t find_cell(const struct registry *reg, uint64_t key, uint64_t hash)
+{
+	size_t cell = hash & reg->table_mask;
+	while (reg->table[cell] != 0 && reg->slots[reg->table[cell] - 1].key != key)
+		cell = (cell + 1) & reg->table_mask;
+	return cell;
+}
+
+/* Empties a cell, moving later entries of the same probe run back so that
+ * no tombstones are needed (Knuth's algorithm R). */
+static void table_remove(struct registry *reg, size_t hole)
+{
+	size_t cell = hole;
+	for (;;) {
+		cell = (cell + 1) & reg->table_mask;
+		if (reg->table[cell] == 0)
+			break;
+		size_t home = reg->slots[reg->table[cell] - 1].hash & reg->table_mask;
+		/* The entry may move back to the hole unless its home lies
+		 * cyclically in (hole, cell]. */
+		bool stays =
+		    hole <= cell ? (hole < home && home <= cell) : (hole < home || home <= cell);
+		if (!stays) {
+			reg->table[hole] = reg->table[cell];
+			hole = cell;
+		}
+	}
+	reg->table[hole] = 0;
+}
+
+static void evict(struct registry *reg, uint32_t i)
+{
+	struct slot *s = &reg->slots[i];
+	char b32[IRON_ID_BASE32_LEN + 1];
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		id_to_base32(&s->id, b32);
+		log_debug("evicting %s (least recently used)", b32);
+	}
+	table_remove(reg, find_cell(reg, s->key, s->hash));
+	list_unlink(reg, &reg->evictable, i);
+	memset(s, 0, sizeof(*s));
+	s->prev = NO_SLOT;
+	s->next = reg->free_head;
+	reg->free_head = i;
+	reg->count--;
+}
+
+int registry_new(size_t capacity, struct registry **out)
+{
+	struct registry *reg = NULL;
+	int err = 0;
+	if (capacity == 0 || capacity > MAX_CAPACITY)
+		return -EINVAL;
+	if (sodium_init() < 0)
+		return -ENOMEM;
+	size_t table_size = 1;
+	while (table_size < capacity * 2)
+		table_size <<= 1;
+	reg = calloc(1, sizeof(*reg));
+	if (!reg) {
+		err = -ENOMEM;
+		goto out;
+	}
+	reg->slots = calloc(capacity, sizeof(*reg->slots));
+	reg->table = calloc(table_size, sizeof(*reg->table));
+	if (!reg->slots || !reg->table) {
+		err = -ENOMEM;
+		goto out;
+	}
+	reg->capacity = capacity;
+	reg->table_mask = table_size - 1;
+	for (size_t i = 0; i < capacity; i++) {
+		reg->slots[i].prev = NO_SLOT;
+		reg->slots[i].next = i + 1 < capacity ? (uint32_t)(i + 1) : NO_SLOT;
+	}
+	reg->free_head = 0;
+	reg->evictable = (struct slot_list){NO_SLOT, NO_SLOT};
+	reg->protected = (struct slot_list){NO_SLOT, NO_SLOT};
+	crypto_shorthash_keygen(reg->hash_key);
+	*out = reg;
+	reg = NULL;
+out:
+	registry_del(reg);
+	return err;
+}
+
+void registry_del(struct registry *reg)
+{
+	if (!reg)
+		return;
+	free(reg->table);
+	free(reg->slots);
+	free(reg);
+}
+
+static void log_clash(struct slot *owner, const struct iron_id *id)
+{
+	char addr_text[ADDR_STR_SIZE], kept[IRON_ID_BASE32_LEN + 1],
+	    refused[IRON_ID_BASE32_LEN + 1];
+	struct in6_addr addr;
+	/* Once per address: anyone can ask the DNS for colliding names, and
+	 * the log must not be theirs to fill. */
+	if (owner->clash_logged)
+		return;
+	owner->clash_logged = true;
+	addr_from_id(id, &addr);
+	id_to_base32(&owner->id, kept);
+	id_to_base32(id, refused);
+	log_warn("address %s belongs to %s; %s has the same last 8 bytes and is ignored",
+		 addr_format(&addr, addr_text), kept, refused);
+}
+
+int registry_insert(struct registry *reg, const struct iron_id *id, unsigned flags, uint64_t now)
+{
+	uint64_t key = key_of_bytes(id->bytes + KEY_OFFSET);
+	uint64_t hash = hash_key(reg, key);
+	size_t cell = find_cell(reg, key, hash);
+	flags &= REGISTRY_PINNED | REGISTRY_CONNECTED;
+	if (reg->table[cell] != 0) {
+		uint32_t i = reg->table[cell] - 1;
+		struct slot *s = &reg->slots[i];
+		if (!id_equal(&s->id, id)) {
+			log_clash(s, id);
+			return -EEXIST;
+		}
+		list_unlink(reg, list_of(reg, s), i);
+		s->flags |= flags;
+		if (now > s->last_seen)
+			s->last_seen = now;
+		list_push_head(reg, list_of(reg, s), i);
+		return 0;
+	}
+	if (reg->count == reg->capacity) {
+		if (reg->evictable.tail == NO_SLOT)
+			return -ENOSPC;
+		evict(reg, reg->evictable.tail);
+		/* Eviction may have moved entries in the table. */
+		cell = find_cell(reg, key, hash);
+	}
+	uint32_t i = reg->free_head;
+	struct slot *s = &reg->slots[i];
+	reg->free_head = s->next;
+	s->id = *id;
+	s->key = key;
+	s->hash = hash;
+	s->last_seen = now;
+	s->flags = flags;
+	s->clash_logged = false;
+	reg->table[cell] = i + 1;
+	list_push_head(reg, list_of(reg, s), i);
+	reg->count++;
+	return 0;
+}
+
+static struct slot *find_id(struct registry *reg, const struct iron_id *id, uint32_t *index)
+{
+	uint64_t key = key_of_bytes(id->bytes + KEY_OFFSET);
+	size_t cell = find_cell(reg, key, hash_key(reg, key));
+	if (reg->table[cell] == 0)
+		return NULL;
+	*index = reg->table[cell] - 1;
+	struct slot *s = &reg->slots[*index];
+	return id_equal(&s->id, id) ? s : NULL;
+}
+
+static int set_flag(struct registry *reg, const struct iron_id *id, unsigned flag, bool on)
+{
+	uint32_t i;
+	struct slot *s = find_id(reg, id, &i);
+	if (!s)
+		return -ENOENT;
+	list_unlink(reg, list_of(reg, s), i);
+	if (on)
+		s->flags |= flag;
+	else
+		s->flags &= ~flag;
+	list_push_head(reg, list_of(reg, s), i);
+	return 0;
+}
+
+int registry_pin(struct registry *reg, const struct iron_id *id, bool pinned)
+{
+	return set_flag(reg, id, REGISTRY_PINNED, pinned);
+}
+
+int registry_set_connected(struct registry *reg, const struct iron_id *id, bool connected)
+{
+	return set_flag(reg, id, REGISTRY_CONNECTED, connected);
+}
+
+int registry_lookup(struct registry *reg, const struct in6_addr *addr, struct iron_id *out)
+{
+	if (!addr_is_node(addr))
+		return -ENOENT;
+	uint64_t key = key_of_bytes(addr->s6_addr + 8);
+	size_t cell = find_cell(reg, key, hash_key(reg, key));
+	if (reg->table[cell] == 0)
+		return -ENOENT;
+	uint32_t i = reg->table[cell] - 1;
+	struct slot *s = &reg->slots[i];
+	struct slot_list *list = list_of(reg, s);
+	/* The common case, packets to the same peer in a row, writes nothing. */
+	if (list->head != i) {
+		list_unlink(reg, list, i);
+		list_push_head(reg, list, i);
+	}
+	if (out)
+		*out = s->id;
+	return 0;
+}
+
+size_t registry_count(const struct registry *reg)
+{
+	return reg->count;
+}
+
+static int foreach_list(const struct registry *reg, const struct slot_list *list,
+			int (*fn)(const struct registry_entry *entry, void *ctx), void *ctx)
+{
+	for (uint32_t i = list->tail; i != NO_SLOT; i = reg->slots[i].prev) {
+		const struct slot *s = &reg->slots[i];
+		struct registry_entry entry = {
+		    .id = s->id, .flags = s->flags, .last_seen = s->last_seen};
+		addr_from_id(&s->id, &entry.addr);
+		int rc = fn(&entry, ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int registry_foreach(const struct registry *reg,
+		     int (*fn)(const struct registry_entry *entry, void *ctx), void *ctx)
+{
+	int rc = foreach_list(reg, &reg->protected, fn, ctx);
+	if (rc == 0)
+		rc = foreach_list(reg, &reg->evictable, fn, ctx);
+	return rc;
+}
+
+struct save_state {
+	FILE *f;
+	bool first;
+};
+
+static int save_one(const struct registry_entry *entry, void *ctx)
+{
+	struct save_state *st = ctx;
+	char b32[IRON_ID_BASE32_LEN + 1];
+	id_to_base32(&entry->id, b32);
+	/* serde_json's pretty layout, which the original writes. */
+	fprintf(st->f, "%s\n  \"%s\"", st->first ? "" : ",", b32);
+	st->first = false;
+	return 0;
+}
+
+static int fsync_parent(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int err = 0;
+	if (!slash) {
+		strcpy(dir, ".");
+	} else {
+		size_t n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int registry_save(const struct registry *reg, const char *path)
+{
+	char tmp[4096];
+	FILE *f = NULL;
+	int fd = -1, err = 0;
+	bool created = false;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	created = true;
+	/* Not secret, but only this node's business. */
+	if (fchmod(fd, 0600) != 0) {
+		err = -errno;
+		goto out;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		goto out;
+	}
+	fd = -1;
+	struct save_state st = {.f = f, .first = true};
+	fputc('[', f);
+	registry_foreach(reg, save_one, &st);
+	fputs(st.first ? "]\n" : "\n]\n", f);
+	if (fflush(f) != 0 || ferror(f)) {
+		err = errno ? -errno : -EIO;
+		goto out;
+	}
+	if (fsync(fileno(f)) != 0) {
+		err = -errno;
+		goto out;
+	}
+	int rc = fclose(f);
+	f = NULL;
+	if (rc != 0) {
+		err = -errno;
+		goto out;
+	}
+	if (rename(tmp, path) != 0) {
+		err = -errno;
+		goto out;
+	}
+	created = false;
+	err = fsync_parent(path);
+out:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (created)
+		unlink(tmp);
+	return err;
+}
+
+static int load_one(const char *str, size_t len, void *ctx)
+{
+	struct registry *reg = ctx;
+	struct iron_id id;
+	enum id_form form;
+	/* Anything but a valid base32 ID is skipped: the file is a cache. */
+	if (strlen(str) != len || id_parse(str, &id, &form) != 0 || form != ID_FORM_BASE32)
+		return 0;
+	registry_insert(reg, &id, 0, 0);
+	return 0;
+}
+
+int registry_load(struct registry *reg, const char *path)
+{
+	char *buf = NULL;
+	int fd = -1, err = 0;
+	struct stat st;
+	size_t limit = REGISTRY_MAX_FILE, used = 0;
+	if (reg->capacity * 64 > limit)
+		limit = reg->capacity * 64;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		err = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > limit) {
+		err = -EFBIG;
+		goto out;
+	}
+	/* One byte more than allowed, to notice a file that grew. */
+	buf = malloc(limit + 1);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + used, limit + 1 - used);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used > limit) {
+			err = -EFBIG;
+			goto out;
+		}
+	}
+	/* Validate the whole file before touching the registry. */
+	err = registry_parse_json(buf, used, NULL, NULL);
+	if (err == 0)
+		err = registry_parse_json(buf, used, load_one, reg);
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* A bounded reader over the JSON text. */
+struct json_reader {
+	const char *data;
+	size_t len;
+	size_t pos;
+};
+
+static void json_skip_space(struct json_reader *r)
+{
+	while (r->pos < r->len) {
+		char c = r->data[r->pos];
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+			break;
+		r->pos++;
+	}
+}
+
+static int json_hex4(struct json_reader *r, unsigned *out)
+{
+	unsigned v = 0;
+	if (r->len - r->pos < 4)
+		return -EINVAL;
+	for (int k = 0; k < 4; k++) {
+		char c = r->data[r->pos++];
+		unsigned d;
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return -EINVAL;
+		v = v << 4 | d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The code point of a \u escape (the "\u" already read), joining a
+ * surrogate pair; lone surrogates are refused, as serde_json does. */
+static int json_unicode_escape(struct json_reader *r, unsigned *out)
+{
+	unsigned cp, low;
+	if (json_hex4(r, &cp) != 0)
+		return -EINVAL;
+	if (cp >= 0xdc00 && cp <= 0xdfff)
+		return -EINVAL;
+	if (cp >= 0xd800 && cp <= 0xdbff) {
+		if (r->len - r->pos < 2 || r->data[r->pos] != '\\' || r->data[r->pos + 1] != 'u')
+			return -EINVAL;
+		r->pos += 2;
+		if (json_hex4(r, &low) != 0 || low < 0xdc00 || low > 0xdfff)
+			return -EINVAL;
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+	}
+	*out = cp;
+	return 0;
+}
+
+static size_t utf8_encode(unsigned cp, char out[4])
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Reads one string (at its opening quote) into buf, which holds
+ * REGISTRY_JSON_MAX_STRING + 1 bytes. *len is set to SIZE_MAX when the
+ * string is longer than that. */
+static int json_string(struct json_reader *r, char *buf, size_t *len)
+{
+	size_t n = 0;
+	bool too_long = false;
+	if (r->pos >= r->len || r->data[r->pos] != '"')
+		return -EINVAL;
+	r->pos++;
+	for (;;) {
+		char bytes[4];
+		size_t count = 1;
+		if (r->pos >= r->len)
+			return -EINVAL;
+		unsigned char c = (unsigned char)r->data[r->pos++];
+		if (c == '"')
+			break;
+		if (c < 0x20)
+			return -EINVAL;
+		bytes[0] = (char)c;
+		if (c == '\\') {
+			if (r->pos >= r->len)
+				return -EINVAL;
+			char e = r->data[r->pos++];
+			unsigned cp;
+			switch (e) {
+			case '"':
+				bytes[0] = '"';
+				break;
+			case '\\':
+				bytes[0] = '\\';
+				break;
+			case '/':
+				bytes[0] = '/';
+				break;
+			case 'b':
+				bytes[0] = '\b';
+				break;
+			case 'f':
+				bytes[0] = '\f';
+				break;
+			case 'n':
+				bytes[0] = '\n';
+				break;
+			case 'r':
+				bytes[0] = '\r';
+				break;
+			case 't':
+				bytes[0] = '\t';
+				break;
+			case 'u':
+				if (json_unicode_escape(r, &cp) != 0)
+					return -EINVAL;
+				count = utf8_encode(cp, bytes);
+				break;
+			default:
+				return -EINVAL;
+			}
+		}
+		if (too_long || n + count > REGISTRY_JSON_MAX_STRING) {
+			too_long = true;
+			continue;
+		}
+		memcpy(buf + n, bytes, count);
+		n += count;
+	}
+	buf[n] = '\0';
+	*len = too_long ? SIZE_MAX : n;
+	return 0;
+}
+
+int registry_parse_json(const char *data, size_t len,
+			int (*each)(const char *str, size_t len, void *ctx), void *ctx)
+{
+	struct json_reader r = {.data = data, .len = len, .pos = 0};
+	char buf[REGISTRY_JSON_MAX_STRING + 1];
+	json_skip_space(&r);
+	if (r.pos >= r.len || r.data[r.pos] != '[')
+		return -EINVAL;
+	r.pos++;
+	json_skip_space(&r);
+	if (r.pos < r.len && r.data[r.pos] == ']') {
+		r.pos++;
+	} else {
+		for (;;) {
+			size_t n;
+			if (json_string(&r, buf, &n) != 0)
+				return -EINVAL;
+			if (n != SIZE_MAX && each) {
+				int rc = each(buf, n, ctx);
+				if (rc != 0)
+					return rc;
+			}
+			json_skip_space(&r);
+			if (r.pos >= r.len)
+				return -EINVAL;
+			char c = r.data[r.pos++];
+			if (c == ']')
+				break;
+			if (c != ',')
+				return -EINVAL;
+			json_skip_space(&r);
+		}
+	}
+	json_skip_space(&r);
+	return r.pos == r.len ? 0 : -EINVAL;
+}
