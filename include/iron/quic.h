@@ -1,0 +1,186 @@
+/* iron's QUIC transport (SPEC section 10): an endpoint that owns many
+ * connections, dialled and accepted, over ngtcp2 with TLS from tls.h.
+ *
+ * The endpoint is pure: it never touches a socket or a clock. Datagrams and
+ * timestamps (nanoseconds, any monotonic origin) go in through
+ * quic_endpoint_receive() and the timer functions; datagrams come out through
+ * the send callback. The caller drives it like this:
+ *
+ *     for each datagram read:   quic_endpoint_receive(...)
+ *     after each batch:         quic_endpoint_flush(ep, now)
+ *     timer at next_expiry():   quic_endpoint_handle_expiry(ep, now)
+ *                               (which flushes)
+ *
+ * Callbacks may call quic_conn_send_packet(), quic_conn_close(),
+ * quic_connect() and the accessors, but must not delete the endpoint. A
+ * connection is handed to the user by the established callback (or by
+ * quic_connect() for dialled ones) and stays valid until its closed
+ * callback returns.
+ *
+ * Application protocols: on iron/packet/1 every IP packet is one DATAGRAM
+ * frame, in both directions. On iron/packet/0 (the original's protocol) the
+ * dialling side sends each packet on a new bidirectional stream ended by
+ * FIN; the accepting side only receives. */
+#ifndef IRON_QUIC_H
+#define IRON_QUIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "iron/id.h"
+#include "iron/identity.h"
+
+struct quic_endpoint;
+struct quic_conn;
+
+enum quic_alpn { QUIC_ALPN_NONE, QUIC_ALPN_PACKET1, QUIC_ALPN_PACKET0 };
+#define QUIC_ALPN_FLAG(alpn) (1u << (alpn))
+#define QUIC_ALPN_DEFAULT    (QUIC_ALPN_FLAG(QUIC_ALPN_PACKET1) | QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0))
+
+enum quic_cc { QUIC_CC_CUBIC, QUIC_CC_BBR, QUIC_CC_RENO };
+
+/* Largest UDP payload iron sends; with 8-byte connection IDs a 1420-byte IP
+ * packet always fits one DATAGRAM frame. */
+#define QUIC_MAX_UDP_PAYLOAD 1452
+/* Largest IP packet carried on iron/packet/0 (the receiver's limit). */
+#define QUIC_MAX_STREAM_PACKET 1500
+
+/* Error codes of the closed callback besides 0 (closed by us):
+ * -ECONNRESET closed or reset by the peer; -ETIMEDOUT idle or handshake
+ * timeout; -EKEYREJECTED the peer's key was not the one dialled or not an
+ * acceptable key; -EPROTO handshake or protocol failure; -ENOMEM. */
+
+struct quic_callbacks {
+	void *user;
+	/* Send one UDP datagram from local to remote. */
+	void (*send)(void *user, const struct sockaddr *local, const struct sockaddr *remote,
+		     const uint8_t *data, size_t len);
+	/* Handshake done and peer authenticated (client: handshake confirmed;
+	 * server: handshake completed). Return 0 to keep the connection,
+	 * negative to close it (the tie-break between simultaneous dials). */
+	int (*established)(void *user, struct quic_conn *conn);
+	/* One IP packet arrived (a DATAGRAM frame on /1, a finished stream on
+	 * /0). The data is only valid during the call. */
+	void (*packet)(void *user, struct quic_conn *conn, const uint8_t *data, size_t len);
+	/* The connection is gone; it is freed right after this returns. error
+	 * is 0 for a close by us, else one of the codes above; reason is a
+	 * short text for humans ("closed by peer (application code 0)", "idle
+	 * timeout", "handshake failed: peer key mismatch"). */
+	void (*closed)(void *user, struct quic_conn *conn, int error, const char *reason);
+};
+
+struct quic_config {
+	/* Our key. NULL makes a client-only endpoint that presents no key
+	 * (servers refuse it; for tests). Borrowed; must outlive the endpoint. */
+	const struct iron_identity *identity;
+	uint64_t idle_timeout_ns;      /* 0: 30 s */
+	uint64_t handshake_timeout_ns; /* 0: 10 s */
+	uint64_t initial_rtt_ns;       /* 0: 50 ms (ngtcp2's 333 ms delays the first packets) */
+	enum quic_cc congestion_control;
+	size_t max_connections;	       /* 0: 4096 */
+	size_t max_half_open;	       /* accepted connections still handshaking; 0: 256 */
+	size_t send_queue_len;	       /* packets queued per connection; 0: 256 */
+	unsigned client_alpns;	       /* QUIC_ALPN_FLAG() bits offered when dialling; 0: both */
+	const char *client_extra_alpn; /* one more protocol offered (tests); NULL: none */
+	/* Non-zero: connection IDs and other non-secret randomness come from
+	 * this seed, so tests are repeatable. 0: from the system. TLS keys are
+	 * always random. */
+	uint64_t seed;
+};
+
+/* Creates an endpoint. Returns 0, -EINVAL (bad configuration, TLS setup
+ * failure) or -ENOMEM. */
+int quic_endpoint_new(const struct quic_config *config, const struct quic_callbacks *callbacks,
+		      struct quic_endpoint **out);
+
+/* Frees the endpoint and every connection, sending nothing and calling no
+ * callback. NULL is fine. */
+void quic_endpoint_del(struct quic_endpoint *ep);
+
+/* Feeds one received UDP datagram: to its connection by destination
+ * connection ID, or to a new accepted connection (an Initial), or answered
+ * with version negotiation or a stateless reset. Bad input is dropped and
+ * counted. Call quic_endpoint_flush() after a batch. */
+void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
+			   const struct sockaddr *remote, const uint8_t *data, size_t len,
+			   uint64_t now_ns);
+
+/* Dials peer at remote from local. The first packets leave at the next
+ * flush. *out is valid until its closed callback. Returns 0, -EINVAL (bad
+ * address, a key-less server... ), -EMFILE (max_connections reached) or
+ * -ENOMEM. */
+int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const struct sockaddr *local,
+		 const struct sockaddr *remote, uint64_t now_ns, struct quic_conn **out);
+
+/* Queues one IP packet for the peer: a DATAGRAM frame on /1; a new
+ * bidirectional stream ended by FIN on /0 (dialled connections only).
+ * Allowed before the handshake completes. The queue is bounded: when full
+ * the oldest packet is dropped (counted in packets_dropped). Returns 0;
+ * -EMSGSIZE when it can never fit (see quic_conn_max_packet_size()); -EPERM
+ * on an accepted /0 connection; -ENOTCONN when the connection is closing. */
+int quic_conn_send_packet(struct quic_conn *conn, const uint8_t *data, size_t len, uint64_t now_ns);
+
+/* The largest IP packet quic_conn_send_packet() takes now. Before the
+ * handshake it is an estimate from our own settings. */
+size_t quic_conn_max_packet_size(const struct quic_conn *conn);
+
+/* Writes everything pending on every connection that has something to send,
+ * and carries out closes. Call once after each batch of receives/sends. */
+void quic_endpoint_flush(struct quic_endpoint *ep, uint64_t now_ns);
+
+/* When quic_endpoint_handle_expiry() must run next; UINT64_MAX if never. */
+uint64_t quic_endpoint_next_expiry(const struct quic_endpoint *ep);
+
+/* Runs the timers that are due (retransmission, acknowledgement, pacing,
+ * keep-alive, idle and handshake timeouts), then flushes. */
+void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns);
+
+/* Closes a connection with an application CONNECTION_CLOSE so the peer
+ * learns at once. The frame is written and the closed callback (error 0)
+ * called at the next flush. */
+void quic_conn_close(struct quic_conn *conn, uint64_t app_error_code, uint64_t now_ns);
+
+/* Closes every connection as quic_conn_close(conn, 0) does, and flushes
+ * (shutdown). */
+void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns);
+
+/* Sends a PING when nothing was sent for interval_ns, keeping the
+ * connection and NAT bindings alive; 0 turns it off (the default). */
+void quic_conn_set_keepalive(struct quic_conn *conn, uint64_t interval_ns);
+
+/* Accessors. The peer is the dialled ID on a dialled connection before the
+ * handshake, and the authenticated ID once established. */
+const struct iron_id *quic_conn_peer(const struct quic_conn *conn);
+enum quic_alpn quic_conn_alpn(const struct quic_conn *conn);
+bool quic_conn_is_client(const struct quic_conn *conn);
+bool quic_conn_is_established(const struct quic_conn *conn);
+void quic_conn_set_user(struct quic_conn *conn, void *user);
+void *quic_conn_user(const struct quic_conn *conn);
+const struct sockaddr *quic_conn_remote(const struct quic_conn *conn);
+const struct sockaddr *quic_conn_local(const struct quic_conn *conn);
+
+struct quic_conn_stats {
+	uint64_t rtt_ns; /* smoothed */
+	uint64_t min_rtt_ns;
+	uint64_t bytes_sent; /* UDP payload bytes */
+	uint64_t bytes_received;
+	uint64_t packets_sent;	   /* IP packets handed to QUIC */
+	uint64_t packets_received; /* IP packets delivered */
+	uint64_t packets_dropped;  /* IP packets dropped: queue full, too big */
+	uint64_t last_activity_ns; /* last IP packet sent or received */
+};
+void quic_conn_get_stats(const struct quic_conn *conn, struct quic_conn_stats *stats);
+
+struct quic_endpoint_stats {
+	size_t connections;
+	size_t half_open;
+	uint64_t initials_dropped;  /* over max_half_open / max_connections */
+	uint64_t datagrams_dropped; /* undecodable, unknown connection */
+	uint64_t version_negotiations_sent;
+	uint64_t stateless_resets_sent;
+};
+void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoint_stats *stats);
+
+#endif

@@ -1,0 +1,1818 @@
+#define LOG_MODULE "quic"
+#include "iron/quic.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <sodium.h>
+
+#include "iron/log.h"
+#include "iron/tls.h"
+
+/* Length of the connection IDs we issue; short-header packets to us carry
+ * exactly this many DCID bytes. */
+#define CID_LEN 8
+
+#define DEFAULT_IDLE_TIMEOUT	  (30 * NGTCP2_SECONDS)
+#define DEFAULT_HANDSHAKE_TIMEOUT (10 * NGTCP2_SECONDS)
+#define DEFAULT_INITIAL_RTT	  (50 * NGTCP2_MILLISECONDS)
+#define DEFAULT_MAX_CONNECTIONS	  4096
+#define DEFAULT_MAX_HALF_OPEN	  256
+#define DEFAULT_SEND_QUEUE_LEN	  256
+
+/* Flow control: the connection window must carry a fast link's
+ * bandwidth-delay product; a stream only ever carries one IP packet. */
+#define INITIAL_MAX_DATA	(8 * 1024 * 1024)
+#define MAX_WINDOW		(24 * 1024 * 1024)
+#define INITIAL_MAX_STREAM_DATA (64 * 1024)
+/* Streams the dialling side of an iron/packet/0 connection may have open at
+ * once (one per packet in flight); extended as they close. */
+#define INITIAL_MAX_STREAMS_BIDI 1000
+#define MAX_DATAGRAM_FRAME_SIZE	 65535
+#define ACTIVE_CID_LIMIT	 4
+
+/* Worst-case bytes around a DATAGRAM frame's payload in a short-header
+ * packet besides the DCID: first byte, 4-byte packet number, AEAD tag,
+ * frame type and a 2-byte length. */
+#define DATAGRAM_OVERHEAD (1 + 4 + 16 + 1 + 2)
+
+/* Application error code of RESET_STREAM/STOP_SENDING for streams we do not
+ * take (any stream on /1, oversized packets on /0). */
+#define APP_ERROR_STREAM_REFUSED 1
+
+/* Free packet buffers kept for reuse, so the hot path does not allocate. */
+#define POOL_MAX 1024
+
+/* Stateless resets: a token bucket so that a flood of unknown packets cannot
+ * turn us into a reflector, and at most this many bytes each. */
+#define RESET_BURST   16
+#define RESET_PER_SEC 16
+#define RESET_MAX_LEN 43
+
+/* Bound on packets written for one connection per flush, so one connection
+ * cannot starve the others; the rest goes out at the next expiry. */
+#define WRITE_BURST 1024
+
+/* One IP packet, queued for sending or held while ngtcp2 may still need it
+ * (stream data on /0 until acknowledged), or a /0 stream being received. */
+struct quic_buf {
+	struct quic_buf *next, *prev;
+	int64_t stream_id; /* -1 when not on a stream */
+	uint16_t len;
+	uint16_t offset; /* /0 sending: bytes handed to ngtcp2 */
+	uint8_t data[QUIC_MAX_STREAM_PACKET];
+};
+
+struct buf_queue {
+	struct quic_buf *head, *tail;
+	size_t count;
+};
+
+/* A connection ID of ours (or a client's original DCID) mapped to its
+ * connection. */
+struct cid_entry {
+	struct cid_entry *next;	     /* hash chain */
+	struct cid_entry *conn_next; /* the connection's entries */
+	struct quic_conn *conn;
+	uint8_t len;
+	uint8_t data[NGTCP2_MAX_CIDLEN];
+};
+
+struct cid_map {
+	struct cid_entry **buckets;
+	size_t nbuckets; /* power of two */
+	size_t count;
+	uint8_t key[crypto_shorthash_KEYBYTES]; /* keyed hash: peers choose CIDs */
+};
+
+enum close_kind { CLOSE_NONE, CLOSE_APPLICATION, CLOSE_TRANSPORT, CLOSE_SILENT };
+
+struct quic_conn {
+	struct quic_endpoint *ep;
+	struct quic_conn *prev, *next;		   /* ep->conns */
+	struct quic_conn *dirty_prev, *dirty_next; /* ep->dirty */
+	bool dirty;
+	size_t heap_index;
+	uint64_t expiry; /* cached ngtcp2_conn_get_expiry() */
+
+	ngtcp2_conn *conn;
+	struct tls_session *tls;
+	struct cid_entry *cids;
+
+	struct iron_id peer;
+	enum quic_alpn alpn;
+	bool is_client;
+	bool half_open;	  /* accepted, not yet established */
+	bool established; /* announced to the user */
+	bool announced;	  /* the user knows this connection */
+	bool finishing;	  /* the closed callback is running */
+	bool stateless_reset;
+
+	/* A close we decided on, carried out at the next flush. */
+	enum close_kind close_kind;
+	uint64_t close_code;
+	int close_error;
+	const char *close_reason;
+
+	struct buf_queue send_queue; /* IP packets waiting for ngtcp2 */
+	struct quic_buf *held;	     /* bufs attached to streams */
+	struct quic_buf *tx_current; /* /0: the stream being written */
+	int64_t *fin_ids;	     /* /0 server: streams to finish */
+	size_t nfin, fin_cap;
+	unsigned dgram_refused; /* fresh packets the head datagram missed */
+
+	struct quic_conn_stats stats;
+	void *user;
+};
+
+struct quic_endpoint {
+	struct quic_config config;
+	struct quic_callbacks cb;
+	struct tls_context *tls;
+	bool has_key;
+	bool trace;
+
+	struct quic_conn *conns;
+	size_t nconns, nhalf_open;
+	struct quic_conn *dirty_head, *dirty_tail;
+	struct quic_conn **heap;
+	size_t heap_len, heap_cap;
+	struct cid_map map;
+
+	struct quic_buf *pool;
+	size_t npool;
+
+	bool rng_seeded;
+	uint8_t rng_key[crypto_stream_chacha20_KEYBYTES];
+	uint64_t rng_counter;
+	uint8_t reset_secret[32];
+	double reset_tokens;
+	uint64_t reset_last_ns;
+
+	uint64_t now; /* time of the current receive/expiry/flush, for callbacks */
+	struct quic_endpoint_stats stats;
+	uint8_t tx[QUIC_MAX_UDP_PAYLOAD];
+};
+
+/* ---------------------------------------------------------------------- */
+/* Randomness */
+
+static void rng_fill(struct quic_endpoint *ep, uint8_t *out, size_t len)
+{
+	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+
+	if (!ep->rng_seeded) {
+		randombytes_buf(out, len);
+		return;
+	}
+	memcpy(nonce, &ep->rng_counter, sizeof(nonce));
+	ep->rng_counter++;
+	crypto_stream_chacha20(out, len, nonce, ep->rng_key);
+}
+
+static void on_rand(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *rand_ctx)
+{
+	rng_fill(rand_ctx->native_handle, dest, destlen);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Packet buffers */
+
+static struct quic_buf *buf_get(struct quic_endpoint *ep)
+{
+	struct quic_buf *buf = ep->pool;
+
+	if (buf) {
+		ep->pool = buf->next;
+		ep->npool--;
+	} else {
+		buf = malloc(sizeof(*buf));
+		if (!buf)
+			return NULL;
+	}
+	buf->next = buf->prev = NULL;
+	buf->stream_id = -1;
+	buf->len = buf->offset = 0;
+	return buf;
+}
+
+static void buf_put(struct quic_endpoint *ep, struct quic_buf *buf)
+{
+	if (ep->npool >= POOL_MAX) {
+		free(buf);
+		return;
+	}
+	buf->next = ep->pool;
+	ep->pool = buf;
+	ep->npool++;
+}
+
+static void queue_push(struct buf_queue *q, struct quic_buf *buf)
+{
+	buf->next = NULL;
+	if (q->tail)
+		q->tail->next = buf;
+	else
+		q->head = buf;
+	q->tail = buf;
+	q->count++;
+}
+
+static struct quic_buf *queue_pop(struct buf_queue *q)
+{
+	struct quic_buf *buf = q->head;
+
+	if (!buf)
+		return NULL;
+	q->head = buf->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->count--;
+	buf->next = NULL;
+	return buf;
+}
+
+static void held_add(struct quic_conn *qc, struct quic_buf *buf)
+{
+	buf->prev = NULL;
+	buf->next = qc->held;
+	if (qc->held)
+		qc->held->prev = buf;
+	qc->held = buf;
+}
+
+/* Returns a buffer ngtcp2 no longer needs to the pool. */
+static void held_release(struct quic_conn *qc, struct quic_buf *buf)
+{
+	if (buf->prev)
+		buf->prev->next = buf->next;
+	else
+		qc->held = buf->next;
+	if (buf->next)
+		buf->next->prev = buf->prev;
+	if (qc->tx_current == buf)
+		qc->tx_current = NULL;
+	buf_put(qc->ep, buf);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Connection ID map */
+
+static size_t cid_hash(const struct cid_map *map, const uint8_t *data, size_t len)
+{
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, data, len, map->key);
+	return (size_t)h & (map->nbuckets - 1);
+}
+
+static struct cid_entry **cid_slot(struct cid_map *map, const uint8_t *data, size_t len)
+{
+	struct cid_entry **slot = &map->buckets[cid_hash(map, data, len)];
+
+	for (; *slot; slot = &(*slot)->next)
+		if ((*slot)->len == len && memcmp((*slot)->data, data, len) == 0)
+			break;
+	return slot;
+}
+
+static struct quic_conn *cid_find(struct cid_map *map, const uint8_t *data, size_t len)
+{
+	struct cid_entry *e;
+
+	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
+		return NULL;
+	e = *cid_slot(map, data, len);
+	return e ? e->conn : NULL;
+}
+
+static int cid_grow(struct cid_map *map)
+{
+	size_t n = map->nbuckets * 2;
+	struct cid_entry **buckets = calloc(n, sizeof(*buckets));
+	struct cid_entry **old = map->buckets;
+	size_t old_n = map->nbuckets;
+
+	if (!buckets)
+		return -ENOMEM;
+	map->buckets = buckets;
+	map->nbuckets = n;
+	for (size_t i = 0; i < old_n; i++) {
+		struct cid_entry *e = old[i], *next;
+		for (; e; e = next) {
+			size_t b = cid_hash(map, e->data, e->len);
+			next = e->next;
+			e->next = buckets[b];
+			buckets[b] = e;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+/* Returns 0, -EEXIST when the ID is taken, or -ENOMEM. */
+static int cid_add(struct quic_conn *qc, const uint8_t *data, size_t len)
+{
+	struct cid_map *map = &qc->ep->map;
+	struct cid_entry **slot, *e;
+
+	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
+		return -EINVAL;
+	if (map->count >= map->nbuckets && cid_grow(map) < 0)
+		return -ENOMEM;
+	slot = cid_slot(map, data, len);
+	if (*slot)
+		return -EEXIST;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->conn = qc;
+	e->len = (uint8_t)len;
+	memcpy(e->data, data, len);
+	*slot = e;
+	e->conn_next = qc->cids;
+	qc->cids = e;
+	map->count++;
+	return 0;
+}
+
+static void cid_remove(struct quic_conn *qc, const uint8_t *data, size_t len)
+{
+	struct cid_map *map = &qc->ep->map;
+	struct cid_entry **slot, *e, **owner;
+
+	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
+		return;
+	slot = cid_slot(map, data, len);
+	e = *slot;
+	if (!e || e->conn != qc)
+		return;
+	*slot = e->next;
+	for (owner = &qc->cids; *owner != e; owner = &(*owner)->conn_next)
+		;
+	*owner = e->conn_next;
+	map->count--;
+	free(e);
+}
+
+static void cid_remove_all(struct quic_conn *qc)
+{
+	while (qc->cids)
+		cid_remove(qc, qc->cids->data, qc->cids->len);
+}
+
+/* A fresh random connection ID not in use on this endpoint. */
+static int cid_new(struct quic_endpoint *ep, ngtcp2_cid *cid, size_t len)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		rng_fill(ep, cid->data, len);
+		cid->datalen = len;
+		if (!cid_find(&ep->map, cid->data, len))
+			return 0;
+	}
+	return -EEXIST;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Timers: a binary min-heap of connections by their ngtcp2 expiry */
+
+static void heap_set(struct quic_endpoint *ep, size_t i, struct quic_conn *qc)
+{
+	ep->heap[i] = qc;
+	qc->heap_index = i;
+}
+
+static void heap_up(struct quic_endpoint *ep, size_t i)
+{
+	struct quic_conn *qc = ep->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (ep->heap[parent]->expiry <= qc->expiry)
+			break;
+		heap_set(ep, i, ep->heap[parent]);
+		i = parent;
+	}
+	heap_set(ep, i, qc);
+}
+
+static void heap_down(struct quic_endpoint *ep, size_t i)
+{
+	struct quic_conn *qc = ep->heap[i];
+
+	for (;;) {
+		size_t child = 2 * i + 1;
+		if (child >= ep->heap_len)
+			break;
+		if (child + 1 < ep->heap_len &&
+		    ep->heap[child + 1]->expiry < ep->heap[child]->expiry)
+			child++;
+		if (qc->expiry <= ep->heap[child]->expiry)
+			break;
+		heap_set(ep, i, ep->heap[child]);
+		i = child;
+	}
+	heap_set(ep, i, qc);
+}
+
+static int heap_insert(struct quic_endpoint *ep, struct quic_conn *qc)
+{
+	if (ep->heap_len == ep->heap_cap) {
+		size_t cap = ep->heap_cap ? ep->heap_cap * 2 : 16;
+		struct quic_conn **heap = realloc(ep->heap, cap * sizeof(*heap));
+		if (!heap)
+			return -ENOMEM;
+		ep->heap = heap;
+		ep->heap_cap = cap;
+	}
+	heap_set(ep, ep->heap_len++, qc);
+	heap_up(ep, qc->heap_index);
+	return 0;
+}
+
+static void heap_remove(struct quic_endpoint *ep, struct quic_conn *qc)
+{
+	size_t i = qc->heap_index;
+	struct quic_conn *last;
+
+	if (i >= ep->heap_len || ep->heap[i] != qc)
+		return;
+	last = ep->heap[--ep->heap_len];
+	qc->heap_index = SIZE_MAX;
+	if (last == qc)
+		return;
+	heap_set(ep, i, last);
+	heap_up(ep, i);
+	heap_down(ep, last->heap_index);
+}
+
+static void conn_set_expiry(struct quic_conn *qc, uint64_t expiry)
+{
+	uint64_t old = qc->expiry;
+
+	qc->expiry = expiry;
+	if (expiry < old)
+		heap_up(qc->ep, qc->heap_index);
+	else if (expiry > old)
+		heap_down(qc->ep, qc->heap_index);
+}
+
+static void conn_update_expiry(struct quic_conn *qc)
+{
+	conn_set_expiry(qc, ngtcp2_conn_get_expiry(qc->conn));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Connection lifetime */
+
+static void conn_mark_dirty(struct quic_conn *qc)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	if (qc->dirty || qc->finishing)
+		return;
+	qc->dirty = true;
+	qc->dirty_next = NULL;
+	qc->dirty_prev = ep->dirty_tail;
+	if (ep->dirty_tail)
+		ep->dirty_tail->dirty_next = qc;
+	else
+		ep->dirty_head = qc;
+	ep->dirty_tail = qc;
+}
+
+static void conn_unmark_dirty(struct quic_conn *qc)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	if (!qc->dirty)
+		return;
+	if (qc->dirty_prev)
+		qc->dirty_prev->dirty_next = qc->dirty_next;
+	else
+		ep->dirty_head = qc->dirty_next;
+	if (qc->dirty_next)
+		qc->dirty_next->dirty_prev = qc->dirty_prev;
+	else
+		ep->dirty_tail = qc->dirty_prev;
+	qc->dirty = false;
+	qc->dirty_prev = qc->dirty_next = NULL;
+}
+
+static struct quic_conn *conn_alloc(struct quic_endpoint *ep, bool is_client)
+{
+	struct quic_conn *qc = calloc(1, sizeof(*qc));
+
+	if (!qc)
+		return NULL;
+	qc->ep = ep;
+	qc->is_client = is_client;
+	qc->heap_index = SIZE_MAX;
+	qc->expiry = UINT64_MAX;
+	if (heap_insert(ep, qc) < 0) {
+		free(qc);
+		return NULL;
+	}
+	qc->next = ep->conns;
+	if (ep->conns)
+		ep->conns->prev = qc;
+	ep->conns = qc;
+	ep->nconns++;
+	return qc;
+}
+
+/* Frees a connection and everything it holds, without callbacks. */
+static void conn_free(struct quic_conn *qc)
+{
+	struct quic_endpoint *ep = qc->ep;
+	struct quic_buf *buf;
+
+	if (qc->conn)
+		ngtcp2_conn_del(qc->conn);
+	tls_session_del(qc->tls);
+	while ((buf = queue_pop(&qc->send_queue)))
+		buf_put(ep, buf);
+	while (qc->held)
+		held_release(qc, qc->held);
+	free(qc->fin_ids);
+	cid_remove_all(qc);
+	heap_remove(ep, qc);
+	conn_unmark_dirty(qc);
+	if (qc->half_open)
+		ep->nhalf_open--;
+	if (qc->prev)
+		qc->prev->next = qc->next;
+	else
+		ep->conns = qc->next;
+	if (qc->next)
+		qc->next->prev = qc->prev;
+	ep->nconns--;
+	free(qc);
+}
+
+/* The end of a connection: tells the user (when the user knows it) and
+ * frees it. */
+static void conn_finish(struct quic_conn *qc, int error, const char *reason)
+{
+	struct quic_endpoint *ep = qc->ep;
+	char peer[IRON_ID_BASE32_LEN + 1];
+
+	id_to_base32(&qc->peer, peer);
+	if (error)
+		log_debug("connection %s %.12s…: %s", qc->is_client ? "to" : "from", peer, reason);
+	else
+		log_debug("connection %s %.12s… closed", qc->is_client ? "to" : "from", peer);
+	qc->finishing = true;
+	conn_unmark_dirty(qc);
+	if (qc->announced && ep->cb.closed)
+		ep->cb.closed(ep->cb.user, qc, error, reason);
+	conn_free(qc);
+}
+
+/* Decides to close; carried out by the next flush (never inside ngtcp2). */
+static void conn_request_close(struct quic_conn *qc, enum close_kind kind, uint64_t code, int error,
+			       const char *reason)
+{
+	if (qc->close_kind != CLOSE_NONE || qc->finishing)
+		return;
+	qc->close_kind = kind;
+	qc->close_code = code;
+	qc->close_error = error;
+	qc->close_reason = reason;
+	conn_mark_dirty(qc);
+}
+
+static void conn_establish(struct quic_conn *qc)
+{
+	struct quic_endpoint *ep = qc->ep;
+	const struct iron_id *peer = tls_session_peer(qc->tls);
+	char name[IRON_ID_BASE32_LEN + 1];
+
+	if (qc->established || qc->close_kind != CLOSE_NONE)
+		return;
+	qc->alpn = (enum quic_alpn)tls_session_alpn(qc->tls);
+	if (!peer || qc->alpn == QUIC_ALPN_NONE) {
+		/* The TLS checks make this unreachable; never trust it anyway. */
+		conn_request_close(qc, CLOSE_TRANSPORT, NGTCP2_CONNECTION_REFUSED, -EKEYREJECTED,
+				   "handshake failed: peer not authenticated");
+		return;
+	}
+	qc->peer = *peer;
+	qc->established = true;
+	qc->announced = true;
+	if (qc->half_open) {
+		qc->half_open = false;
+		ep->nhalf_open--;
+	}
+	id_to_base32(&qc->peer, name);
+	log_debug("connection %s %s established (%s)", qc->is_client ? "to" : "from", name,
+		  tls_alpn_name((enum tls_alpn)qc->alpn));
+	if (ep->cb.established && ep->cb.established(ep->cb.user, qc) < 0)
+		conn_request_close(qc, CLOSE_APPLICATION, 0, 0, "closed by us");
+}
+
+/* Data may flow once the user has the connection. On a client, 1-RTT data
+ * can arrive before HANDSHAKE_DONE (it was lost or reordered); the server
+ * has accepted us when it sends data, so that counts as confirmation. */
+static bool conn_accepts_data(struct quic_conn *qc)
+{
+	if (!qc->established && qc->is_client && ngtcp2_conn_get_handshake_completed(qc->conn))
+		conn_establish(qc);
+	return qc->established && qc->close_kind == CLOSE_NONE;
+}
+
+static void conn_deliver(struct quic_conn *qc, const uint8_t *data, size_t len)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	qc->stats.packets_received++;
+	qc->stats.last_activity_ns = ep->now;
+	if (ep->trace)
+		log_trace("packet of %zu bytes received", len);
+	if (ep->cb.packet)
+		ep->cb.packet(ep->cb.user, qc, data, len);
+}
+
+/* ---------------------------------------------------------------------- */
+/* ngtcp2 callbacks: they only record work; writes happen in flush */
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+	struct quic_conn *qc = ref->user_data;
+	return qc->conn;
+}
+
+static int on_handshake_completed(ngtcp2_conn *conn, void *user_data)
+{
+	struct quic_conn *qc = user_data;
+
+	(void)conn;
+	log_debug("%s handshake completed", qc->is_client ? "client" : "server");
+	/* Queued packets may go from now on, also on a client waiting for
+	 * confirmation: if the server refuses our key they are lost anyway. */
+	qc->alpn = (enum quic_alpn)tls_session_alpn(qc->tls);
+	/* A client is only accepted once the server has checked its key:
+	 * it waits for confirmation. */
+	if (!qc->is_client)
+		conn_establish(qc);
+	return 0;
+}
+
+static int on_handshake_confirmed(ngtcp2_conn *conn, void *user_data)
+{
+	struct quic_conn *qc = user_data;
+
+	(void)conn;
+	if (qc->is_client)
+		conn_establish(qc);
+	return 0;
+}
+
+static int on_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *data, size_t datalen,
+			    void *user_data)
+{
+	struct quic_conn *qc = user_data;
+
+	(void)conn;
+	(void)flags;
+	if (conn_accepts_data(qc) && qc->alpn == QUIC_ALPN_PACKET1)
+		conn_deliver(qc, data, datalen);
+	return 0;
+}
+
+static bool is_local_stream(const struct quic_conn *qc, int64_t stream_id)
+{
+	/* The lowest bit of a stream ID is 0 for client-initiated streams. */
+	return ((stream_id & 1) == 0) == qc->is_client;
+}
+
+static void refuse_stream(struct quic_conn *qc, int64_t stream_id)
+{
+	ngtcp2_conn_shutdown_stream(qc->conn, stream_id, APP_ERROR_STREAM_REFUSED);
+}
+
+/* Only an accepted iron/packet/0 connection takes streams, and only the
+ * client's bidirectional ones. */
+static bool stream_wanted(struct quic_conn *qc, int64_t stream_id)
+{
+	enum quic_alpn alpn = qc->alpn;
+
+	if (alpn == QUIC_ALPN_NONE)
+		alpn = (enum quic_alpn)tls_session_alpn(qc->tls);
+	return !qc->is_client && alpn == QUIC_ALPN_PACKET0 && ngtcp2_is_bidi_stream(stream_id);
+}
+
+static int on_stream_open(ngtcp2_conn *conn, int64_t stream_id, void *user_data)
+{
+	struct quic_conn *qc = user_data;
+
+	(void)conn;
+	if (!stream_wanted(qc, stream_id)) {
+		log_debug("refusing stream %lld", (long long)stream_id);
+		refuse_stream(qc, stream_id);
+	}
+	return 0;
+}
+
+static int push_fin(struct quic_conn *qc, int64_t stream_id)
+{
+	if (qc->nfin == qc->fin_cap) {
+		size_t cap = qc->fin_cap ? qc->fin_cap * 2 : 16;
+		int64_t *ids = realloc(qc->fin_ids, cap * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		qc->fin_ids = ids;
+		qc->fin_cap = cap;
+	}
+	qc->fin_ids[qc->nfin++] = stream_id;
+	conn_mark_dirty(qc);
+	return 0;
+}
+
+static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
+			       uint64_t offset, const uint8_t *data, size_t datalen,
+			       void *user_data, void *stream_user_data)
+{
+	struct quic_conn *qc = user_data;
+	struct quic_buf *buf = stream_user_data;
+
+	(void)offset;
+	/* Received bytes are consumed at once (kept or dropped): give the
+	 * connection-level credit back. */
+	ngtcp2_conn_extend_max_offset(conn, datalen);
+	if (!stream_wanted(qc, stream_id) || !conn_accepts_data(qc)) {
+		refuse_stream(qc, stream_id);
+		return 0;
+	}
+	ngtcp2_conn_extend_max_stream_offset(conn, stream_id, datalen);
+	if (!buf && datalen > 0) {
+		buf = buf_get(qc->ep);
+		if (!buf)
+			return NGTCP2_ERR_CALLBACK_FAILURE;
+		buf->stream_id = stream_id;
+		held_add(qc, buf);
+		ngtcp2_conn_set_stream_user_data(conn, stream_id, buf);
+	}
+	if (buf && datalen > (size_t)(QUIC_MAX_STREAM_PACKET - buf->len)) {
+		log_debug("stream %lld carries more than %d bytes: reset", (long long)stream_id,
+			  QUIC_MAX_STREAM_PACKET);
+		qc->stats.packets_dropped++;
+		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
+		held_release(qc, buf);
+		refuse_stream(qc, stream_id);
+		return 0;
+	}
+	if (buf) {
+		memcpy(buf->data + buf->len, data, datalen);
+		buf->len = (uint16_t)(buf->len + datalen);
+	}
+	if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
+		if (buf) {
+			ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
+			conn_deliver(qc, buf->data, buf->len);
+			held_release(qc, buf);
+		}
+		/* The original's receiver finishes its own half, empty. */
+		if (push_fin(qc, stream_id) < 0)
+			return NGTCP2_ERR_CALLBACK_FAILURE;
+	}
+	return 0;
+}
+
+static int on_acked_stream_data_offset(ngtcp2_conn *conn, int64_t stream_id, uint64_t offset,
+				       uint64_t datalen, void *user_data, void *stream_user_data)
+{
+	struct quic_conn *qc = user_data;
+	struct quic_buf *buf = stream_user_data;
+
+	/* Once every byte of a sent packet is acknowledged ngtcp2 will not
+	 * read it again: recycle the buffer before the stream closes. */
+	if (buf && buf->offset == buf->len && offset + datalen >= buf->len) {
+		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
+		held_release(qc, buf);
+	}
+	return 0;
+}
+
+static int on_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
+			   uint64_t app_error_code, void *user_data, void *stream_user_data)
+{
+	struct quic_conn *qc = user_data;
+	struct quic_buf *buf = stream_user_data;
+
+	(void)flags;
+	(void)app_error_code;
+	if (buf)
+		held_release(qc, buf);
+	/* Every packet is a stream: give the peer a new one for each closed. */
+	if (!is_local_stream(qc, stream_id) && ngtcp2_is_bidi_stream(stream_id))
+		ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+	if (is_local_stream(qc, stream_id))
+		conn_mark_dirty(qc);
+	return 0;
+}
+
+static int on_stream_reset(ngtcp2_conn *conn, int64_t stream_id, uint64_t final_size,
+			   uint64_t app_error_code, void *user_data, void *stream_user_data)
+{
+	struct quic_conn *qc = user_data;
+	struct quic_buf *buf = stream_user_data;
+
+	(void)final_size;
+	(void)app_error_code;
+	/* A half-received packet is worthless; a sent one is not retried. */
+	if (buf && !is_local_stream(qc, stream_id)) {
+		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
+		held_release(qc, buf);
+	}
+	return 0;
+}
+
+static int on_extend_max_streams(ngtcp2_conn *conn, uint64_t max_streams, void *user_data)
+{
+	(void)conn;
+	(void)max_streams;
+	conn_mark_dirty(user_data);
+	return 0;
+}
+
+static int on_extend_max_stream_data(ngtcp2_conn *conn, int64_t stream_id, uint64_t max_data,
+				     void *user_data, void *stream_user_data)
+{
+	(void)conn;
+	(void)stream_id;
+	(void)max_data;
+	(void)stream_user_data;
+	conn_mark_dirty(user_data);
+	return 0;
+}
+
+static int on_recv_stateless_reset(ngtcp2_conn *conn, const ngtcp2_pkt_stateless_reset *sr,
+				   void *user_data)
+{
+	struct quic_conn *qc = user_data;
+
+	(void)conn;
+	(void)sr;
+	qc->stateless_reset = true;
+	return 0;
+}
+
+static int on_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
+				    size_t cidlen, void *user_data)
+{
+	struct quic_conn *qc = user_data;
+	struct quic_endpoint *ep = qc->ep;
+
+	(void)conn;
+	if (cid_new(ep, cid, cidlen) < 0 ||
+	    ngtcp2_crypto_generate_stateless_reset_token(token, ep->reset_secret,
+							 sizeof(ep->reset_secret), cid) != 0 ||
+	    cid_add(qc, cid->data, cid->datalen) < 0)
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int on_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *user_data)
+{
+	(void)conn;
+	cid_remove(user_data, cid->data, cid->datalen);
+	return 0;
+}
+
+__attribute__((format(printf, 2, 3))) static void ngtcp2_log(void *user_data, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	(void)user_data;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_write(LOG_TRACE, "ngtcp2", "%s", line);
+}
+
+static const ngtcp2_callbacks client_callbacks = {
+    .client_initial = ngtcp2_crypto_client_initial_cb,
+    .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+    .handshake_completed = on_handshake_completed,
+    .encrypt = ngtcp2_crypto_encrypt_cb,
+    .decrypt = ngtcp2_crypto_decrypt_cb,
+    .hp_mask = ngtcp2_crypto_hp_mask_cb,
+    .recv_stream_data = on_recv_stream_data,
+    .acked_stream_data_offset = on_acked_stream_data_offset,
+    .stream_open = on_stream_open,
+    .stream_close = on_stream_close,
+    .recv_stateless_reset = on_recv_stateless_reset,
+    .recv_retry = ngtcp2_crypto_recv_retry_cb,
+    .extend_max_local_streams_bidi = on_extend_max_streams,
+    .rand = on_rand,
+    .get_new_connection_id = on_get_new_connection_id,
+    .remove_connection_id = on_remove_connection_id,
+    .update_key = ngtcp2_crypto_update_key_cb,
+    .stream_reset = on_stream_reset,
+    .extend_max_stream_data = on_extend_max_stream_data,
+    .handshake_confirmed = on_handshake_confirmed,
+    .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
+    .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
+    .recv_datagram = on_recv_datagram,
+    .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
+    .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
+};
+
+static const ngtcp2_callbacks server_callbacks = {
+    .recv_client_initial = ngtcp2_crypto_recv_client_initial_cb,
+    .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+    .handshake_completed = on_handshake_completed,
+    .encrypt = ngtcp2_crypto_encrypt_cb,
+    .decrypt = ngtcp2_crypto_decrypt_cb,
+    .hp_mask = ngtcp2_crypto_hp_mask_cb,
+    .recv_stream_data = on_recv_stream_data,
+    .acked_stream_data_offset = on_acked_stream_data_offset,
+    .stream_open = on_stream_open,
+    .stream_close = on_stream_close,
+    .recv_stateless_reset = on_recv_stateless_reset,
+    .extend_max_local_streams_bidi = on_extend_max_streams,
+    .rand = on_rand,
+    .get_new_connection_id = on_get_new_connection_id,
+    .remove_connection_id = on_remove_connection_id,
+    .update_key = ngtcp2_crypto_update_key_cb,
+    .stream_reset = on_stream_reset,
+    .extend_max_stream_data = on_extend_max_stream_data,
+    .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
+    .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
+    .recv_datagram = on_recv_datagram,
+    .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
+    .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Settings */
+
+static void make_settings(struct quic_endpoint *ep, ngtcp2_settings *s, uint64_t now)
+{
+	static const ngtcp2_cc_algo algos[] = {
+	    [QUIC_CC_CUBIC] = NGTCP2_CC_ALGO_CUBIC,
+	    [QUIC_CC_BBR] = NGTCP2_CC_ALGO_BBR,
+	    [QUIC_CC_RENO] = NGTCP2_CC_ALGO_RENO,
+	};
+
+	ngtcp2_settings_default(s);
+	s->initial_ts = now;
+	s->initial_rtt = ep->config.initial_rtt_ns;
+	s->cc_algo = algos[ep->config.congestion_control];
+	/* 0.12.1's path MTU discovery stops at 1444, too small for a 1420-byte
+	 * packet in one datagram: fix the size instead. */
+	s->max_tx_udp_payload_size = QUIC_MAX_UDP_PAYLOAD;
+	s->no_tx_udp_payload_size_shaping = 1;
+	s->no_pmtud = 1;
+	s->max_window = MAX_WINDOW;
+	s->handshake_timeout = ep->config.handshake_timeout_ns;
+	s->rand_ctx.native_handle = ep;
+	if (log_enabled("ngtcp2", LOG_TRACE))
+		s->log_printf = ngtcp2_log;
+}
+
+static void make_params(struct quic_endpoint *ep, bool server, ngtcp2_transport_params *p)
+{
+	ngtcp2_transport_params_default(p);
+	p->initial_max_stream_data_bidi_local = INITIAL_MAX_STREAM_DATA;
+	p->initial_max_stream_data_bidi_remote = INITIAL_MAX_STREAM_DATA;
+	p->initial_max_data = INITIAL_MAX_DATA;
+	/* Only the dialling side opens streams (iron/packet/0). */
+	p->initial_max_streams_bidi = server ? INITIAL_MAX_STREAMS_BIDI : 0;
+	p->initial_max_streams_uni = 0;
+	p->max_idle_timeout = ep->config.idle_timeout_ns;
+	p->active_connection_id_limit = ACTIVE_CID_LIMIT;
+	p->max_datagram_frame_size = MAX_DATAGRAM_FRAME_SIZE;
+}
+
+static socklen_t sockaddr_len(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return sizeof(struct sockaddr_in);
+	if (sa->sa_family == AF_INET6)
+		return sizeof(struct sockaddr_in6);
+	return 0;
+}
+
+static void make_path(ngtcp2_path *path, const struct sockaddr *local,
+		      const struct sockaddr *remote)
+{
+	path->local.addr = (ngtcp2_sockaddr *)(uintptr_t)local;
+	path->local.addrlen = sockaddr_len(local);
+	path->remote.addr = (ngtcp2_sockaddr *)(uintptr_t)remote;
+	path->remote.addrlen = sockaddr_len(remote);
+	path->user_data = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Writing */
+
+static void conn_send(struct quic_conn *qc, const ngtcp2_path *path, const uint8_t *data,
+		      size_t len)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	qc->stats.bytes_sent += len;
+	if (ep->trace)
+		log_trace("sending %zu bytes", len);
+	ep->cb.send(ep->cb.user, path->local.addr, path->remote.addr, data, len);
+}
+
+/* The CONNECTION_CLOSE that tells the peer at once. Returns nothing: the
+ * connection ends either way. */
+static void conn_write_close(struct quic_conn *qc, uint64_t now)
+{
+	ngtcp2_connection_close_error ccerr;
+	ngtcp2_path_storage ps;
+	ngtcp2_pkt_info pi;
+	ngtcp2_ssize n;
+
+	ngtcp2_connection_close_error_default(&ccerr);
+	if (qc->close_kind == CLOSE_APPLICATION)
+		ngtcp2_connection_close_error_set_application_error(&ccerr, qc->close_code, NULL,
+								    0);
+	else
+		ngtcp2_connection_close_error_set_transport_error(&ccerr, qc->close_code, NULL, 0);
+	ngtcp2_path_storage_zero(&ps);
+	n = ngtcp2_conn_write_connection_close(qc->conn, &ps.path, &pi, qc->ep->tx,
+					       sizeof(qc->ep->tx), &ccerr, now);
+	if (n > 0)
+		conn_send(qc, &ps.path, qc->ep->tx, (size_t)n);
+}
+
+/* Ends a connection after an ngtcp2 error from read_pkt, handle_expiry or
+ * a write, telling the peer when the error calls for it. */
+static void conn_fail(struct quic_conn *qc, int liberr, uint64_t now)
+{
+	char reason[160];
+	int error = -EPROTO;
+	bool send_close = true;
+	ngtcp2_connection_close_error ccerr;
+	const char *why;
+
+	switch (liberr) {
+	case NGTCP2_ERR_DRAINING: {
+		/* The peer closed (or reset) the connection. */
+		send_close = false;
+		error = -ECONNRESET;
+		ngtcp2_conn_get_connection_close_error(qc->conn, &ccerr);
+		if (qc->stateless_reset)
+			snprintf(reason, sizeof(reason), "reset by peer (stateless reset)");
+		else if (ccerr.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION)
+			snprintf(reason, sizeof(reason), "closed by peer (application code %llu)",
+				 (unsigned long long)ccerr.error_code);
+		else if ((ccerr.error_code & ~(uint64_t)0xff) == NGTCP2_CRYPTO_ERROR)
+			snprintf(reason, sizeof(reason), "%sclosed by peer (TLS alert: %s)",
+				 qc->established ? "" : "handshake failed: ",
+				 tls_alert_name((uint8_t)ccerr.error_code));
+		else
+			snprintf(reason, sizeof(reason),
+				 "closed by peer (transport error 0x%llx%s%.*s)",
+				 (unsigned long long)ccerr.error_code, ccerr.reasonlen ? ": " : "",
+				 (int)(ccerr.reasonlen > 64 ? 64 : ccerr.reasonlen),
+				 ccerr.reason ? (const char *)ccerr.reason : "");
+		/* A failed handshake, unless the peer closed deliberately. */
+		if (!qc->established && !qc->stateless_reset &&
+		    ccerr.type != NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION)
+			error = -EPROTO;
+		break;
+	}
+	case NGTCP2_ERR_CRYPTO:
+		/* Our TLS stack aborted the handshake: send its alert. */
+		why = tls_session_failure(qc->tls, &error);
+		if (!why) {
+			error = -EPROTO;
+			why = tls_alert_name(ngtcp2_conn_get_tls_alert(qc->conn));
+		}
+		snprintf(reason, sizeof(reason), "handshake failed: %s", why);
+		qc->close_kind = CLOSE_TRANSPORT;
+		qc->close_code = NGTCP2_CRYPTO_ERROR | ngtcp2_conn_get_tls_alert(qc->conn);
+		break;
+	case NGTCP2_ERR_IDLE_CLOSE:
+		send_close = false;
+		error = -ETIMEDOUT;
+		snprintf(reason, sizeof(reason), "idle timeout");
+		break;
+	case NGTCP2_ERR_HANDSHAKE_TIMEOUT:
+		send_close = false;
+		error = -ETIMEDOUT;
+		snprintf(reason, sizeof(reason), "handshake timeout");
+		break;
+	case NGTCP2_ERR_DROP_CONN:
+	case NGTCP2_ERR_RETRY:
+		send_close = false;
+		snprintf(reason, sizeof(reason), "dropped: %s", ngtcp2_strerror(liberr));
+		break;
+	case NGTCP2_ERR_RECV_VERSION_NEGOTIATION:
+		send_close = false;
+		snprintf(reason, sizeof(reason), "peer does not speak QUIC version 1");
+		break;
+	case NGTCP2_ERR_NOMEM:
+		error = -ENOMEM;
+		/* fall through */
+	default:
+		snprintf(reason, sizeof(reason), "%s: %s",
+			 qc->established ? "protocol error" : "handshake failed",
+			 ngtcp2_strerror(liberr));
+		qc->close_kind = CLOSE_TRANSPORT;
+		qc->close_code = ngtcp2_err_infer_quic_transport_error_code(liberr);
+		break;
+	}
+	if (send_close)
+		conn_write_close(qc, now);
+	conn_finish(qc, error, reason);
+}
+
+/* Drops the head of the send queue (counted). */
+static void drop_head(struct quic_conn *qc)
+{
+	buf_put(qc->ep, queue_pop(&qc->send_queue));
+	qc->stats.packets_dropped++;
+	qc->dgram_refused = 0;
+}
+
+/* ngtcp2 0.12.1 does not arm its probe timeout (PTO) for packets that
+ * carry only DATAGRAM frames. When the tail of a flight of datagrams is
+ * lost, nothing acknowledges a later packet, so the lost packets are never
+ * declared lost: they fill the congestion window for good and the
+ * connection stops sending (even keep-alive PINGs, which wait for an empty
+ * window). A frame that does arm the PTO in the same flight fixes that:
+ * raising our connection flow-control limit makes ngtcp2 send MAX_DATA, a
+ * harmless retransmittable frame. Once per flight (when no such frame is
+ * in flight), so a few bytes per round trip. */
+static void arm_probe_timeout(struct quic_conn *qc)
+{
+	ngtcp2_conn_stat cs;
+
+	ngtcp2_conn_get_conn_stat(qc->conn, &cs);
+	if (cs.loss_detection_timer == UINT64_MAX)
+		ngtcp2_conn_extend_max_offset(qc->conn, MAX_WINDOW);
+}
+
+/* What the next write call puts into the packet. */
+enum write_item { WRITE_FIN, WRITE_DATAGRAM, WRITE_STREAM, WRITE_NONE };
+
+/* Writes everything the connection has to send, until ngtcp2 says it is
+ * limited (congestion, pacing, flow control) or has nothing more. Returns
+ * false when the connection ended (and is freed). */
+static bool conn_write(struct quic_conn *qc, uint64_t now)
+{
+	struct quic_endpoint *ep = qc->ep;
+	ngtcp2_path_storage ps;
+	ngtcp2_pkt_info pi = {0};
+	const size_t cap = sizeof(ep->tx);
+	bool coalescing = false, streams_blocked = false, dgrams_blocked = false;
+	size_t packets = 0;
+
+	if (qc->close_kind != CLOSE_NONE) {
+		if (qc->close_kind != CLOSE_SILENT)
+			conn_write_close(qc, now);
+		conn_finish(qc, qc->close_error, qc->close_reason);
+		return false;
+	}
+	if (qc->alpn == QUIC_ALPN_PACKET1 && qc->send_queue.head &&
+	    ngtcp2_conn_get_handshake_completed(qc->conn))
+		arm_probe_timeout(qc);
+	ngtcp2_path_storage_zero(&ps);
+	while (packets < WRITE_BURST) {
+		bool ready = ngtcp2_conn_get_handshake_completed(qc->conn);
+		enum write_item item = WRITE_NONE;
+		struct quic_buf *pkt = NULL;
+		ngtcp2_ssize n, datalen = -1;
+		int accepted = 0;
+		ngtcp2_vec vec;
+
+		if (ready && qc->nfin > 0 && !streams_blocked) {
+			item = WRITE_FIN;
+		} else if (ready && qc->alpn == QUIC_ALPN_PACKET1 && qc->send_queue.head &&
+			   !dgrams_blocked) {
+			item = WRITE_DATAGRAM;
+			pkt = qc->send_queue.head;
+			if (pkt->len > quic_conn_max_packet_size(qc)) {
+				drop_head(qc);
+				continue;
+			}
+		} else if (ready && qc->alpn == QUIC_ALPN_PACKET0 && qc->is_client &&
+			   !streams_blocked && (qc->tx_current || qc->send_queue.head)) {
+			item = WRITE_STREAM;
+			pkt = qc->tx_current;
+			/* No other ngtcp2 call is allowed while a packet is
+			 * being coalesced: finish it before opening a stream. */
+			if (!pkt && coalescing) {
+				item = WRITE_NONE;
+			} else if (!pkt) {
+				int64_t id;
+				int rv = ngtcp2_conn_open_bidi_stream(qc->conn, &id,
+								      qc->send_queue.head);
+				if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED) {
+					streams_blocked = true;
+					continue;
+				}
+				if (rv != 0) {
+					conn_fail(qc, rv, now);
+					return false;
+				}
+				/* The stream owns the buffer until its data is
+				 * acknowledged (ngtcp2 does not copy it). */
+				pkt = queue_pop(&qc->send_queue);
+				pkt->stream_id = id;
+				held_add(qc, pkt);
+				qc->tx_current = pkt;
+			}
+		}
+
+		switch (item) {
+		case WRITE_FIN:
+			n = ngtcp2_conn_writev_stream(
+			    qc->conn, &ps.path, &pi, ep->tx, cap, &datalen,
+			    NGTCP2_WRITE_STREAM_FLAG_MORE | NGTCP2_WRITE_STREAM_FLAG_FIN,
+			    qc->fin_ids[qc->nfin - 1], NULL, 0, now);
+			if (datalen >= 0 || n == NGTCP2_ERR_STREAM_NOT_FOUND ||
+			    n == NGTCP2_ERR_STREAM_SHUT_WR)
+				qc->nfin--;
+			break;
+		case WRITE_DATAGRAM:
+			vec.base = pkt->data;
+			vec.len = pkt->len;
+			n = ngtcp2_conn_writev_datagram(qc->conn, &ps.path, &pi, ep->tx, cap,
+							&accepted, NGTCP2_WRITE_DATAGRAM_FLAG_MORE,
+							0, &vec, 1, now);
+			if (accepted) {
+				buf_put(ep, queue_pop(&qc->send_queue));
+				qc->stats.packets_sent++;
+				qc->dgram_refused = 0;
+			} else if (n > 0 && ++qc->dgram_refused > 8) {
+				/* Fresh packets keep having no room for it; our
+				 * size check should make this unreachable. */
+				log_debug("datagram of %u bytes never fits: dropped", pkt->len);
+				drop_head(qc);
+			} else if (n == 0) {
+				dgrams_blocked = true;
+			}
+			break;
+		case WRITE_STREAM:
+			vec.base = pkt->data + pkt->offset;
+			vec.len = (size_t)(pkt->len - pkt->offset);
+			n = ngtcp2_conn_writev_stream(
+			    qc->conn, &ps.path, &pi, ep->tx, cap, &datalen,
+			    NGTCP2_WRITE_STREAM_FLAG_MORE | NGTCP2_WRITE_STREAM_FLAG_FIN,
+			    pkt->stream_id, &vec, 1, now);
+			if (datalen > 0) {
+				pkt->offset = (uint16_t)(pkt->offset + datalen);
+				if (pkt->offset == pkt->len) {
+					qc->tx_current = NULL;
+					qc->stats.packets_sent++;
+				}
+			}
+			if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
+				streams_blocked = true;
+			} else if (n == NGTCP2_ERR_STREAM_NOT_FOUND ||
+				   n == NGTCP2_ERR_STREAM_SHUT_WR) {
+				/* The peer stopped the stream; the packet is lost. */
+				qc->tx_current = NULL;
+				qc->stats.packets_dropped++;
+			}
+			break;
+		case WRITE_NONE:
+		default:
+			n = ngtcp2_conn_write_pkt(qc->conn, &ps.path, &pi, ep->tx, cap, now);
+			break;
+		}
+
+		if (n == NGTCP2_ERR_WRITE_MORE) {
+			coalescing = true;
+			continue;
+		}
+		if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_NOT_FOUND ||
+		    n == NGTCP2_ERR_STREAM_SHUT_WR)
+			continue;
+		if (n < 0) {
+			conn_fail(qc, (int)n, now);
+			return false;
+		}
+		coalescing = false;
+		if (n == 0) {
+			/* Limited, or nothing left. The last item's blocked
+			 * flag lets a plain write close off the loop. */
+			if (item == WRITE_NONE)
+				break;
+			if (item == WRITE_STREAM || item == WRITE_FIN)
+				streams_blocked = true;
+			dgrams_blocked = true;
+			continue;
+		}
+		conn_send(qc, &ps.path, ep->tx, (size_t)n);
+		packets++;
+	}
+	ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
+	conn_update_expiry(qc);
+	if (packets >= WRITE_BURST)
+		conn_set_expiry(qc, now);
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reading */
+
+static void conn_read(struct quic_conn *qc, const struct sockaddr *local,
+		      const struct sockaddr *remote, const uint8_t *data, size_t len, uint64_t now)
+{
+	ngtcp2_path path;
+	ngtcp2_pkt_info pi = {0};
+	int rv;
+
+	make_path(&path, local, remote);
+	qc->stats.bytes_received += len;
+	rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, data, len, now);
+	if (rv != 0) {
+		if (qc->ep->trace)
+			log_trace("read_pkt: %s", ngtcp2_strerror(rv));
+		conn_fail(qc, rv, now);
+		return;
+	}
+	conn_mark_dirty(qc);
+	conn_update_expiry(qc);
+}
+
+static bool reset_allowed(struct quic_endpoint *ep, uint64_t now)
+{
+	if (now > ep->reset_last_ns) {
+		ep->reset_tokens += (double)(now - ep->reset_last_ns) * RESET_PER_SEC / 1e9;
+		if (ep->reset_tokens > RESET_BURST)
+			ep->reset_tokens = RESET_BURST;
+		ep->reset_last_ns = now;
+	}
+	if (ep->reset_tokens < 1)
+		return false;
+	ep->reset_tokens -= 1;
+	return true;
+}
+
+/* A short-header packet for a connection we do not know: we probably lost
+ * its state (restart); a stateless reset tells the peer at once. */
+static void send_stateless_reset(struct quic_endpoint *ep, const struct sockaddr *local,
+				 const struct sockaddr *remote, const uint8_t *dcid, size_t len,
+				 uint64_t now)
+{
+	uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rand[RESET_MAX_LEN];
+	size_t reset_len = len - 1 < RESET_MAX_LEN ? len - 1 : RESET_MAX_LEN;
+	ngtcp2_cid cid;
+	ngtcp2_ssize n;
+
+	/* Always smaller than what triggered it, so two endpoints that both
+	 * lost state cannot loop (RFC 9000 §10.3.3). */
+	if (reset_len < NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN ||
+	    !reset_allowed(ep, now))
+		return;
+	ngtcp2_cid_init(&cid, dcid, CID_LEN);
+	if (ngtcp2_crypto_generate_stateless_reset_token(token, ep->reset_secret,
+							 sizeof(ep->reset_secret), &cid) != 0)
+		return;
+	rng_fill(ep, rand, sizeof(rand));
+	n = ngtcp2_pkt_write_stateless_reset(ep->tx, sizeof(ep->tx), token, rand,
+					     reset_len - NGTCP2_STATELESS_RESET_TOKENLEN);
+	if (n <= 0)
+		return;
+	ep->stats.stateless_resets_sent++;
+	ep->cb.send(ep->cb.user, local, remote, ep->tx, (size_t)n);
+}
+
+static void send_version_negotiation(struct quic_endpoint *ep, const struct sockaddr *local,
+				     const struct sockaddr *remote, const ngtcp2_version_cid *vc)
+{
+	/* Version 1 and a reserved version, so clients keep handling
+	 * unknown versions (RFC 9000 §6.3). */
+	const uint32_t versions[] = {NGTCP2_PROTO_VER_V1, 0x1a2a3a4au};
+	uint8_t unused;
+	ngtcp2_ssize n;
+
+	rng_fill(ep, &unused, 1);
+	n = ngtcp2_pkt_write_version_negotiation(ep->tx, sizeof(ep->tx), unused, vc->scid,
+						 vc->scidlen, vc->dcid, vc->dcidlen, versions, 2);
+	if (n <= 0)
+		return;
+	ep->stats.version_negotiations_sent++;
+	ep->cb.send(ep->cb.user, local, remote, ep->tx, (size_t)n);
+}
+
+static struct quic_conn *accept_conn(struct quic_endpoint *ep, const struct sockaddr *local,
+				     const struct sockaddr *remote, const ngtcp2_pkt_hd *hd,
+				     uint64_t now)
+{
+	struct tls_session_params tp = {.is_client = false, .get_conn = get_conn};
+	ngtcp2_transport_params params;
+	ngtcp2_settings settings;
+	ngtcp2_path path;
+	ngtcp2_cid scid;
+	struct quic_conn *qc = conn_alloc(ep, false);
+	int rv;
+
+	if (!qc)
+		return NULL;
+	qc->half_open = true;
+	ep->nhalf_open++;
+	make_path(&path, local, remote);
+	make_settings(ep, &settings, now);
+	make_params(ep, true, &params);
+	params.original_dcid = hd->dcid;
+	if (cid_new(ep, &scid, CID_LEN) < 0 || ngtcp2_crypto_generate_stateless_reset_token(
+						   params.stateless_reset_token, ep->reset_secret,
+						   sizeof(ep->reset_secret), &scid) != 0)
+		goto fail;
+	params.stateless_reset_token_present = 1;
+	rv = ngtcp2_conn_server_new(&qc->conn, &hd->scid, &scid, &path, hd->version,
+				    &server_callbacks, &settings, &params, NULL, qc);
+	if (rv != 0) {
+		qc->conn = NULL;
+		goto fail;
+	}
+	tp.user_data = qc;
+	if (tls_session_new(ep->tls, &tp, &qc->tls) < 0)
+		goto fail;
+	ngtcp2_conn_set_tls_native_handle(qc->conn, tls_session_native_handle(qc->tls));
+	/* The client keeps its original DCID until it hears from us. */
+	if (cid_add(qc, scid.data, scid.datalen) < 0 ||
+	    cid_add(qc, hd->dcid.data, hd->dcid.datalen) < 0)
+		goto fail;
+	return qc;
+fail:
+	conn_free(qc);
+	return NULL;
+}
+
+void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
+			   const struct sockaddr *remote, const uint8_t *data, size_t len,
+			   uint64_t now_ns)
+{
+	ngtcp2_version_cid vc;
+	ngtcp2_pkt_hd hd;
+	struct quic_conn *qc;
+	bool long_header;
+	int rv;
+
+	ep->now = now_ns;
+	if (len == 0 || !sockaddr_len(local) || !sockaddr_len(remote))
+		goto drop;
+	long_header = data[0] & 0x80;
+	rv = ngtcp2_pkt_decode_version_cid(&vc, data, len, CID_LEN);
+	if (rv == NGTCP2_ERR_VERSION_NEGOTIATION ||
+	    (rv == 0 && long_header && vc.version != NGTCP2_PROTO_VER_V1 && vc.version != 0)) {
+		/* Only in answer to what could be a client's first datagram,
+		 * so we never amplify (RFC 9000 §5.2.2). */
+		if (len < NGTCP2_MAX_UDP_PAYLOAD_SIZE)
+			goto drop;
+		send_version_negotiation(ep, local, remote, &vc);
+		return;
+	}
+	if (rv != 0)
+		goto drop;
+	qc = cid_find(&ep->map, vc.dcid, vc.dcidlen);
+	if (qc) {
+		conn_read(qc, local, remote, data, len, now_ns);
+		return;
+	}
+	if (!long_header) {
+		send_stateless_reset(ep, local, remote, vc.dcid, len, now_ns);
+		goto drop;
+	}
+	if (!ep->has_key || ngtcp2_accept(&hd, data, len) != 0 || hd.type != NGTCP2_PKT_INITIAL)
+		goto drop;
+	if (ep->nhalf_open >= ep->config.max_half_open ||
+	    ep->nconns >= ep->config.max_connections) {
+		/* Bounded work and memory under a flood of Initials. */
+		if (ep->stats.initials_dropped++ % 1024 == 0)
+			log_info("dropping new connections: %zu handshaking, %zu open",
+				 ep->nhalf_open, ep->nconns);
+		return;
+	}
+	qc = accept_conn(ep, local, remote, &hd, now_ns);
+	if (!qc)
+		goto drop;
+	log_debug("new connection attempt");
+	conn_read(qc, local, remote, data, len, now_ns);
+	return;
+drop:
+	ep->stats.datagrams_dropped++;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public interface */
+
+int quic_endpoint_new(const struct quic_config *config, const struct quic_callbacks *callbacks,
+		      struct quic_endpoint **out)
+{
+	struct quic_endpoint *ep;
+	struct quic_config *c;
+	int rv;
+
+	*out = NULL;
+	if (!callbacks->send || config->congestion_control > QUIC_CC_RENO ||
+	    (config->client_alpns & ~QUIC_ALPN_DEFAULT))
+		return -EINVAL;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	ep->config = *config;
+	ep->cb = *callbacks;
+	c = &ep->config;
+	if (!c->idle_timeout_ns)
+		c->idle_timeout_ns = DEFAULT_IDLE_TIMEOUT;
+	if (!c->handshake_timeout_ns)
+		c->handshake_timeout_ns = DEFAULT_HANDSHAKE_TIMEOUT;
+	if (!c->initial_rtt_ns)
+		c->initial_rtt_ns = DEFAULT_INITIAL_RTT;
+	if (!c->max_connections)
+		c->max_connections = DEFAULT_MAX_CONNECTIONS;
+	if (!c->max_half_open)
+		c->max_half_open = DEFAULT_MAX_HALF_OPEN;
+	if (!c->send_queue_len)
+		c->send_queue_len = DEFAULT_SEND_QUEUE_LEN;
+	if (!c->client_alpns && !c->client_extra_alpn)
+		c->client_alpns = QUIC_ALPN_DEFAULT;
+	ep->trace = log_enabled(LOG_MODULE, LOG_TRACE);
+	if (c->seed) {
+		ep->rng_seeded = true;
+		crypto_generichash(ep->rng_key, sizeof(ep->rng_key), (const uint8_t *)&c->seed,
+				   sizeof(c->seed), NULL, 0);
+	}
+	rng_fill(ep, ep->reset_secret, sizeof(ep->reset_secret));
+	rng_fill(ep, ep->map.key, sizeof(ep->map.key));
+	ep->reset_tokens = RESET_BURST;
+	ep->map.nbuckets = 64;
+	ep->map.buckets = calloc(ep->map.nbuckets, sizeof(*ep->map.buckets));
+	if (!ep->map.buckets) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	rv = tls_context_new(config->identity, &ep->tls);
+	if (rv < 0)
+		goto out;
+	ep->has_key = config->identity != NULL;
+	*out = ep;
+	ep = NULL;
+out:
+	quic_endpoint_del(ep);
+	return rv;
+}
+
+void quic_endpoint_del(struct quic_endpoint *ep)
+{
+	if (!ep)
+		return;
+	while (ep->conns)
+		conn_free(ep->conns);
+	while (ep->pool) {
+		struct quic_buf *buf = ep->pool;
+		ep->pool = buf->next;
+		free(buf);
+	}
+	free(ep->heap);
+	free(ep->map.buckets);
+	tls_context_del(ep->tls);
+	sodium_memzero(ep->reset_secret, sizeof(ep->reset_secret));
+	free(ep);
+}
+
+int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const struct sockaddr *local,
+		 const struct sockaddr *remote, uint64_t now_ns, struct quic_conn **out)
+{
+	struct tls_session_params tp = {
+	    .is_client = true,
+	    .expected_peer = peer,
+	    .alpns = (ep->config.client_alpns & QUIC_ALPN_FLAG(QUIC_ALPN_PACKET1)
+			  ? TLS_ALPN_FLAG(TLS_ALPN_PACKET1)
+			  : 0) |
+		     (ep->config.client_alpns & QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)
+			  ? TLS_ALPN_FLAG(TLS_ALPN_PACKET0)
+			  : 0),
+	    .extra_alpn = ep->config.client_extra_alpn,
+	    .get_conn = get_conn,
+	};
+	ngtcp2_transport_params params;
+	ngtcp2_settings settings;
+	ngtcp2_path path;
+	ngtcp2_cid dcid, scid;
+	struct quic_conn *qc;
+	int rv;
+
+	*out = NULL;
+	if (!sockaddr_len(local) || !sockaddr_len(remote))
+		return -EINVAL;
+	if (ep->nconns >= ep->config.max_connections)
+		return -EMFILE;
+	qc = conn_alloc(ep, true);
+	if (!qc)
+		return -ENOMEM;
+	qc->peer = *peer;
+	qc->announced = true;
+	ep->now = now_ns;
+	make_path(&path, local, remote);
+	make_settings(ep, &settings, now_ns);
+	make_params(ep, false, &params);
+	/* The DCID of a client's Initial only seeds the Initial keys. */
+	rng_fill(ep, dcid.data, CID_LEN);
+	dcid.datalen = CID_LEN;
+	rv = cid_new(ep, &scid, CID_LEN);
+	if (rv < 0)
+		goto fail;
+	rv = ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1,
+				    &client_callbacks, &settings, &params, NULL, qc);
+	if (rv != 0) {
+		qc->conn = NULL;
+		rv = rv == NGTCP2_ERR_NOMEM ? -ENOMEM : -EINVAL;
+		goto fail;
+	}
+	tp.user_data = qc;
+	rv = tls_session_new(ep->tls, &tp, &qc->tls);
+	if (rv < 0)
+		goto fail;
+	ngtcp2_conn_set_tls_native_handle(qc->conn, tls_session_native_handle(qc->tls));
+	rv = cid_add(qc, scid.data, scid.datalen);
+	if (rv < 0)
+		goto fail;
+	conn_update_expiry(qc);
+	conn_mark_dirty(qc);
+	*out = qc;
+	return 0;
+fail:
+	conn_free(qc);
+	return rv;
+}
+
+size_t quic_conn_max_packet_size(const struct quic_conn *qc)
+{
+	const ngtcp2_transport_params *remote;
+	enum quic_alpn alpn = qc->alpn;
+	size_t size, dcid_len;
+
+	if (alpn == QUIC_ALPN_NONE)
+		alpn = qc->ep->config.client_alpns & QUIC_ALPN_FLAG(QUIC_ALPN_PACKET1)
+			   ? QUIC_ALPN_PACKET1
+			   : QUIC_ALPN_PACKET0;
+	if (alpn == QUIC_ALPN_PACKET0)
+		return QUIC_MAX_STREAM_PACKET;
+	/* Our DCID is chosen by the peer; before the handshake, assume it
+	 * uses the same length as we do. */
+	dcid_len = ngtcp2_conn_get_dcid(qc->conn)->datalen;
+	if (!ngtcp2_conn_get_handshake_completed(qc->conn) && dcid_len < CID_LEN)
+		dcid_len = CID_LEN;
+	size = QUIC_MAX_UDP_PAYLOAD - DATAGRAM_OVERHEAD - dcid_len;
+	remote = ngtcp2_conn_get_remote_transport_params(qc->conn);
+	if (remote && ngtcp2_conn_get_handshake_completed(qc->conn)) {
+		size_t overhead = DATAGRAM_OVERHEAD + dcid_len;
+		/* The frame (type and length) must fit the peer's limit, and
+		 * the packet its receive limit. */
+		if (remote->max_datagram_frame_size <= 3 ||
+		    remote->max_udp_payload_size <= overhead)
+			return 0;
+		if (remote->max_datagram_frame_size - 3 < size)
+			size = (size_t)remote->max_datagram_frame_size - 3;
+		if (remote->max_udp_payload_size - overhead < size)
+			size = (size_t)remote->max_udp_payload_size - overhead;
+	}
+	return size;
+}
+
+int quic_conn_send_packet(struct quic_conn *qc, const uint8_t *data, size_t len, uint64_t now_ns)
+{
+	struct quic_buf *buf;
+
+	if (qc->finishing || qc->close_kind != CLOSE_NONE)
+		return -ENOTCONN;
+	if (qc->established && qc->alpn == QUIC_ALPN_PACKET0 && !qc->is_client)
+		return -EPERM;
+	if (len == 0 || len > QUIC_MAX_STREAM_PACKET || len > quic_conn_max_packet_size(qc))
+		return -EMSGSIZE;
+	buf = buf_get(qc->ep);
+	if (!buf)
+		return -ENOMEM;
+	if (qc->send_queue.count >= qc->ep->config.send_queue_len)
+		drop_head(qc);
+	memcpy(buf->data, data, len);
+	buf->len = (uint16_t)len;
+	queue_push(&qc->send_queue, buf);
+	qc->stats.last_activity_ns = now_ns;
+	conn_mark_dirty(qc);
+	return 0;
+}
+
+void quic_endpoint_flush(struct quic_endpoint *ep, uint64_t now_ns)
+{
+	struct quic_conn *qc;
+
+	ep->now = now_ns;
+	while ((qc = ep->dirty_head)) {
+		conn_unmark_dirty(qc);
+		conn_write(qc, now_ns);
+	}
+}
+
+uint64_t quic_endpoint_next_expiry(const struct quic_endpoint *ep)
+{
+	/* Unflushed work is due now. */
+	if (ep->dirty_head)
+		return 0;
+	return ep->heap_len ? ep->heap[0]->expiry : UINT64_MAX;
+}
+
+void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
+{
+	struct quic_conn *qc;
+
+	ep->now = now_ns;
+	while (ep->heap_len && (qc = ep->heap[0])->expiry <= now_ns) {
+		int rv = ngtcp2_conn_handle_expiry(qc->conn, now_ns);
+		if (rv != 0) {
+			conn_fail(qc, rv, now_ns);
+			continue;
+		}
+		/* The write recomputes its expiry. */
+		conn_set_expiry(qc, UINT64_MAX);
+		conn_mark_dirty(qc);
+	}
+	quic_endpoint_flush(ep, now_ns);
+}
+
+void quic_conn_close(struct quic_conn *qc, uint64_t app_error_code, uint64_t now_ns)
+{
+	(void)now_ns;
+	conn_request_close(qc, CLOSE_APPLICATION, app_error_code, 0, "closed by us");
+}
+
+void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns)
+{
+	for (struct quic_conn *qc = ep->conns; qc; qc = qc->next)
+		quic_conn_close(qc, 0, now_ns);
+	quic_endpoint_flush(ep, now_ns);
+}
+
+void quic_conn_set_keepalive(struct quic_conn *qc, uint64_t interval_ns)
+{
+	ngtcp2_conn_set_keep_alive_timeout(qc->conn, interval_ns);
+	if (!qc->finishing)
+		conn_update_expiry(qc);
+}
+
+const struct iron_id *quic_conn_peer(const struct quic_conn *qc)
+{
+	return &qc->peer;
+}
+
+enum quic_alpn quic_conn_alpn(const struct quic_conn *qc)
+{
+	return qc->alpn;
+}
+
+bool quic_conn_is_client(const struct quic_conn *qc)
+{
+	return qc->is_client;
+}
+
+bool quic_conn_is_established(const struct quic_conn *qc)
+{
+	return qc->established;
+}
+
+void quic_conn_set_user(struct quic_conn *qc, void *user)
+{
+	qc->user = user;
+}
+
+void *quic_conn_user(const struct quic_conn *qc)
+{
+	return qc->user;
+}
+
+const struct sockaddr *quic_conn_remote(const struct quic_conn *qc)
+{
+	return ngtcp2_conn_get_path(qc->conn)->remote.addr;
+}
+
+const struct sockaddr *quic_conn_local(const struct quic_conn *qc)
+{
+	return ngtcp2_conn_get_path(qc->conn)->local.addr;
+}
+
+void quic_conn_get_stats(const struct quic_conn *qc, struct quic_conn_stats *stats)
+{
+	ngtcp2_conn_stat cs;
+
+	ngtcp2_conn_get_conn_stat(qc->conn, &cs);
+	*stats = qc->stats;
+	stats->rtt_ns = cs.smoothed_rtt;
+	stats->min_rtt_ns = cs.min_rtt == UINT64_MAX ? 0 : cs.min_rtt;
+}
+
+void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoint_stats *stats)
+{
+	*stats = ep->stats;
+	stats->connections = ep->nconns;
+	stats->half_open = ep->nhalf_open;
+}

@@ -1,0 +1,1112 @@
+/* The QUIC transport in one process: endpoints with real GnuTLS raw keys
+ * joined by an in-memory network (a queue of datagrams with a fixed
+ * latency and optional deterministic loss) under a fake clock.
+ *
+ * IRON_QUIC_BENCH=N sets the number of datagrams of the throughput
+ * measurement (default 20000); IRON_QUIC_CORPUS=DIR writes captured
+ * datagrams there as a corpus for fuzz_quic_recv. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "iron/identity.h"
+#include "iron/log.h"
+#include "iron/quic.h"
+
+#define MS  1000000ull
+#define SEC 1000000000ull
+
+/* ---------------------------------------------------------------------- */
+/* The in-memory network */
+
+#define NET_CAP	  65536
+#define LATENCY	  (5 * MS)
+#define MAX_NODES 4
+
+struct datagram {
+	uint64_t at;
+	struct sockaddr_in6 from, to;
+	uint16_t len;
+	uint8_t data[1500];
+};
+
+struct node {
+	struct quic_endpoint *ep;
+	struct sockaddr_in6 addr;
+	struct iron_identity identity;
+	int established;
+	struct quic_conn *conn; /* the last established or dialled */
+	int closed;
+	int close_error;
+	char close_reason[160];
+	uint64_t closed_at;
+	size_t packets;
+	size_t packet_bytes;
+	uint8_t last_packet[1500];
+	size_t last_len;
+	unsigned char *seen; /* /0 test: which sequence numbers arrived */
+	size_t seen_dups;
+	int refuse; /* established returns this */
+};
+
+static struct {
+	struct datagram *q;
+	size_t head, count;
+	unsigned loss_percent;
+	uint64_t rng;
+	uint64_t sent, lost;
+	/* Capture of datagrams sent by one address (for corpus and replays). */
+	struct sockaddr_in6 capture_from;
+	struct datagram captured[8];
+	size_t ncaptured;
+	/* Loss applies only to datagrams from this port when non-zero. */
+	uint16_t loss_from_port;
+	/* Intercept: sent datagrams are kept here instead of delivered. */
+	bool intercept;
+	struct datagram intercepted[4];
+	size_t nintercepted;
+} net;
+
+static struct node *nodes[MAX_NODES];
+static size_t nnodes;
+static uint64_t now_ns = 1 * SEC;
+
+static uint64_t net_rand(void)
+{
+	net.rng ^= net.rng << 13;
+	net.rng ^= net.rng >> 7;
+	net.rng ^= net.rng << 17;
+	return net.rng;
+}
+
+static bool same_addr(const struct sockaddr_in6 *a, const struct sockaddr_in6 *b)
+{
+	return a->sin6_port == b->sin6_port &&
+	       memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+}
+
+static void on_send(void *user, const struct sockaddr *local, const struct sockaddr *remote,
+		    const uint8_t *data, size_t len)
+{
+	struct datagram *d;
+
+	(void)user;
+	CHECK(len <= 1452);
+	net.sent++;
+	if (net.ncaptured < 8 && same_addr((const struct sockaddr_in6 *)local, &net.capture_from)) {
+		d = &net.captured[net.ncaptured++];
+		memcpy(&d->from, local, sizeof(d->from));
+		memcpy(&d->to, remote, sizeof(d->to));
+		d->len = (uint16_t)len;
+		memcpy(d->data, data, len);
+	}
+	if (net.intercept) {
+		if (net.nintercepted < 4) {
+			d = &net.intercepted[net.nintercepted++];
+			memcpy(&d->from, local, sizeof(d->from));
+			memcpy(&d->to, remote, sizeof(d->to));
+			d->len = (uint16_t)len;
+			memcpy(d->data, data, len);
+		}
+		return;
+	}
+	if (net.loss_percent &&
+	    (!net.loss_from_port ||
+	     ((const struct sockaddr_in6 *)local)->sin6_port == htons(net.loss_from_port)) &&
+	    net_rand() % 100 < net.loss_percent) {
+		net.lost++;
+		return;
+	}
+	if (net.count == NET_CAP || len > sizeof(d->data)) {
+		net.lost++;
+		return;
+	}
+	d = &net.q[(net.head + net.count++) % NET_CAP];
+	d->at = now_ns + LATENCY;
+	memcpy(&d->from, local, sizeof(d->from));
+	memcpy(&d->to, remote, sizeof(d->to));
+	d->len = (uint16_t)len;
+	memcpy(d->data, data, len);
+}
+
+static int on_established(void *user, struct quic_conn *conn)
+{
+	struct node *n = user;
+	n->established++;
+	n->conn = conn;
+	return n->refuse;
+}
+
+static void on_packet(void *user, struct quic_conn *conn, const uint8_t *data, size_t len)
+{
+	struct node *n = user;
+	(void)conn;
+	n->packets++;
+	n->packet_bytes += len;
+	memcpy(n->last_packet, data, len < sizeof(n->last_packet) ? len : sizeof(n->last_packet));
+	n->last_len = len;
+	if (n->seen && len >= 4) {
+		uint32_t seq;
+		memcpy(&seq, data, 4);
+		if (seq < 100000) {
+			if (n->seen[seq])
+				n->seen_dups++;
+			n->seen[seq] = 1;
+		}
+	}
+}
+
+static void on_closed(void *user, struct quic_conn *conn, int error, const char *reason)
+{
+	struct node *n = user;
+	n->closed++;
+	n->close_error = error;
+	snprintf(n->close_reason, sizeof(n->close_reason), "%s", reason);
+	n->closed_at = now_ns;
+	if (n->conn == conn)
+		n->conn = NULL;
+}
+
+static struct node *node_new(uint8_t key_byte, uint16_t port, const struct quic_config *base)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	struct quic_config config = {0};
+	struct quic_callbacks cb = {
+	    .user = n,
+	    .send = on_send,
+	    .established = on_established,
+	    .packet = on_packet,
+	    .closed = on_closed,
+	};
+	uint8_t seed[IDENTITY_SEED_LEN];
+
+	if (base)
+		config = *base;
+	memset(seed, key_byte, sizeof(seed));
+	identity_from_seed(seed, &n->identity);
+	if (key_byte && !config.identity)
+		config.identity = &n->identity;
+	if (!config.seed)
+		config.seed = 1000 + port;
+	n->addr.sin6_family = AF_INET6;
+	n->addr.sin6_port = htons(port);
+	inet_pton(AF_INET6, "fd00::1", &n->addr.sin6_addr);
+	n->addr.sin6_addr.s6_addr[15] = (uint8_t)port;
+	CHECK_INT(quic_endpoint_new(&config, &cb, &n->ep), 0);
+	nodes[nnodes++] = n;
+	return n;
+}
+
+static void node_del(struct node *n)
+{
+	for (size_t i = 0; i < nnodes; i++) {
+		if (nodes[i] == n) {
+			nodes[i] = nodes[--nnodes];
+			break;
+		}
+	}
+	quic_endpoint_del(n->ep);
+	free(n->seen);
+	free(n);
+}
+
+static const struct sockaddr *sa(const struct node *n)
+{
+	return (const struct sockaddr *)&n->addr;
+}
+
+static void net_reset(void)
+{
+	net.head = net.count = 0;
+	net.sent = net.lost = 0;
+	net.loss_from_port = 0;
+	net.intercept = false;
+	net.nintercepted = 0;
+	net.loss_percent = 0;
+}
+
+static struct node *node_at(const struct sockaddr_in6 *addr)
+{
+	for (size_t i = 0; i < nnodes; i++)
+		if (same_addr(&nodes[i]->addr, addr))
+			return nodes[i];
+	return NULL;
+}
+
+/* Runs the network and the timers until done() is true or max_ns of fake
+ * time have passed. Returns done()'s last value. */
+static bool pump(bool (*done)(void), uint64_t max_ns)
+{
+	uint64_t deadline = now_ns + max_ns;
+	unsigned long rounds = 0;
+
+	for (;;) {
+		uint64_t next = UINT64_MAX;
+
+		if (done && done())
+			return true;
+		if (++rounds > 50000000) {
+			CHECK(!"pump does not make progress");
+			return false;
+		}
+		/* Deliver what is due, then flush everyone once per batch. */
+		while (net.count && net.q[net.head].at <= now_ns) {
+			struct datagram *d = &net.q[net.head];
+			struct node *to = node_at(&d->to);
+			net.head = (net.head + 1) % NET_CAP;
+			net.count--;
+			if (to)
+				quic_endpoint_receive(to->ep, (const struct sockaddr *)&d->to,
+						      (const struct sockaddr *)&d->from, d->data,
+						      d->len, now_ns);
+		}
+		for (size_t i = 0; i < nnodes; i++)
+			quic_endpoint_flush(nodes[i]->ep, now_ns);
+		for (size_t i = 0; i < nnodes; i++) {
+			uint64_t e = quic_endpoint_next_expiry(nodes[i]->ep);
+			if (e <= now_ns)
+				quic_endpoint_handle_expiry(nodes[i]->ep, now_ns);
+			e = quic_endpoint_next_expiry(nodes[i]->ep);
+			if (e < next)
+				next = e;
+		}
+		if (net.count && net.q[net.head].at < next)
+			next = net.q[net.head].at;
+		if (next <= now_ns)
+			continue;
+		if (done && done())
+			return true;
+		if (next > deadline) {
+			now_ns = deadline;
+			return done ? done() : true;
+		}
+		now_ns = next;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Scenarios */
+
+static struct node *client, *server;
+
+static bool both_established(void)
+{
+	return client->established > 0 && server->established > 0;
+}
+
+static bool client_closed(void)
+{
+	return client->closed > 0;
+}
+
+__attribute__((unused)) static bool both_closed(void)
+{
+	return client->closed > 0 && server->closed > 0;
+}
+
+__attribute__((unused)) static bool server_closed(void)
+{
+	return server->closed > 0;
+}
+
+static struct quic_conn *dial(struct node *from, struct node *to, const struct iron_id *id)
+{
+	struct quic_conn *conn = NULL;
+	CHECK_INT(
+	    quic_connect(from->ep, id ? id : &to->identity.id, sa(from), sa(to), now_ns, &conn), 0);
+	from->conn = conn;
+	return conn;
+}
+
+static void setup_pair(const struct quic_config *client_config,
+		       const struct quic_config *server_config)
+{
+	net_reset();
+	client = node_new(0x11, 1, client_config);
+	server = node_new(0x22, 2, server_config);
+}
+
+static void teardown(void)
+{
+	while (nnodes)
+		node_del(nodes[0]);
+	net_reset();
+}
+
+static void test_handshake(void)
+{
+	struct quic_conn *c;
+	uint64_t start;
+
+	setup_pair(NULL, NULL);
+	net.capture_from = client->addr;
+	net.ncaptured = 0;
+	c = dial(client, server, NULL);
+	CHECK(!quic_conn_is_established(c));
+	CHECK(quic_conn_is_client(c));
+	start = now_ns;
+	CHECK(pump(both_established, 5 * SEC));
+	printf("handshake took %.1f ms of fake time (one-way latency %llu ms)\n",
+	       (double)(now_ns - start) / 1e6, LATENCY / MS);
+	CHECK(now_ns - start <= 4 * LATENCY + 5 * MS);
+	CHECK(client->conn == c);
+	CHECK(quic_conn_is_established(c));
+	CHECK_MEM(quic_conn_peer(c)->bytes, server->identity.id.bytes, 32);
+	CHECK(server->conn != NULL);
+	if (server->conn) {
+		CHECK_MEM(quic_conn_peer(server->conn)->bytes, client->identity.id.bytes, 32);
+		CHECK(!quic_conn_is_client(server->conn));
+		CHECK_INT(quic_conn_alpn(server->conn), QUIC_ALPN_PACKET1);
+		CHECK(same_addr((const struct sockaddr_in6 *)quic_conn_remote(server->conn),
+				&client->addr));
+	}
+	CHECK_INT(quic_conn_alpn(c), QUIC_ALPN_PACKET1);
+	CHECK_INT(client->closed + server->closed, 0);
+	CHECK(net.ncaptured > 0 && net.captured[0].len >= 1200);
+	CHECK(net.captured[0].data[0] & 0x80); /* a long-header Initial */
+
+	/* Write the corpus of fuzz_quic_recv when asked. */
+	const char *dir = getenv("IRON_QUIC_CORPUS");
+	if (dir) {
+		for (size_t i = 0; i < net.ncaptured; i++) {
+			char path[512];
+			snprintf(path, sizeof(path), "%s/client-%zu.bin", dir, i);
+			FILE *f = fopen(path, "wb");
+			if (f) {
+				fwrite(net.captured[i].data, 1, net.captured[i].len, f);
+				fclose(f);
+			}
+		}
+	}
+	teardown();
+}
+
+static void test_key_mismatch(void)
+{
+	struct node *other;
+
+	setup_pair(NULL, NULL);
+	other = node_new(0x33, 3, NULL);
+	/* Dial other's ID at server's address. */
+	dial(client, server, &other->identity.id);
+	CHECK(pump(client_closed, 15 * SEC));
+	CHECK_INT(client->close_error, -EKEYREJECTED);
+	CHECK(strstr(client->close_reason, "peer key mismatch") != NULL);
+	printf("mismatch: \"%s\"\n", client->close_reason);
+	CHECK_INT(client->established, 0);
+	CHECK_INT(server->established, 0);
+	CHECK_INT(client->packets + server->packets, 0);
+	/* The server forgets the failed attempt at once (the client told it). */
+	pump(NULL, 100 * MS);
+	struct quic_endpoint_stats st;
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.connections, 0);
+	teardown();
+}
+
+static void test_client_without_key(void)
+{
+	struct quic_config anonymous = {.identity = NULL};
+	struct quic_endpoint_stats st;
+
+	/* key byte 0: the endpoint gets no identity and presents no key. */
+	net_reset();
+	client = node_new(0, 1, &anonymous);
+	server = node_new(0x22, 2, NULL);
+	dial(client, server, &server->identity.id);
+	CHECK(pump(client_closed, 15 * SEC));
+	CHECK(client->close_error != 0);
+	printf("anonymous client: \"%s\"\n", client->close_reason);
+	CHECK(strstr(client->close_reason, "handshake failed") != NULL);
+	CHECK_INT(client->established, 0);
+	CHECK_INT(server->established, 0);
+	pump(NULL, 100 * MS);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.connections, 0);
+	/* It cannot accept either. */
+	teardown();
+}
+
+static void fill(uint8_t *buf, size_t len, uint32_t seq)
+{
+	memcpy(buf, &seq, 4);
+	for (size_t i = 4; i < len; i++)
+		buf[i] = (uint8_t)(seq * 31 + i);
+}
+
+static bool intact(const uint8_t *buf, size_t len)
+{
+	uint32_t seq;
+	memcpy(&seq, buf, 4);
+	for (size_t i = 4; i < len; i++)
+		if (buf[i] != (uint8_t)(seq * 31 + i))
+			return false;
+	return true;
+}
+
+static size_t want_packets;
+static bool server_got_all(void)
+{
+	return server->packets >= want_packets;
+}
+static bool client_got_all(void)
+{
+	return client->packets >= want_packets;
+}
+
+static void test_datagrams(void)
+{
+	uint8_t pkt[1500];
+	struct quic_conn *c, *s;
+	struct quic_conn_stats st;
+
+	setup_pair(NULL, NULL);
+	c = dial(client, server, NULL);
+	/* Queued before the handshake, sent once it completes. */
+	fill(pkt, 100, 7);
+	CHECK_INT(quic_conn_send_packet(c, pkt, 100, now_ns), 0);
+	CHECK(pump(both_established, 5 * SEC));
+	want_packets = 1;
+	CHECK(pump(server_got_all, 1 * SEC));
+	CHECK_INT(server->last_len, 100);
+	CHECK(intact(server->last_packet, 100));
+	s = server->conn;
+
+	printf("max packet size: client %zu, server %zu\n", quic_conn_max_packet_size(c),
+	       quic_conn_max_packet_size(s));
+	CHECK(quic_conn_max_packet_size(c) >= 1420);
+	CHECK(quic_conn_max_packet_size(s) >= 1420);
+	/* An IPv6 packet of the tunnel's MTU fits, both ways. */
+	fill(pkt, 1420, 8);
+	CHECK_INT(quic_conn_send_packet(c, pkt, 1420, now_ns), 0);
+	fill(pkt, 1420, 9);
+	CHECK_INT(quic_conn_send_packet(s, pkt, 1420, now_ns), 0);
+	CHECK_INT(quic_conn_send_packet(c, pkt, 1500, now_ns), -EMSGSIZE);
+	CHECK_INT(quic_conn_send_packet(s, pkt, quic_conn_max_packet_size(s) + 1, now_ns),
+		  -EMSGSIZE);
+	want_packets = 2;
+	CHECK(pump(server_got_all, 1 * SEC));
+	want_packets = 1;
+	CHECK(pump(client_got_all, 1 * SEC));
+	CHECK_INT(server->last_len, 1420);
+	CHECK(intact(server->last_packet, 1420));
+	CHECK_INT(client->last_len, 1420);
+	CHECK(intact(client->last_packet, 1420));
+	uint32_t seq;
+	memcpy(&seq, client->last_packet, 4);
+	CHECK_INT(seq, 9);
+
+	/* The largest size is exact: it fits, one more does not. */
+	size_t max = quic_conn_max_packet_size(c);
+	fill(pkt, max, 10);
+	CHECK_INT(quic_conn_send_packet(c, pkt, max, now_ns), 0);
+	want_packets = 3;
+	CHECK(pump(server_got_all, 1 * SEC));
+	CHECK_INT(server->last_len, max);
+
+	/* A burst beyond the queue: the oldest are dropped and counted. */
+	for (uint32_t i = 0; i < 300; i++) {
+		fill(pkt, 200, 100 + i);
+		CHECK_INT(quic_conn_send_packet(c, pkt, 200, now_ns), 0);
+	}
+	want_packets = 3 + 256;
+	CHECK(pump(server_got_all, 2 * SEC));
+	pump(NULL, 100 * MS);
+	CHECK_INT(server->packets, 3 + 256);
+	memcpy(&seq, server->last_packet, 4);
+	CHECK_INT(seq, 399);
+	quic_conn_get_stats(c, &st);
+	CHECK_INT(st.packets_dropped, 44);
+	CHECK_INT(st.packets_sent, 3 + 256);
+	CHECK(st.rtt_ns >= 2 * LATENCY && st.rtt_ns < 2 * LATENCY + 30 * MS);
+	CHECK(st.min_rtt_ns >= 2 * LATENCY);
+	CHECK(st.bytes_sent > 256 * 200);
+	quic_conn_get_stats(s, &st);
+	CHECK_INT(st.packets_received, 3 + 256);
+	printf("rtt %.1f ms, min %.1f ms\n", (double)st.rtt_ns / 1e6, (double)st.min_rtt_ns / 1e6);
+	teardown();
+}
+
+static void test_packet0(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	uint8_t pkt[1500];
+	struct quic_conn *c;
+	const uint32_t total = 5000;
+
+	setup_pair(&only0, NULL);
+	server->seen = calloc(100000, 1);
+	c = dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK_INT(quic_conn_alpn(c), QUIC_ALPN_PACKET0);
+	CHECK_INT(quic_conn_alpn(server->conn), QUIC_ALPN_PACKET0);
+	CHECK_INT(quic_conn_max_packet_size(c), 1500);
+	/* Only the dialling side sends on /0. */
+	CHECK_INT(quic_conn_send_packet(server->conn, pkt, 100, now_ns), -EPERM);
+	/* Larger than a datagram could carry, up to the receiver's limit. */
+	fill(pkt, 1500, 0);
+	CHECK_INT(quic_conn_send_packet(c, pkt, 1500, now_ns), 0);
+	CHECK_INT(quic_conn_send_packet(c, pkt, 1501, now_ns), -EMSGSIZE);
+	for (uint32_t seq = 1; seq < total; seq++) {
+		size_t len = 40 + (seq * 7) % 1400;
+		fill(pkt, len, seq);
+		CHECK_INT(quic_conn_send_packet(c, pkt, len, now_ns), 0);
+		if (seq % 200 == 0) {
+			want_packets = seq + 1;
+			CHECK(pump(server_got_all, 5 * SEC));
+		}
+	}
+	want_packets = total;
+	CHECK(pump(server_got_all, 10 * SEC));
+	CHECK_INT(server->packets, total);
+	size_t missing = 0;
+	for (uint32_t seq = 0; seq < total; seq++)
+		missing += !server->seen[seq];
+	CHECK_INT(missing, 0);
+	CHECK_INT(server->seen_dups, 0);
+	CHECK_INT(client->packets, 0);
+	/* Streams are finished by both sides and forgotten: nothing lingers. */
+	pump(NULL, 1 * SEC);
+	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
+static bool handshake_over(void)
+{
+	return (client->established && server->established) || client->closed;
+}
+
+static void test_alpn(void)
+{
+	uint64_t start;
+	struct quic_config only1 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET1)};
+	struct quic_config unknown = {.client_extra_alpn = "iron/packet/9"};
+	struct quic_config both_and_unknown = {.client_alpns = QUIC_ALPN_DEFAULT,
+					       .client_extra_alpn = "iron/packet/9"};
+
+	setup_pair(&only1, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(handshake_over, 5 * SEC));
+	CHECK_INT(quic_conn_alpn(client->conn), QUIC_ALPN_PACKET1);
+	teardown();
+
+	setup_pair(&both_and_unknown, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(handshake_over, 5 * SEC));
+	CHECK(client->conn && quic_conn_alpn(client->conn) == QUIC_ALPN_PACKET1);
+	teardown();
+
+	/* A protocol the server does not speak: refused cleanly, at once. */
+	setup_pair(&unknown, NULL);
+	start = now_ns;
+	dial(client, server, NULL);
+	CHECK(pump(handshake_over, 5 * SEC));
+	CHECK_INT(client->established, 0);
+	CHECK_INT(server->established, 0);
+	CHECK_INT(client->closed, 1);
+	CHECK_INT(client->close_error, -EPROTO);
+	printf("unknown ALPN: \"%s\"\n", client->close_reason);
+	CHECK(strstr(client->close_reason, "application protocol") != NULL);
+	CHECK(now_ns - start < 100 * MS);
+	teardown();
+}
+
+static void test_idle_and_keepalive(void)
+{
+	uint64_t start;
+	uint8_t pkt[100] = {0};
+
+	setup_pair(NULL, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	start = now_ns;
+	CHECK(pump(both_closed, 40 * SEC));
+	CHECK_INT(client->close_error, -ETIMEDOUT);
+	CHECK_INT(server->close_error, -ETIMEDOUT);
+	CHECK_STR(client->close_reason, "idle timeout");
+	CHECK_STR(server->close_reason, "idle timeout");
+	printf("idle close after %.3f s (client), %.3f s (server)\n",
+	       (double)(client->closed_at - start) / 1e9,
+	       (double)(server->closed_at - start) / 1e9);
+	CHECK(client->closed_at - start >= 29 * SEC && client->closed_at - start <= 31 * SEC);
+	CHECK(server->closed_at - start >= 29 * SEC && server->closed_at - start <= 31 * SEC);
+	teardown();
+
+	/* With keep-alive on one side, both stay up. */
+	setup_pair(NULL, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	quic_conn_set_keepalive(client->conn, 5 * SEC);
+	pump(NULL, 120 * SEC);
+	CHECK_INT(client->closed + server->closed, 0);
+	CHECK(client->conn && server->conn);
+	if (client->conn) {
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+		want_packets = 1;
+		CHECK(pump(server_got_all, 1 * SEC));
+		/* Off again: idle timeout applies. */
+		quic_conn_set_keepalive(client->conn, 0);
+		CHECK(pump(both_closed, 40 * SEC));
+		CHECK_STR(client->close_reason, "idle timeout");
+	}
+	teardown();
+}
+
+static void test_close(void)
+{
+	uint64_t start;
+
+	setup_pair(NULL, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	start = now_ns;
+	quic_conn_close(client->conn, 42, now_ns);
+	CHECK_INT(client->closed, 0); /* at the next flush */
+	CHECK(pump(both_closed, 1 * SEC));
+	CHECK_INT(client->close_error, 0);
+	CHECK_INT(server->close_error, -ECONNRESET);
+	CHECK_STR(server->close_reason, "closed by peer (application code 42)");
+	CHECK(server->closed_at - start <= LATENCY + 1 * MS);
+	teardown();
+
+	/* Shutdown: close_all sends CONNECTION_CLOSE on every connection. */
+	setup_pair(NULL, NULL);
+	struct node *third = node_new(0x33, 3, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	dial(third, server, NULL);
+	CHECK(pump(NULL, 100 * MS));
+	CHECK_INT(server->established, 2);
+	start = now_ns;
+	quic_endpoint_close_all(server->ep, now_ns);
+	CHECK_INT(server->closed, 2);
+	CHECK(pump(client_closed, 1 * SEC));
+	pump(NULL, 20 * MS);
+	CHECK_INT(third->closed, 1);
+	CHECK_STR(client->close_reason, "closed by peer (application code 0)");
+	CHECK_STR(third->close_reason, "closed by peer (application code 0)");
+	CHECK(client->closed_at - start <= LATENCY + 1 * MS);
+	teardown();
+
+	/* The established callback refusing (the tie-break) closes it. */
+	setup_pair(NULL, NULL);
+	server->refuse = -1;
+	dial(client, server, NULL);
+	CHECK(pump(client_closed, 5 * SEC));
+	CHECK_INT(server->closed, 1);
+	CHECK_INT(server->close_error, 0);
+	CHECK_INT(client->close_error, -ECONNRESET);
+	teardown();
+}
+
+static void test_loss(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	uint8_t pkt[1500];
+	const uint32_t total = 500;
+
+	/* Streams (/0) are reliable under 10 % loss. */
+	setup_pair(&only0, NULL);
+	server->seen = calloc(100000, 1);
+	dial(client, server, NULL);
+	net.loss_percent = 10;
+	CHECK(pump(both_established, 10 * SEC));
+	for (uint32_t seq = 0; seq < total; seq++) {
+		fill(pkt, 1000, seq);
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, 1000, now_ns), 0);
+		if (seq % 100 == 99) {
+			want_packets = seq + 1;
+			CHECK(pump(server_got_all, 10 * SEC));
+		}
+	}
+	want_packets = total;
+	CHECK(pump(server_got_all, 20 * SEC));
+	CHECK_INT(server->packets, total);
+	CHECK_INT(server->seen_dups, 0);
+	printf("/0 under loss: %llu of %llu datagrams lost, all %u packets delivered\n",
+	       (unsigned long long)net.lost, (unsigned long long)net.sent, total);
+	teardown();
+
+	/* Datagrams (/1) are best effort. */
+	setup_pair(NULL, NULL);
+	dial(client, server, NULL);
+	net.loss_percent = 10;
+	CHECK(pump(both_established, 10 * SEC));
+	for (uint32_t seq = 0; seq < total; seq++) {
+		fill(pkt, 1000, seq);
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, 1000, now_ns), 0);
+		if (seq % 10 == 9)
+			pump(NULL, 50 * MS);
+	}
+	pump(NULL, 2 * SEC);
+	struct quic_conn_stats st;
+	quic_conn_get_stats(client->conn, &st);
+	printf("/1 under loss: %zu of %llu packets sent delivered (%llu dropped from the queue)\n",
+	       server->packets, (unsigned long long)st.packets_sent,
+	       (unsigned long long)st.packets_dropped);
+	CHECK_INT(st.packets_sent + st.packets_dropped, total);
+	CHECK(st.packets_sent >= total / 2);
+	CHECK(server->packets >= st.packets_sent * 80 / 100);
+	CHECK(server->packets <= st.packets_sent);
+	CHECK(intact(server->last_packet, server->last_len));
+	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
+/* ngtcp2 0.12.1 arms no probe timeout for packets with only DATAGRAM frames:
+ * a lost tail of datagrams filled the congestion window for good. */
+static void test_datagram_tail_loss(void)
+{
+	uint8_t pkt[1200];
+	struct quic_conn_stats st;
+
+	setup_pair(NULL, NULL);
+	server->seen = calloc(100000, 1);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	/* Everything the client sends is lost for a while: a congestion
+	 * window's worth of datagrams. */
+	net.loss_percent = 100;
+	net.loss_from_port = 1;
+	for (uint32_t seq = 0; seq < 60; seq++) {
+		fill(pkt, sizeof(pkt), seq);
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	}
+	pump(NULL, 50 * MS);
+	CHECK(net.lost >= 10);
+	net.loss_percent = 0;
+	pump(NULL, 2 * SEC);
+	for (uint32_t seq = 100; seq < 110; seq++) {
+		fill(pkt, sizeof(pkt), seq);
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	}
+	pump(NULL, 2 * SEC);
+	for (uint32_t seq = 100; seq < 110; seq++)
+		CHECK(server->seen[seq]);
+	quic_conn_get_stats(client->conn, &st);
+	CHECK_INT(st.packets_dropped, 0);
+	CHECK_INT(st.packets_sent, 70);
+	teardown();
+}
+
+static void feed(struct node *to, const struct sockaddr_in6 *from, const uint8_t *data, size_t len)
+{
+	quic_endpoint_receive(to->ep, sa(to), (const struct sockaddr *)from, data, len, now_ns);
+	quic_endpoint_flush(to->ep, now_ns);
+}
+
+static void test_garbage(void)
+{
+	uint8_t pkt[1500], buf[1500];
+	struct datagram samples[16];
+	size_t nsamples = 0;
+	uint64_t rng = 99;
+
+	setup_pair(NULL, NULL);
+	net.capture_from = client->addr;
+	net.ncaptured = 0;
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	for (size_t i = 0; i < net.ncaptured; i++)
+		samples[nsamples++] = net.captured[i];
+	/* Short-header packets from both sides. */
+	net.ncaptured = 0;
+	fill(pkt, 300, 1);
+	quic_conn_send_packet(client->conn, pkt, 300, now_ns);
+	quic_conn_send_packet(server->conn, pkt, 300, now_ns);
+	CHECK(pump(NULL, 100 * MS));
+	for (size_t i = 0; i < net.ncaptured && nsamples < 16; i++)
+		samples[nsamples++] = net.captured[i];
+	net.capture_from = server->addr;
+	net.ncaptured = 0;
+	quic_conn_send_packet(server->conn, pkt, 300, now_ns);
+	CHECK(pump(NULL, 100 * MS));
+	for (size_t i = 0; i < net.ncaptured && nsamples < 16; i++)
+		samples[nsamples++] = net.captured[i];
+	CHECK(nsamples >= 4);
+
+	for (int round = 0; round < 20000; round++) {
+		struct node *to = round % 2 ? client : server;
+		struct node *from = round % 2 ? server : client;
+		size_t len;
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		if (round % 3 == 0) {
+			len = rng % 1500;
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (uint8_t)(rng >> (i % 56));
+		} else {
+			const struct datagram *d = &samples[rng % nsamples];
+			len = d->len;
+			memcpy(buf, d->data, len);
+			if (round % 3 == 1)
+				len = (rng >> 8) % (len + 1);
+			else
+				buf[(rng >> 8) % len] ^= (uint8_t)(1u << ((rng >> 20) % 8));
+		}
+		feed(to, &from->addr, buf, len);
+	}
+	pump(NULL, 100 * MS);
+	/* Both still work. */
+	CHECK(client->conn && server->conn);
+	size_t before = server->packets;
+	if (client->conn)
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, 300, now_ns), 0);
+	want_packets = before + 1;
+	CHECK(pump(server_got_all, 1 * SEC));
+	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
+static void test_initial_flood(void)
+{
+	struct quic_config limits = {.max_half_open = 32, .max_connections = 100};
+	struct quic_endpoint_stats st;
+	static struct datagram initials[200];
+	struct sockaddr_in6 from;
+	struct node *flood;
+	size_t max_conns = 0, max_half = 0;
+
+	setup_pair(NULL, &limits);
+	flood = node_new(0x44, 4, NULL);
+	/* Genuine, distinct Initials, intercepted instead of delivered. */
+	for (size_t i = 0; i < 200; i++) {
+		struct quic_conn *c;
+		net.intercept = true;
+		net.nintercepted = 0;
+		CHECK_INT(quic_connect(flood->ep, &server->identity.id, sa(flood), sa(server),
+				       now_ns, &c),
+			  0);
+		quic_endpoint_flush(flood->ep, now_ns);
+		CHECK(net.nintercepted >= 1);
+		initials[i] = net.intercepted[0];
+		quic_conn_close(c, 0, now_ns);
+		quic_endpoint_flush(flood->ep, now_ns);
+		net.intercept = false;
+	}
+	from = flood->addr;
+	for (uint32_t i = 0; i < 10000; i++) {
+		const struct datagram *d = &initials[i % 200];
+		from.sin6_port = htons((uint16_t)(10000 + i));
+		quic_endpoint_receive(server->ep, sa(server), (const struct sockaddr *)&from,
+				      d->data, d->len, now_ns);
+		if (i % 16 == 0)
+			quic_endpoint_flush(server->ep, now_ns);
+		quic_endpoint_get_stats(server->ep, &st);
+		if (st.connections > max_conns)
+			max_conns = st.connections;
+		if (st.half_open > max_half)
+			max_half = st.half_open;
+	}
+	quic_endpoint_flush(server->ep, now_ns);
+	quic_endpoint_get_stats(server->ep, &st);
+	printf("Initial flood: at most %zu connections (%zu half-open), %llu Initials dropped\n",
+	       max_conns, max_half, (unsigned long long)st.initials_dropped);
+	CHECK(max_conns <= 32);
+	CHECK(max_half <= 32);
+	CHECK_INT(st.connections, 32);
+	/* Beyond the first 32, every Initial is dropped except repeats of
+	 * those 32 (50 each), which go to their connection. */
+	CHECK_INT(st.initials_dropped, 10000 - 32 * 50);
+	CHECK_INT(server->established, 0);
+	/* The half-open ones time out; then a real client gets in. */
+	pump(NULL, 11 * SEC);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.connections, 0);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	teardown();
+}
+
+static void test_version_negotiation(void)
+{
+	uint8_t pkt[1200] = {0};
+	static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	static const uint8_t scid[5] = {9, 10, 11, 12, 13};
+	struct sockaddr_in6 from = {.sin6_family = AF_INET6, .sin6_port = htons(7777)};
+	const struct datagram *vn;
+	bool lists_v1 = false;
+
+	setup_pair(NULL, NULL);
+	pkt[0] = 0xc3;
+	pkt[1] = 0xba, pkt[2] = 0xba, pkt[3] = 0xba, pkt[4] = 0xba;
+	pkt[5] = sizeof(dcid);
+	memcpy(pkt + 6, dcid, sizeof(dcid));
+	pkt[14] = sizeof(scid);
+	memcpy(pkt + 15, scid, sizeof(scid));
+	net.intercept = true;
+	net.nintercepted = 0;
+	feed(server, &from, pkt, sizeof(pkt));
+	CHECK_INT(net.nintercepted, 1);
+	vn = &net.intercepted[0];
+	CHECK(vn->len >= 7 + sizeof(dcid) + sizeof(scid) + 4);
+	if (vn->len >= 7 + sizeof(dcid) + sizeof(scid) + 4) {
+		CHECK(vn->data[0] & 0x80);
+		CHECK_INT(vn->data[1] | vn->data[2] | vn->data[3] | vn->data[4], 0);
+		/* The IDs are swapped: our SCID is its DCID. */
+		CHECK_INT(vn->data[5], sizeof(scid));
+		CHECK_MEM(vn->data + 6, scid, sizeof(scid));
+		CHECK_INT(vn->data[6 + sizeof(scid)], sizeof(dcid));
+		CHECK_MEM(vn->data + 7 + sizeof(scid), dcid, sizeof(dcid));
+		for (size_t off = 7 + sizeof(scid) + sizeof(dcid); off + 4 <= vn->len; off += 4)
+			if (!memcmp(vn->data + off, "\0\0\0\1", 4))
+				lists_v1 = true;
+		CHECK(lists_v1);
+	}
+	/* Too small to be a client's first datagram: no answer. */
+	net.nintercepted = 0;
+	feed(server, &from, pkt, 200);
+	CHECK_INT(net.nintercepted, 0);
+	/* A VN packet itself is never answered. */
+	memset(pkt + 1, 0, 4);
+	feed(server, &from, pkt, sizeof(pkt));
+	CHECK_INT(net.nintercepted, 0);
+	teardown();
+}
+
+static bool client_reset(void)
+{
+	return client->closed > 0;
+}
+
+static void test_stateless_reset(void)
+{
+	uint8_t pkt[100];
+	struct sockaddr_in6 from = {.sin6_family = AF_INET6, .sin6_port = htons(7777)};
+	const struct datagram *r;
+
+	setup_pair(NULL, NULL);
+	memset(pkt, 0x5a, sizeof(pkt));
+	pkt[0] = 0x41; /* short header */
+	net.intercept = true;
+	net.nintercepted = 0;
+	feed(server, &from, pkt, sizeof(pkt));
+	CHECK_INT(net.nintercepted, 1);
+	r = &net.intercepted[0];
+	CHECK(r->len >= 21 && r->len < sizeof(pkt));
+	CHECK_INT(r->data[0] & 0xc0, 0x40);
+	/* Never as large as what triggered it, so never below 22 bytes in. */
+	net.nintercepted = 0;
+	feed(server, &from, pkt, 21);
+	CHECK_INT(net.nintercepted, 0);
+	feed(server, &from, pkt, 22);
+	CHECK_INT(net.nintercepted, 1);
+	CHECK(net.intercepted[0].len < 22);
+	/* Rate limited. */
+	net.nintercepted = 0;
+	size_t sent = 0;
+	for (int i = 0; i < 100; i++) {
+		struct quic_endpoint_stats st0, st1;
+		quic_endpoint_get_stats(server->ep, &st0);
+		feed(server, &from, pkt, sizeof(pkt));
+		quic_endpoint_get_stats(server->ep, &st1);
+		sent += st1.stateless_resets_sent - st0.stateless_resets_sent;
+	}
+	CHECK(sent < 40);
+	net.intercept = false;
+	teardown();
+
+	/* End to end: the server restarts with the same key and seed (so the
+	 * same reset secret) and has forgotten the connection; the client's
+	 * next packet is answered with a reset it recognises. */
+	setup_pair(NULL, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	node_del(server);
+	server = node_new(0x22, 2, NULL);
+	fill(pkt, sizeof(pkt), 1);
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	uint64_t start = now_ns;
+	CHECK(pump(client_reset, 5 * SEC));
+	CHECK_INT(client->close_error, -ECONNRESET);
+	CHECK_STR(client->close_reason, "reset by peer (stateless reset)");
+	CHECK(now_ns - start < 100 * MS);
+	teardown();
+}
+
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void measure(void)
+{
+	const char *env = getenv("IRON_QUIC_BENCH");
+	size_t total = env ? strtoul(env, NULL, 10) : 20000;
+	uint8_t pkt[1400];
+	struct quic_conn_stats st;
+	size_t queued = 0;
+	double t0, t1;
+	struct mallinfo2 m0, m1;
+
+	/* Heap of one idle, established connection (both ends in this
+	 * process: half of the pair's total). */
+	setup_pair(NULL, NULL);
+	m0 = mallinfo2();
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	pump(NULL, 1 * SEC);
+	m1 = mallinfo2();
+	printf("heap of an idle established connection pair: %zu bytes (%.1f KiB per side)\n",
+	       m1.uordblks - m0.uordblks, (double)(m1.uordblks - m0.uordblks) / 2048.0);
+
+	/* CPU per 1400-byte datagram, sent and received, in memory. */
+	t0 = cpu_seconds();
+	for (size_t seq = 0; seq < total;) {
+		quic_conn_get_stats(client->conn, &st);
+		queued = seq - (size_t)(st.packets_sent + st.packets_dropped);
+		while (queued < 200 && seq < total) {
+			fill(pkt, sizeof(pkt), (uint32_t)seq++);
+			CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+			queued++;
+		}
+		pump(NULL, 1 * MS);
+	}
+	want_packets = total;
+	pump(server_got_all, 10 * SEC);
+	t1 = cpu_seconds();
+	quic_conn_get_stats(client->conn, &st);
+	printf("%zu datagrams of 1400 bytes: %.2f us CPU each (send + receive, both ends), %zu "
+	       "delivered, %llu dropped\n",
+	       total, (t1 - t0) * 1e6 / (double)total, server->packets,
+	       (unsigned long long)st.packets_dropped);
+	CHECK_INT(server->packets, total);
+	teardown();
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	log_configure(LOG_WARN, getenv("IRON_LOG"));
+	net.q = calloc(NET_CAP, sizeof(*net.q));
+	net.rng = 0x1234567;
+
+	test_handshake();
+	test_key_mismatch();
+	test_client_without_key();
+	test_datagrams();
+	test_packet0();
+	test_alpn();
+	test_idle_and_keepalive();
+	test_close();
+	test_loss();
+	test_datagram_tail_loss();
+	test_garbage();
+	test_initial_flood();
+	test_version_negotiation();
+	test_stateless_reset();
+	measure();
+
+	free(net.q);
+	return check_done();
+}
