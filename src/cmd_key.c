@@ -428,6 +428,8 @@ int cmd_key(const struct cli_globals *globals, int argc, char **argv)
 		key_usage(stdout);
 		return CLI_OK;
 	}
+	if (argv[1][0] == '-')
+		return cli_usage_error("key", "unknown option '%s'", argv[1]);
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (strcmp(argv[1], subcommands[i].name) == 0)
 			return subcommands[i].run(globals, argc - 1, argv + 1);
