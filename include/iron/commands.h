@@ -4,10 +4,13 @@
 
 #include "iron/cli.h"
 
-/* Each returns the exit code: CLI_OK, CLI_FAIL or CLI_USAGE. */
-int cmd_self(const struct cli_globals *globals, int argc, char **argv);
-int cmd_convert(const struct cli_globals *globals, int argc, char **argv);
-int cmd_key(const struct cli_globals *globals, int argc, char **argv);
-int cmd_vanity(const struct cli_globals *globals, int argc, char **argv);
+/* iron self [--hex|--base32|--domain|--ipv6|-f json|--exists] */
+cli_command_fn cmd_self;
+/* iron convert VALUE [--to hex|base32|domain|iron|ipv6] [-f json] */
+cli_command_fn cmd_convert;
+/* iron key info|validate|export|import|generate|reset */
+cli_command_fn cmd_key;
+/* iron vanity PREFIX [--threads N] [--max-attempts N] [--save] [--output FILE] ... */
+cli_command_fn cmd_vanity;
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "iron/encoding.h"
 #include "iron/identity.h"
 
 static char root[256];
@@ -347,6 +348,13 @@ static void test_seed_from_text(void)
 	raw[0] = 0xff;
 	CHECK_INT(identity_seed_from_text((const char *)raw, 32, seed), 0);
 	CHECK_MEM(seed, raw, 32);
+
+	/* A byte >= 0x80 in base64 text (libsodium 1.0.18 alone reads it as
+	 * '/'). */
+	snprintf(buf, sizeof(buf), "%s", b64);
+	buf[5] = (char)0xc8;
+	CHECK_INT(identity_seed_from_text(buf, 44, seed), -EINVAL);
+	CHECK_INT(encoding_base64_decode(buf, seed, 32), -EINVAL);
 
 	/* Rejected: 32 printable characters (a cut-off text key), wrong
 	 * lengths, bad digits, a NUL inside, text too long. */
