@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -320,6 +321,105 @@ static void test_refusals(void)
 	identity_wipe(&id);
 }
 
+/* Several processes start at once on an empty state directory: exactly
+ * one creates the key, and all end up with that same key. */
+static void test_concurrent_create(void)
+{
+	enum { PROCS = 8 };
+	char dir[PATH_MAX], key[PATH_MAX];
+	int gate[2], results[2], created_count = 0, hidden;
+	struct iron_identity mine;
+
+	at(dir, "race");
+	join(key, dir, "secret.key");
+	CHECK_INT(pipe(gate), 0);
+	CHECK_INT(pipe(results), 0);
+	for (int i = 0; i < PROCS; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct iron_identity id;
+			char c, line[IRON_ID_HEX_LEN + 3];
+			int created = 0;
+			close(gate[1]);
+			/* Wait until the parent opens the gate for all at once. */
+			if (read(gate[0], &c, 1) < 0)
+				_exit(2);
+			int err = identity_load_or_create(key, &id, &created);
+			id_to_hex(&id.id, line + 1);
+			line[0] = (char)(err ? 'E' : created ? 'C' : 'L');
+			line[IRON_ID_HEX_LEN + 1] = '\n';
+			if (write(results[1], line, IRON_ID_HEX_LEN + 2) < 0)
+				_exit(2);
+			_exit(0);
+		}
+		CHECK(pid > 0);
+	}
+	close(gate[0]);
+	close(results[1]);
+	close(gate[1]); /* EOF on the gate: everyone goes */
+	for (int i = 0; i < PROCS; i++)
+		wait(NULL);
+	char all[PROCS * (IRON_ID_HEX_LEN + 2) + 1];
+	ssize_t n = 0, got;
+	while ((got = read(results[0], all + n, sizeof(all) - 1 - (size_t)n)) > 0)
+		n += got;
+	close(results[0]);
+	CHECK_INT(n, PROCS * (IRON_ID_HEX_LEN + 2));
+	CHECK_INT(identity_load(key, &mine), 0);
+	char hex[IRON_ID_HEX_LEN + 1];
+	id_to_hex(&mine.id, hex);
+	for (int i = 0; i < PROCS && (i + 1) * (IRON_ID_HEX_LEN + 2) <= n; i++) {
+		const char *line = all + i * (IRON_ID_HEX_LEN + 2);
+		CHECK(line[0] == 'C' || line[0] == 'L');
+		created_count += line[0] == 'C';
+		CHECK(memcmp(line + 1, hex, IRON_ID_HEX_LEN) == 0);
+	}
+	CHECK_INT(created_count, 1);
+	CHECK_INT(count_entries(dir, &hidden), 1);
+	CHECK_INT(hidden, 0);
+	CHECK_INT(mode_of(key), 0600);
+	identity_wipe(&mine);
+}
+
+/* While one process keeps replacing the key, a reader never sees a
+ * missing, partial or mixed file: the rename is atomic. */
+static void test_atomic_replace(void)
+{
+	char key[PATH_MAX];
+	struct iron_identity a, b, got;
+	int bad = 0, loads = 0, status = 0;
+	pid_t pid;
+
+	at(key, "race/secret.key");
+	identity_generate(&a);
+	identity_generate(&b);
+	CHECK_INT(identity_save(key, &a, 1), 0);
+	pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < 300; i++)
+			if (identity_save(key, i % 2 ? &a : &b, 1) != 0)
+				_exit(1);
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		int err = identity_load(key, &got);
+		loads++;
+		if (err != 0 || (!id_equal(&got.id, &a.id) && !id_equal(&got.id, &b.id)))
+			bad++;
+	}
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_INT(bad, 0);
+	CHECK(loads > 0);
+	int hidden;
+	char dir[PATH_MAX];
+	CHECK_INT(count_entries(at(dir, "race"), &hidden), 1);
+	CHECK_INT(hidden, 0);
+	identity_wipe(&a);
+	identity_wipe(&b);
+	identity_wipe(&got);
+}
+
 static void test_seed_from_text(void)
 {
 	static const char hex[] =
@@ -388,6 +488,8 @@ int main(void)
 	test_state_dir();
 	test_save_and_load();
 	test_refusals();
+	test_concurrent_create();
+	test_atomic_replace();
 	test_seed_from_text();
 	rc = check_done();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
