@@ -117,6 +117,14 @@ int encoding_base64_decode(const char *in, uint8_t *out, size_t out_len)
 	size_t got = 0, in_len = strlen(in);
 	const char *end = NULL;
 	int variant = sodium_base64_VARIANT_ORIGINAL;
+	unsigned high = 0;
+	/* libsodium 1.0.18 decodes a (signed) char >= 0x80 as '/' instead of
+	 * stopping at it; refuse such bytes first, without branching on the
+	 * data. */
+	for (size_t i = 0; i < in_len; i++)
+		high |= (unsigned char)in[i];
+	if (high & 0x80)
+		return -EINVAL;
 	if (in_len % 4 != 0)
 		variant = sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
 	if (sodium_base642bin(out, out_len, in, in_len, NULL, &got, &end, variant) != 0 ||

@@ -18,6 +18,10 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{"self", cmd_self, "Show this node's identity (from the key file)"},
+	{"convert", cmd_convert, "Convert a node ID between hex, base32, domain and IPv6"},
+	{"key", cmd_key, "Manage the key: info, validate, export, import, generate, reset"},
+	{"vanity", cmd_vanity, "Search for a key whose ID starts with a chosen prefix"},
 	{"resolve", cmd_resolve, "Look up <node-id>.iron with the daemon's DNS"},
 	{NULL, NULL, NULL},
 };
@@ -77,7 +81,8 @@ int main(int argc, char **argv)
 
 	if (!rest || sodium_init() < 0) {
 		cli_error("cannot initialise: out of memory or no randomness");
-		return CLI_FAIL;
+		rc = CLI_FAIL;
+		goto out;
 	}
 	for (int i = 1; i < argc; i++) {
 		const char *value = NULL;
@@ -91,7 +96,8 @@ int main(int argc, char **argv)
 			int level = r > 0 ? log_level_parse(value) : -EINVAL;
 			if (level < 0) {
 				cli_error("--log-level: expected trace, debug, info, warn or error");
-				return CLI_USAGE;
+				rc = CLI_USAGE;
+				goto out;
 			}
 			globals.log_level = (enum log_level)level;
 		} else if ((r = take_value(argc, argv, &i, "--dns-port", NULL, &value)) != 0) {
@@ -99,19 +105,22 @@ int main(int argc, char **argv)
 			long port = r > 0 ? strtol(value, &end, 10) : -1;
 			if (port < 1 || port > 65535 || !end || *end) {
 				cli_error("--dns-port: expected a port number from 1 to 65535");
-				return CLI_USAGE;
+				rc = CLI_USAGE;
+				goto out;
 			}
 			globals.dns_port = (unsigned)port;
 		} else if ((r = take_value(argc, argv, &i, "--state-dir", NULL, &value)) != 0) {
 			if (r < 0 || !*value) {
 				cli_error("--state-dir: expected a directory");
-				return CLI_USAGE;
+				rc = CLI_USAGE;
+				goto out;
 			}
 			globals.state_dir = value;
 		} else if ((r = take_value(argc, argv, &i, "--socket", NULL, &value)) != 0) {
 			if (r < 0 || !*value) {
 				cli_error("--socket: expected a path");
-				return CLI_USAGE;
+				rc = CLI_USAGE;
+				goto out;
 			}
 			globals.socket_path = value;
 		} else if (nrest == 0 && strcmp(argv[i], "--cleanup-dns") == 0) {
@@ -121,6 +130,12 @@ int main(int argc, char **argv)
 		} else if (nrest == 0 &&
 			   (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0)) {
 			want_version = 1;
+		} else if (nrest == 0 && argv[i][0] == '-' && argv[i][1] != '\0') {
+			/* Before the command every option is a global one. */
+			cli_error("unknown option '%s'", argv[i]);
+			cli_hint("run 'iron --help' for the global options");
+			rc = CLI_USAGE;
+			goto out;
 		} else {
 			rest[nrest++] = argv[i];
 		}
@@ -133,7 +148,8 @@ int main(int argc, char **argv)
 	if (log_configure(globals.log_level, filter) != 0) {
 		cli_error("IRON_LOG: cannot parse '%s'", filter);
 		cli_hint("use e.g. IRON_LOG=quic=trace,dns=debug,info");
-		return CLI_USAGE;
+		rc = CLI_USAGE;
+		goto out;
 	}
 
 	if (want_version) {

@@ -4,6 +4,14 @@
 
 #include "iron/cli.h"
 
+/* iron self [--hex|--base32|--domain|--ipv6|-f json|--exists] */
+cli_command_fn cmd_self;
+/* iron convert VALUE [--to hex|base32|domain|iron|ipv6] [-f json] */
+cli_command_fn cmd_convert;
+/* iron key info|validate|export|import|generate|reset */
+cli_command_fn cmd_key;
+/* iron vanity PREFIX [--threads N] [--max-attempts N] [--save] [--output FILE] ... */
+cli_command_fn cmd_vanity;
 /* iron resolve NAME [--server ADDR:PORT] [--timeout S] [-f json] */
 cli_command_fn cmd_resolve;
 
