@@ -241,9 +241,9 @@ int cmd_vanity(const struct cli_globals *globals, int argc, char **argv)
 		return cli_usage_error("vanity", "--force only applies with --save or --output");
 	if (threads == 0) {
 		cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = cpus < 1		      ? 1
-			  : cpus > VANITY_THREADS_MAX ? VANITY_THREADS_MAX
-						      : (uint64_t)cpus;
+		threads = cpus < 1 ? 1 : (uint64_t)cpus;
+		if (threads > VANITY_THREADS_MAX)
+			threads = VANITY_THREADS_MAX;
 	}
 
 	/* Settle every overwrite question before hours of work, not after. */
