@@ -79,11 +79,17 @@ struct quic_config {
 	uint64_t handshake_timeout_ns; /* 0: 10 s */
 	uint64_t initial_rtt_ns;       /* 0: 50 ms (ngtcp2's 333 ms delays the first packets) */
 	enum quic_cc congestion_control;
-	size_t max_connections;	       /* 0: 4096 */
-	size_t max_half_open;	       /* accepted connections still handshaking; 0: 256 */
-	size_t send_queue_len;	       /* packets queued per connection; 0: 256 */
-	unsigned client_alpns;	       /* QUIC_ALPN_FLAG() bits offered when dialling; 0: both */
-	const char *client_extra_alpn; /* one more protocol offered (tests); NULL: none */
+	size_t max_connections; /* 0: 4096 */
+	size_t max_half_open;	/* accepted connections still handshaking; 0: 256 */
+	size_t send_queue_len;	/* packets queued per connection; 0: 256 */
+	/* Largest packet taken from an iron/packet/0 stream (a longer stream
+	 * is reset and dropped); 0 or more than 1500: 1500. */
+	size_t max_stream_packet;
+	/* QUIC_ALPN_FLAG() bits offered when dialling; 0 with no extra
+	 * protocol: both. */
+	unsigned client_alpns;
+	/* One more protocol name offered when dialling (tests); NULL: none. */
+	const char *client_extra_alpn;
 	/* Non-zero: connection IDs and other non-secret randomness come from
 	 * this seed, so tests are repeatable. 0: from the system. TLS keys are
 	 * always random. */
@@ -130,7 +136,9 @@ size_t quic_conn_max_packet_size(const struct quic_conn *conn);
  * and carries out closes. Call once after each batch of receives/sends. */
 void quic_endpoint_flush(struct quic_endpoint *ep, uint64_t now_ns);
 
-/* When quic_endpoint_handle_expiry() must run next; UINT64_MAX if never. */
+/* When quic_endpoint_handle_expiry() must run next; UINT64_MAX if never,
+ * 0 when a flush is due (quic_endpoint_flush() was not called after a
+ * receive or send). */
 uint64_t quic_endpoint_next_expiry(const struct quic_endpoint *ep);
 
 /* Runs the timers that are due (retransmission, acknowledgement, pacing,
