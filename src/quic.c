@@ -91,7 +91,7 @@ struct conn_map {
 	uint8_t key[crypto_shorthash_KEYBYTES]; /* keyed hash: peers choose the keys */
 };
 
-enum close_kind { CLOSE_NONE, CLOSE_APPLICATION, CLOSE_TRANSPORT, CLOSE_SILENT };
+enum close_kind { CLOSE_NONE, CLOSE_APPLICATION, CLOSE_TRANSPORT };
 
 struct quic_conn {
 	struct quic_endpoint *ep;
@@ -139,6 +139,7 @@ struct quic_endpoint {
 	struct tls_context *tls;
 	bool has_key;
 	bool trace;
+	bool busy; /* inside receive, flush or expiry handling */
 
 	struct quic_conn *conns;
 	size_t nconns, nhalf_open;
@@ -1267,8 +1268,7 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 	size_t packets = 0;
 
 	if (qc->close_kind != CLOSE_NONE) {
-		if (qc->close_kind != CLOSE_SILENT)
-			conn_write_close(qc, now);
+		conn_write_close(qc, now);
 		conn_finish(qc, qc->close_error, qc->close_reason);
 		return false;
 	}
@@ -1543,9 +1543,9 @@ fail:
 	return NULL;
 }
 
-void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
-			   const struct sockaddr *remote, const uint8_t *data, size_t len,
-			   uint64_t now_ns)
+static void endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
+			     const struct sockaddr *remote, const uint8_t *data, size_t len,
+			     uint64_t now_ns)
 {
 	ngtcp2_version_cid vc;
 	ngtcp2_pkt_hd hd;
@@ -1607,6 +1607,17 @@ void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *loca
 	return;
 drop:
 	ep->stats.datagrams_dropped++;
+}
+
+void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
+			   const struct sockaddr *remote, const uint8_t *data, size_t len,
+			   uint64_t now_ns)
+{
+	if (ep->busy)
+		return;
+	ep->busy = true;
+	endpoint_receive(ep, local, remote, data, len, now_ns);
+	ep->busy = false;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1818,12 +1829,21 @@ int quic_conn_send_packet(struct quic_conn *qc, const uint8_t *data, size_t len,
 void quic_endpoint_flush(struct quic_endpoint *ep, uint64_t now_ns)
 {
 	struct quic_conn *qc;
+	size_t budget = 2 * ep->nconns + 16;
 
+	/* Not from inside a callback of ours: the connection in that call may
+	 * be inside ngtcp2. Its work stays queued for the outer flush. */
+	if (ep->busy)
+		return;
+	ep->busy = true;
 	ep->now = now_ns;
-	while ((qc = ep->dirty_head)) {
+	/* A connection made dirty again while being written waits for the
+	 * next flush (next_expiry() says 0) rather than looping here. */
+	while ((qc = ep->dirty_head) && budget-- > 0) {
 		conn_unmark_dirty(qc);
 		conn_write(qc, now_ns);
 	}
+	ep->busy = false;
 }
 
 uint64_t quic_endpoint_next_expiry(const struct quic_endpoint *ep)
@@ -1838,6 +1858,9 @@ void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
 {
 	struct quic_conn *qc;
 
+	if (ep->busy)
+		return;
+	ep->busy = true;
 	ep->now = now_ns;
 	while (ep->heap_len && (qc = ep->heap[0])->expiry <= now_ns) {
 		int rv = ngtcp2_conn_handle_expiry(qc->conn, now_ns);
@@ -1849,6 +1872,7 @@ void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
 		conn_set_expiry(qc, UINT64_MAX);
 		conn_mark_dirty(qc);
 	}
+	ep->busy = false;
 	quic_endpoint_flush(ep, now_ns);
 }
 
@@ -1870,6 +1894,19 @@ void quic_conn_set_keepalive(struct quic_conn *qc, uint64_t interval_ns)
 	ngtcp2_conn_set_keep_alive_timeout(qc->conn, interval_ns);
 	if (!qc->finishing)
 		conn_update_expiry(qc);
+}
+
+int quic_conn_update_keys(struct quic_conn *qc, uint64_t now_ns)
+{
+	int rv;
+
+	if (!qc->established || qc->close_kind != CLOSE_NONE || qc->finishing)
+		return -ENOTCONN;
+	rv = ngtcp2_conn_initiate_key_update(qc->conn, now_ns);
+	if (rv != 0)
+		return -EAGAIN;
+	conn_mark_dirty(qc);
+	return 0;
 }
 
 const struct iron_id *quic_conn_peer(const struct quic_conn *qc)

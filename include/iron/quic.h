@@ -12,7 +12,8 @@
  *                               (which flushes)
  *
  * Callbacks may call quic_conn_send_packet(), quic_conn_close(),
- * quic_connect() and the accessors, but must not delete the endpoint. A
+ * quic_connect() and the accessors, but must not delete the endpoint;
+ * receive, flush and handle_expiry called from a callback do nothing. A
  * connection is handed to the user by the established callback (or by
  * quic_connect() for dialled ones) and stays valid until its closed
  * callback returns.
@@ -157,6 +158,12 @@ void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns);
 /* Sends a PING when nothing was sent for interval_ns, keeping the
  * connection and NAT bindings alive; 0 turns it off (the default). */
 void quic_conn_set_keepalive(struct quic_conn *conn, uint64_t interval_ns);
+
+/* Starts a key update (RFC 9001 §6): both directions move to fresh keys.
+ * ngtcp2 also starts one as a key nears its usage limit; this is for
+ * operators and tests. Returns 0, -ENOTCONN (not established or closing)
+ * or -EAGAIN (the previous update is not confirmed yet). */
+int quic_conn_update_keys(struct quic_conn *conn, uint64_t now_ns);
 
 /* Accessors. The peer is the dialled ID on a dialled connection before the
  * handshake, and the authenticated ID once established. */

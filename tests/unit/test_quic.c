@@ -535,6 +535,54 @@ static void test_datagrams(void)
 	teardown();
 }
 
+/* After the handshake the TLS session is freed; key updates must still
+ * work (they only use the negotiated hash and AEAD), in both directions,
+ * and with BBR as congestion control. */
+static void test_key_update_and_bbr(void)
+{
+	struct quic_config bbr = {.congestion_control = QUIC_CC_BBR};
+	uint8_t pkt[1000];
+
+	setup_pair(&bbr, &bbr);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	pump(NULL, 100 * MS);
+	CHECK_INT(quic_conn_update_keys(client->conn, now_ns), 0);
+	CHECK_INT(quic_conn_update_keys(client->conn, now_ns), -EAGAIN);
+	for (uint32_t seq = 0; seq < 50; seq++) {
+		fill(pkt, sizeof(pkt), seq);
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+		CHECK_INT(quic_conn_send_packet(server->conn, pkt, sizeof(pkt), now_ns), 0);
+	}
+	want_packets = 50;
+	CHECK(pump(server_got_all, 2 * SEC));
+	CHECK(pump(client_got_all, 2 * SEC));
+	/* Then the server starts one, once ngtcp2 has confirmed the first
+	 * and prepared the next keys (which takes a packet or two). */
+	int rv = -EAGAIN, tries = 0;
+	while (rv == -EAGAIN && tries++ < 3) {
+		pump(NULL, 1 * SEC);
+		rv = quic_conn_update_keys(server->conn, now_ns);
+		fill(pkt, sizeof(pkt), 100000);
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	}
+	CHECK_INT(rv, 0);
+	client->packets = 0;
+	want_packets = 0;
+	for (uint32_t seq = 0; seq < 1000; seq++) {
+		fill(pkt, sizeof(pkt), seq);
+		CHECK_INT(quic_conn_send_packet(server->conn, pkt, sizeof(pkt), now_ns), 0);
+		if (seq % 100 == 99) {
+			want_packets = seq + 1;
+			CHECK(pump(client_got_all, 2 * SEC));
+		}
+	}
+	CHECK_INT(client->packets, 1000);
+	CHECK(intact(client->last_packet, client->last_len));
+	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
 static void test_packet0(void)
 {
 	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
@@ -1123,6 +1171,7 @@ int main(void)
 	test_key_mismatch();
 	test_client_without_key();
 	test_datagrams();
+	test_key_update_and_bbr();
 	test_packet0();
 	test_packet0_oversize();
 	test_alpn();
