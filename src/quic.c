@@ -1606,7 +1606,12 @@ static void endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *lo
 	conn_read(qc, local, remote, data, len, now_ns);
 	return;
 drop:
+	/* Logged at 1, 2, 4, 8... drops: visible, but never a flood. */
 	ep->stats.datagrams_dropped++;
+	if ((ep->stats.datagrams_dropped & (ep->stats.datagrams_dropped - 1)) == 0)
+		log_debug("dropped a datagram of %zu bytes (undecodable or for no connection; "
+			  "%llu so far)",
+			  len, (unsigned long long)ep->stats.datagrams_dropped);
 }
 
 void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,

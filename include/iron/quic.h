@@ -58,16 +58,19 @@ struct quic_callbacks {
 	/* Send one UDP datagram from local to remote. */
 	void (*send)(void *user, const struct sockaddr *local, const struct sockaddr *remote,
 		     const uint8_t *data, size_t len);
-	/* Handshake done and peer authenticated (client: handshake confirmed;
-	 * server: handshake completed). Return 0 to keep the connection,
-	 * negative to close it (the tie-break between simultaneous dials). */
+	/* Handshake done and peer authenticated (client: handshake confirmed,
+	 * or earlier when the server's data arrives first; server: handshake
+	 * completed). Return 0 to keep the connection, negative to close it
+	 * (the tie-break between simultaneous dials). */
 	int (*established)(void *user, struct quic_conn *conn);
 	/* One IP packet arrived (a DATAGRAM frame on /1, a finished stream on
 	 * /0). The data is only valid during the call. */
 	void (*packet)(void *user, struct quic_conn *conn, const uint8_t *data, size_t len);
-	/* The connection is gone; it is freed right after this returns. error
-	 * is 0 for a close by us, else one of the codes above; reason is a
-	 * short text for humans ("closed by peer (application code 0)", "idle
+	/* The connection is gone; it is freed right after this returns. Only
+	 * for connections the user has: dialled ones, and accepted ones once
+	 * established (failed incoming handshakes are only logged). error is 0
+	 * for a close by us, else one of the codes above; reason is a short
+	 * text for humans ("closed by peer (application code 0)", "idle
 	 * timeout", "handshake failed: peer key mismatch"). */
 	void (*closed)(void *user, struct quic_conn *conn, int error, const char *reason);
 };
@@ -115,9 +118,9 @@ void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *loca
 			   uint64_t now_ns);
 
 /* Dials peer at remote from local. The first packets leave at the next
- * flush. *out is valid until its closed callback. Returns 0, -EINVAL (bad
- * address, a key-less server... ), -EMFILE (max_connections reached) or
- * -ENOMEM. */
+ * flush. *out is valid until its closed callback. Returns 0, -EINVAL (not an
+ * IPv4/IPv6 address, TLS or ngtcp2 setup failure), -EMFILE (max_connections
+ * reached) or -ENOMEM. */
 int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const struct sockaddr *local,
 		 const struct sockaddr *remote, uint64_t now_ns, struct quic_conn **out);
 
