@@ -714,6 +714,25 @@ static void test_idle_and_keepalive(void)
 	CHECK(server->closed_at - start >= 29 * SEC && server->closed_at - start <= 31 * SEC);
 	teardown();
 
+	/* Dialling an address where nobody answers gives up after the
+	 * handshake timeout. */
+	setup_pair(NULL, NULL);
+	struct node *nobody = node_new(0x55, 5, NULL);
+	struct sockaddr_in6 nowhere = nobody->addr;
+	struct iron_id nobody_id = nobody->identity.id;
+	node_del(nobody);
+	struct quic_conn *c = NULL;
+	CHECK_INT(quic_connect(client->ep, &nobody_id, sa(client),
+			       (const struct sockaddr *)&nowhere, now_ns, &c),
+		  0);
+	start = now_ns;
+	CHECK(pump(client_closed, 15 * SEC));
+	CHECK_INT(client->close_error, -ETIMEDOUT);
+	CHECK_STR(client->close_reason, "handshake timeout");
+	CHECK(client->closed_at - start >= 10 * SEC &&
+	      client->closed_at - start <= 10 * SEC + 10 * MS);
+	teardown();
+
 	/* With keep-alive on one side, both stay up. */
 	setup_pair(NULL, NULL);
 	dial(client, server, NULL);
