@@ -431,7 +431,15 @@ static void test_client_without_key(void)
 	pump(NULL, 100 * MS);
 	quic_endpoint_get_stats(server->ep, &st);
 	CHECK_INT(st.connections, 0);
-	/* It cannot accept either. */
+	/* Nor can it accept: its Initials are dropped, the dialler times out. */
+	CHECK_INT(quic_connect(server->ep, &client->identity.id, sa(server), sa(client), now_ns,
+			       &server->conn),
+		  0);
+	CHECK(pump(server_closed, 15 * SEC));
+	CHECK_STR(server->close_reason, "handshake timeout");
+	quic_endpoint_get_stats(client->ep, &st);
+	CHECK_INT(st.connections, 0);
+	CHECK(st.datagrams_dropped > 0);
 	teardown();
 }
 
