@@ -1,6 +1,7 @@
 #define LOG_MODULE "quic"
 #include "iron/quic.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -74,24 +75,23 @@ struct buf_queue {
 	size_t count;
 };
 
-/* A connection ID of ours (or a client's original DCID) mapped to its
- * connection. */
-struct cid_entry {
-	struct cid_entry *next;	     /* hash chain */
-	struct cid_entry *conn_next; /* the connection's entries */
+/* A connection ID or reset token mapped to its connection. */
+struct map_entry {
+	struct map_entry *next;	      /* hash chain */
+	struct map_entry *owner_next; /* the connection's entries */
 	struct quic_conn *conn;
 	uint8_t len;
 	uint8_t data[NGTCP2_MAX_CIDLEN];
 };
 
-struct cid_map {
-	struct cid_entry **buckets;
+struct conn_map {
+	struct map_entry **buckets;
 	size_t nbuckets; /* power of two */
 	size_t count;
-	uint8_t key[crypto_shorthash_KEYBYTES]; /* keyed hash: peers choose CIDs */
+	uint8_t key[crypto_shorthash_KEYBYTES]; /* keyed hash: peers choose the keys */
 };
 
-enum close_kind { CLOSE_NONE, CLOSE_APPLICATION, CLOSE_TRANSPORT, CLOSE_SILENT };
+enum close_kind { CLOSE_NONE, CLOSE_APPLICATION, CLOSE_TRANSPORT };
 
 struct quic_conn {
 	struct quic_endpoint *ep;
@@ -103,7 +103,8 @@ struct quic_conn {
 
 	ngtcp2_conn *conn;
 	struct tls_session *tls;
-	struct cid_entry *cids;
+	struct map_entry *cids;	  /* ours, in ep->cids */
+	struct map_entry *tokens; /* the peer's reset tokens, in ep->tokens */
 
 	struct iron_id peer;
 	enum quic_alpn alpn;
@@ -113,6 +114,7 @@ struct quic_conn {
 	bool announced;	  /* the user knows this connection */
 	bool finishing;	  /* the closed callback is running */
 	bool stateless_reset;
+	bool tls_done; /* the TLS session is no longer needed */
 
 	/* A close we decided on, carried out at the next flush. */
 	enum close_kind close_kind;
@@ -137,13 +139,15 @@ struct quic_endpoint {
 	struct tls_context *tls;
 	bool has_key;
 	bool trace;
+	bool busy; /* inside receive, flush or expiry handling */
 
 	struct quic_conn *conns;
 	size_t nconns, nhalf_open;
 	struct quic_conn *dirty_head, *dirty_tail;
 	struct quic_conn **heap;
 	size_t heap_len, heap_cap;
-	struct cid_map map;
+	struct conn_map cids;
+	struct conn_map tokens;
 
 	struct quic_buf *pool;
 	size_t npool;
@@ -262,18 +266,21 @@ static void held_release(struct quic_conn *qc, struct quic_buf *buf)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Connection ID map */
+/* Maps from bytes to connections: our connection IDs (and clients' original
+ * DCIDs) to route datagrams, and the peers' stateless reset tokens to
+ * recognise a reset. Each entry is also on its connection's list, so a
+ * connection drops all of its entries when it goes. */
 
-static size_t cid_hash(const struct cid_map *map, const uint8_t *data, size_t len)
+static size_t map_hash(const struct conn_map *map, const uint8_t *data, size_t len)
 {
 	uint64_t h;
 	crypto_shorthash((unsigned char *)&h, data, len, map->key);
 	return (size_t)h & (map->nbuckets - 1);
 }
 
-static struct cid_entry **cid_slot(struct cid_map *map, const uint8_t *data, size_t len)
+static struct map_entry **map_slot(struct conn_map *map, const uint8_t *data, size_t len)
 {
-	struct cid_entry **slot = &map->buckets[cid_hash(map, data, len)];
+	struct map_entry **slot = &map->buckets[map_hash(map, data, len)];
 
 	for (; *slot; slot = &(*slot)->next)
 		if ((*slot)->len == len && memcmp((*slot)->data, data, len) == 0)
@@ -281,21 +288,21 @@ static struct cid_entry **cid_slot(struct cid_map *map, const uint8_t *data, siz
 	return slot;
 }
 
-static struct quic_conn *cid_find(struct cid_map *map, const uint8_t *data, size_t len)
+static struct quic_conn *map_find(struct conn_map *map, const uint8_t *data, size_t len)
 {
-	struct cid_entry *e;
+	struct map_entry *e;
 
 	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
 		return NULL;
-	e = *cid_slot(map, data, len);
+	e = *map_slot(map, data, len);
 	return e ? e->conn : NULL;
 }
 
-static int cid_grow(struct cid_map *map)
+static int map_grow(struct conn_map *map)
 {
 	size_t n = map->nbuckets * 2;
-	struct cid_entry **buckets = calloc(n, sizeof(*buckets));
-	struct cid_entry **old = map->buckets;
+	struct map_entry **buckets = calloc(n, sizeof(*buckets));
+	struct map_entry **old = map->buckets;
 	size_t old_n = map->nbuckets;
 
 	if (!buckets)
@@ -303,9 +310,9 @@ static int cid_grow(struct cid_map *map)
 	map->buckets = buckets;
 	map->nbuckets = n;
 	for (size_t i = 0; i < old_n; i++) {
-		struct cid_entry *e = old[i], *next;
+		struct map_entry *e = old[i], *next;
 		for (; e; e = next) {
-			size_t b = cid_hash(map, e->data, e->len);
+			size_t b = map_hash(map, e->data, e->len);
 			next = e->next;
 			e->next = buckets[b];
 			buckets[b] = e;
@@ -315,17 +322,26 @@ static int cid_grow(struct cid_map *map)
 	return 0;
 }
 
-/* Returns 0, -EEXIST when the ID is taken, or -ENOMEM. */
-static int cid_add(struct quic_conn *qc, const uint8_t *data, size_t len)
+static int map_init(struct quic_endpoint *ep, struct conn_map *map)
 {
-	struct cid_map *map = &qc->ep->map;
-	struct cid_entry **slot, *e;
+	rng_fill(ep, map->key, sizeof(map->key));
+	map->nbuckets = 64;
+	map->buckets = calloc(map->nbuckets, sizeof(*map->buckets));
+	return map->buckets ? 0 : -ENOMEM;
+}
+
+/* Adds data → qc, the entry owned by the list *owner. Returns 0, -EEXIST
+ * when the key is taken, -EINVAL or -ENOMEM. */
+static int map_add(struct conn_map *map, struct map_entry **owner, struct quic_conn *qc,
+		   const uint8_t *data, size_t len)
+{
+	struct map_entry **slot, *e;
 
 	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
 		return -EINVAL;
-	if (map->count >= map->nbuckets && cid_grow(map) < 0)
+	if (map->count >= map->nbuckets && map_grow(map) < 0)
 		return -ENOMEM;
-	slot = cid_slot(map, data, len);
+	slot = map_slot(map, data, len);
 	if (*slot)
 		return -EEXIST;
 	e = calloc(1, sizeof(*e));
@@ -335,35 +351,40 @@ static int cid_add(struct quic_conn *qc, const uint8_t *data, size_t len)
 	e->len = (uint8_t)len;
 	memcpy(e->data, data, len);
 	*slot = e;
-	e->conn_next = qc->cids;
-	qc->cids = e;
+	e->owner_next = *owner;
+	*owner = e;
 	map->count++;
 	return 0;
 }
 
-static void cid_remove(struct quic_conn *qc, const uint8_t *data, size_t len)
+static void map_remove(struct conn_map *map, struct map_entry **owner, struct quic_conn *qc,
+		       const uint8_t *data, size_t len)
 {
-	struct cid_map *map = &qc->ep->map;
-	struct cid_entry **slot, *e, **owner;
+	struct map_entry **slot, *e;
 
 	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
 		return;
-	slot = cid_slot(map, data, len);
+	slot = map_slot(map, data, len);
 	e = *slot;
 	if (!e || e->conn != qc)
 		return;
 	*slot = e->next;
-	for (owner = &qc->cids; *owner != e; owner = &(*owner)->conn_next)
-		;
-	*owner = e->conn_next;
+	while (*owner != e)
+		owner = &(*owner)->owner_next;
+	*owner = e->owner_next;
 	map->count--;
 	free(e);
 }
 
-static void cid_remove_all(struct quic_conn *qc)
+static void map_remove_all(struct conn_map *map, struct map_entry **owner, struct quic_conn *qc)
 {
-	while (qc->cids)
-		cid_remove(qc, qc->cids->data, qc->cids->len);
+	while (*owner)
+		map_remove(map, owner, qc, (*owner)->data, (*owner)->len);
+}
+
+static int cid_add(struct quic_conn *qc, const uint8_t *data, size_t len)
+{
+	return map_add(&qc->ep->cids, &qc->cids, qc, data, len);
 }
 
 /* A fresh random connection ID not in use on this endpoint. */
@@ -372,7 +393,7 @@ static int cid_new(struct quic_endpoint *ep, ngtcp2_cid *cid, size_t len)
 	for (int tries = 0; tries < 8; tries++) {
 		rng_fill(ep, cid->data, len);
 		cid->datalen = len;
-		if (!cid_find(&ep->map, cid->data, len))
+		if (!map_find(&ep->cids, cid->data, len))
 			return 0;
 	}
 	return -EEXIST;
@@ -467,6 +488,25 @@ static void conn_update_expiry(struct quic_conn *qc)
 	conn_set_expiry(qc, ngtcp2_conn_get_expiry(qc->conn));
 }
 
+/* "[2001:db8::1]:4766" or "192.0.2.1:4766", for log lines. */
+static const char *addr_text(const struct sockaddr *sa, char *buf, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, cap, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(buf, cap, "%s:%u", ip, ntohs(in->sin_port));
+	} else {
+		snprintf(buf, cap, "?");
+	}
+	return buf;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Connection lifetime */
 
@@ -540,7 +580,8 @@ static void conn_free(struct quic_conn *qc)
 	while (qc->held)
 		held_release(qc, qc->held);
 	free(qc->fin_ids);
-	cid_remove_all(qc);
+	map_remove_all(&ep->cids, &qc->cids, qc);
+	map_remove_all(&ep->tokens, &qc->tokens, qc);
 	heap_remove(ep, qc);
 	conn_unmark_dirty(qc);
 	if (qc->half_open)
@@ -562,11 +603,12 @@ static void conn_finish(struct quic_conn *qc, int error, const char *reason)
 	struct quic_endpoint *ep = qc->ep;
 	char peer[IRON_ID_BASE32_LEN + 1];
 
-	id_to_base32(&qc->peer, peer);
-	if (error)
-		log_debug("connection %s %.12s…: %s", qc->is_client ? "to" : "from", peer, reason);
-	else
-		log_debug("connection %s %.12s… closed", qc->is_client ? "to" : "from", peer);
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		id_to_base32(&qc->peer, peer);
+		log_debug("connection %s %s %s: %s", qc->is_client ? "to" : "from",
+			  qc->established || qc->is_client ? peer : "(unauthenticated)",
+			  error ? "failed" : "closed", reason);
+	}
 	qc->finishing = true;
 	conn_unmark_dirty(qc);
 	if (qc->announced && ep->cb.closed)
@@ -590,11 +632,12 @@ static void conn_request_close(struct quic_conn *qc, enum close_kind kind, uint6
 static void conn_establish(struct quic_conn *qc)
 {
 	struct quic_endpoint *ep = qc->ep;
-	const struct iron_id *peer = tls_session_peer(qc->tls);
+	const struct iron_id *peer;
 	char name[IRON_ID_BASE32_LEN + 1];
 
-	if (qc->established || qc->close_kind != CLOSE_NONE)
+	if (qc->established || qc->close_kind != CLOSE_NONE || !qc->tls)
 		return;
+	peer = tls_session_peer(qc->tls);
 	qc->alpn = (enum quic_alpn)tls_session_alpn(qc->tls);
 	if (!peer || qc->alpn == QUIC_ALPN_NONE) {
 		/* The TLS checks make this unreachable; never trust it anyway. */
@@ -612,8 +655,23 @@ static void conn_establish(struct quic_conn *qc)
 	id_to_base32(&qc->peer, name);
 	log_debug("connection %s %s established (%s)", qc->is_client ? "to" : "from", name,
 		  tls_alpn_name((enum tls_alpn)qc->alpn));
+	/* A server's handshake is confirmed when it completes. */
+	if (!qc->is_client)
+		qc->tls_done = true;
 	if (ep->cb.established && ep->cb.established(ep->cb.user, qc) < 0)
 		conn_request_close(qc, CLOSE_APPLICATION, 0, 0, "closed by us");
+}
+
+/* A confirmed connection needs no TLS state: keys are derived, the peer
+ * is checked, and key updates only use the negotiated hash. Freeing the
+ * session keeps an idle connection small. Only outside ngtcp2 calls. */
+static void conn_release_tls(struct quic_conn *qc)
+{
+	if (!qc->tls_done || !qc->tls)
+		return;
+	ngtcp2_conn_set_tls_native_handle(qc->conn, NULL);
+	tls_session_del(qc->tls);
+	qc->tls = NULL;
 }
 
 /* Data may flow once the user has the connection. On a client, 1-RTT data
@@ -668,9 +726,23 @@ static int on_handshake_confirmed(ngtcp2_conn *conn, void *user_data)
 	struct quic_conn *qc = user_data;
 
 	(void)conn;
-	if (qc->is_client)
+	if (qc->is_client) {
 		conn_establish(qc);
+		qc->tls_done = true;
+	}
 	return 0;
+}
+
+static int on_recv_crypto_data(ngtcp2_conn *conn, ngtcp2_crypto_level level, uint64_t offset,
+			       const uint8_t *data, size_t datalen, void *user_data)
+{
+	struct quic_conn *qc = user_data;
+
+	/* Once the TLS session is released, the only TLS messages left are
+	 * session tickets (some servers send them); we do not resume. */
+	if (!qc->tls)
+		return 0;
+	return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, datalen, user_data);
 }
 
 static int on_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *data, size_t datalen,
@@ -702,7 +774,7 @@ static bool stream_wanted(struct quic_conn *qc, int64_t stream_id)
 {
 	enum quic_alpn alpn = qc->alpn;
 
-	if (alpn == QUIC_ALPN_NONE)
+	if (alpn == QUIC_ALPN_NONE && qc->tls)
 		alpn = (enum quic_alpn)tls_session_alpn(qc->tls);
 	return !qc->is_client && alpn == QUIC_ALPN_PACKET0 && ngtcp2_is_bidi_stream(stream_id);
 }
@@ -758,9 +830,9 @@ static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream
 		held_add(qc, buf);
 		ngtcp2_conn_set_stream_user_data(conn, stream_id, buf);
 	}
-	if (buf && datalen > (size_t)(QUIC_MAX_STREAM_PACKET - buf->len)) {
-		log_debug("stream %lld carries more than %d bytes: reset", (long long)stream_id,
-			  QUIC_MAX_STREAM_PACKET);
+	if (buf && datalen > qc->ep->config.max_stream_packet - buf->len) {
+		log_debug("stream %lld carries more than %zu bytes: reset", (long long)stream_id,
+			  qc->ep->config.max_stream_packet);
 		qc->stats.packets_dropped++;
 		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
 		held_release(qc, buf);
@@ -878,10 +950,32 @@ static int on_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t 
 	return 0;
 }
 
+/* Remember the reset tokens of the peer's connection IDs we use, so that
+ * a stateless reset (which carries no ID of ours) finds its connection. */
+static int on_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq, const ngtcp2_cid *cid,
+			  const uint8_t *token, void *user_data)
+{
+	struct quic_conn *qc = user_data;
+
+	(void)conn;
+	(void)seq;
+	(void)cid;
+	if (!token)
+		return 0;
+	if (type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE)
+		map_add(&qc->ep->tokens, &qc->tokens, qc, token, NGTCP2_STATELESS_RESET_TOKENLEN);
+	else
+		map_remove(&qc->ep->tokens, &qc->tokens, qc, token,
+			   NGTCP2_STATELESS_RESET_TOKENLEN);
+	return 0;
+}
+
 static int on_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *user_data)
 {
+	struct quic_conn *qc = user_data;
+
 	(void)conn;
-	cid_remove(user_data, cid->data, cid->datalen);
+	map_remove(&qc->ep->cids, &qc->cids, qc, cid->data, cid->datalen);
 	return 0;
 }
 
@@ -899,7 +993,7 @@ __attribute__((format(printf, 2, 3))) static void ngtcp2_log(void *user_data, co
 
 static const ngtcp2_callbacks client_callbacks = {
     .client_initial = ngtcp2_crypto_client_initial_cb,
-    .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+    .recv_crypto_data = on_recv_crypto_data,
     .handshake_completed = on_handshake_completed,
     .encrypt = ngtcp2_crypto_encrypt_cb,
     .decrypt = ngtcp2_crypto_decrypt_cb,
@@ -914,6 +1008,7 @@ static const ngtcp2_callbacks client_callbacks = {
     .rand = on_rand,
     .get_new_connection_id = on_get_new_connection_id,
     .remove_connection_id = on_remove_connection_id,
+    .dcid_status = on_dcid_status,
     .update_key = ngtcp2_crypto_update_key_cb,
     .stream_reset = on_stream_reset,
     .extend_max_stream_data = on_extend_max_stream_data,
@@ -927,7 +1022,7 @@ static const ngtcp2_callbacks client_callbacks = {
 
 static const ngtcp2_callbacks server_callbacks = {
     .recv_client_initial = ngtcp2_crypto_recv_client_initial_cb,
-    .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+    .recv_crypto_data = on_recv_crypto_data,
     .handshake_completed = on_handshake_completed,
     .encrypt = ngtcp2_crypto_encrypt_cb,
     .decrypt = ngtcp2_crypto_decrypt_cb,
@@ -941,6 +1036,7 @@ static const ngtcp2_callbacks server_callbacks = {
     .rand = on_rand,
     .get_new_connection_id = on_get_new_connection_id,
     .remove_connection_id = on_remove_connection_id,
+    .dcid_status = on_dcid_status,
     .update_key = ngtcp2_crypto_update_key_cb,
     .stream_reset = on_stream_reset,
     .extend_max_stream_data = on_extend_max_stream_data,
@@ -1086,7 +1182,7 @@ static void conn_fail(struct quic_conn *qc, int liberr, uint64_t now)
 	}
 	case NGTCP2_ERR_CRYPTO:
 		/* Our TLS stack aborted the handshake: send its alert. */
-		why = tls_session_failure(qc->tls, &error);
+		why = qc->tls ? tls_session_failure(qc->tls, &error) : NULL;
 		if (!why) {
 			error = -EPROTO;
 			why = tls_alert_name(ngtcp2_conn_get_tls_alert(qc->conn));
@@ -1172,8 +1268,7 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 	size_t packets = 0;
 
 	if (qc->close_kind != CLOSE_NONE) {
-		if (qc->close_kind != CLOSE_SILENT)
-			conn_write_close(qc, now);
+		conn_write_close(qc, now);
 		conn_finish(qc, qc->close_error, qc->close_reason);
 		return false;
 	}
@@ -1337,6 +1432,7 @@ static void conn_read(struct quic_conn *qc, const struct sockaddr *local,
 		conn_fail(qc, rv, now);
 		return;
 	}
+	conn_release_tls(qc);
 	conn_mark_dirty(qc);
 	conn_update_expiry(qc);
 }
@@ -1447,9 +1543,9 @@ fail:
 	return NULL;
 }
 
-void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
-			   const struct sockaddr *remote, const uint8_t *data, size_t len,
-			   uint64_t now_ns)
+static void endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
+			     const struct sockaddr *remote, const uint8_t *data, size_t len,
+			     uint64_t now_ns)
 {
 	ngtcp2_version_cid vc;
 	ngtcp2_pkt_hd hd;
@@ -1473,12 +1569,20 @@ void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *loca
 	}
 	if (rv != 0)
 		goto drop;
-	qc = cid_find(&ep->map, vc.dcid, vc.dcidlen);
+	qc = map_find(&ep->cids, vc.dcid, vc.dcidlen);
 	if (qc) {
 		conn_read(qc, local, remote, data, len, now_ns);
 		return;
 	}
 	if (!long_header) {
+		/* A stateless reset looks like a short-header packet for an
+		 * unknown connection; its last 16 bytes are the token. */
+		if (len >= NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN &&
+		    (qc = map_find(&ep->tokens, data + len - NGTCP2_STATELESS_RESET_TOKENLEN,
+				   NGTCP2_STATELESS_RESET_TOKENLEN))) {
+			conn_read(qc, local, remote, data, len, now_ns);
+			return;
+		}
 		send_stateless_reset(ep, local, remote, vc.dcid, len, now_ns);
 		goto drop;
 	}
@@ -1495,11 +1599,30 @@ void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *loca
 	qc = accept_conn(ep, local, remote, &hd, now_ns);
 	if (!qc)
 		goto drop;
-	log_debug("new connection attempt");
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		char text[64];
+		log_debug("connection attempt from %s", addr_text(remote, text, sizeof(text)));
+	}
 	conn_read(qc, local, remote, data, len, now_ns);
 	return;
 drop:
+	/* Logged at 1, 2, 4, 8... drops: visible, but never a flood. */
 	ep->stats.datagrams_dropped++;
+	if ((ep->stats.datagrams_dropped & (ep->stats.datagrams_dropped - 1)) == 0)
+		log_debug("dropped a datagram of %zu bytes (undecodable or for no connection; "
+			  "%llu so far)",
+			  len, (unsigned long long)ep->stats.datagrams_dropped);
+}
+
+void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
+			   const struct sockaddr *remote, const uint8_t *data, size_t len,
+			   uint64_t now_ns)
+{
+	if (ep->busy)
+		return;
+	ep->busy = true;
+	endpoint_receive(ep, local, remote, data, len, now_ns);
+	ep->busy = false;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1534,6 +1657,8 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 		c->max_half_open = DEFAULT_MAX_HALF_OPEN;
 	if (!c->send_queue_len)
 		c->send_queue_len = DEFAULT_SEND_QUEUE_LEN;
+	if (!c->max_stream_packet || c->max_stream_packet > QUIC_MAX_STREAM_PACKET)
+		c->max_stream_packet = QUIC_MAX_STREAM_PACKET;
 	if (!c->client_alpns && !c->client_extra_alpn)
 		c->client_alpns = QUIC_ALPN_DEFAULT;
 	ep->trace = log_enabled(LOG_MODULE, LOG_TRACE);
@@ -1543,11 +1668,8 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 				   sizeof(c->seed), NULL, 0);
 	}
 	rng_fill(ep, ep->reset_secret, sizeof(ep->reset_secret));
-	rng_fill(ep, ep->map.key, sizeof(ep->map.key));
 	ep->reset_tokens = RESET_BURST;
-	ep->map.nbuckets = 64;
-	ep->map.buckets = calloc(ep->map.nbuckets, sizeof(*ep->map.buckets));
-	if (!ep->map.buckets) {
+	if (map_init(ep, &ep->cids) < 0 || map_init(ep, &ep->tokens) < 0) {
 		rv = -ENOMEM;
 		goto out;
 	}
@@ -1574,7 +1696,8 @@ void quic_endpoint_del(struct quic_endpoint *ep)
 		free(buf);
 	}
 	free(ep->heap);
-	free(ep->map.buckets);
+	free(ep->cids.buckets);
+	free(ep->tokens.buckets);
 	tls_context_del(ep->tls);
 	sodium_memzero(ep->reset_secret, sizeof(ep->reset_secret));
 	free(ep);
@@ -1639,6 +1762,11 @@ int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const str
 		goto fail;
 	conn_update_expiry(qc);
 	conn_mark_dirty(qc);
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		char name[IRON_ID_BASE32_LEN + 1], text[64];
+		id_to_base32(peer, name);
+		log_debug("dialling %s at %s", name, addr_text(remote, text, sizeof(text)));
+	}
 	*out = qc;
 	return 0;
 fail:
@@ -1706,12 +1834,21 @@ int quic_conn_send_packet(struct quic_conn *qc, const uint8_t *data, size_t len,
 void quic_endpoint_flush(struct quic_endpoint *ep, uint64_t now_ns)
 {
 	struct quic_conn *qc;
+	size_t budget = 2 * ep->nconns + 16;
 
+	/* Not from inside a callback of ours: the connection in that call may
+	 * be inside ngtcp2. Its work stays queued for the outer flush. */
+	if (ep->busy)
+		return;
+	ep->busy = true;
 	ep->now = now_ns;
-	while ((qc = ep->dirty_head)) {
+	/* A connection made dirty again while being written waits for the
+	 * next flush (next_expiry() says 0) rather than looping here. */
+	while ((qc = ep->dirty_head) && budget-- > 0) {
 		conn_unmark_dirty(qc);
 		conn_write(qc, now_ns);
 	}
+	ep->busy = false;
 }
 
 uint64_t quic_endpoint_next_expiry(const struct quic_endpoint *ep)
@@ -1726,6 +1863,9 @@ void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
 {
 	struct quic_conn *qc;
 
+	if (ep->busy)
+		return;
+	ep->busy = true;
 	ep->now = now_ns;
 	while (ep->heap_len && (qc = ep->heap[0])->expiry <= now_ns) {
 		int rv = ngtcp2_conn_handle_expiry(qc->conn, now_ns);
@@ -1737,6 +1877,7 @@ void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
 		conn_set_expiry(qc, UINT64_MAX);
 		conn_mark_dirty(qc);
 	}
+	ep->busy = false;
 	quic_endpoint_flush(ep, now_ns);
 }
 
@@ -1758,6 +1899,19 @@ void quic_conn_set_keepalive(struct quic_conn *qc, uint64_t interval_ns)
 	ngtcp2_conn_set_keep_alive_timeout(qc->conn, interval_ns);
 	if (!qc->finishing)
 		conn_update_expiry(qc);
+}
+
+int quic_conn_update_keys(struct quic_conn *qc, uint64_t now_ns)
+{
+	int rv;
+
+	if (!qc->established || qc->close_kind != CLOSE_NONE || qc->finishing)
+		return -ENOTCONN;
+	rv = ngtcp2_conn_initiate_key_update(qc->conn, now_ns);
+	if (rv != 0)
+		return -EAGAIN;
+	conn_mark_dirty(qc);
+	return 0;
 }
 
 const struct iron_id *quic_conn_peer(const struct quic_conn *qc)

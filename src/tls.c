@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +135,15 @@ static int check_client_hello(gnutls_session_t session)
 	struct tls_session *ts = session_of(session);
 	gnutls_datum_t proto;
 
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		/* The server ignores SNI; shown for interoperability work. */
+		char name[256];
+		size_t len = sizeof(name);
+		unsigned int type;
+		if (gnutls_server_name_get(session, name, &len, &type, 0) < 0)
+			snprintf(name, sizeof(name), "(none)");
+		log_debug("client hello, server name %s", name);
+	}
 	if (ts && gnutls_alpn_get_selected_protocol(session, &proto) < 0) {
 		ts->failure = "no common application protocol";
 		ts->failure_error = -EPROTO;

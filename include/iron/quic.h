@@ -12,7 +12,8 @@
  *                               (which flushes)
  *
  * Callbacks may call quic_conn_send_packet(), quic_conn_close(),
- * quic_connect() and the accessors, but must not delete the endpoint. A
+ * quic_connect() and the accessors, but must not delete the endpoint;
+ * receive, flush and handle_expiry called from a callback do nothing. A
  * connection is handed to the user by the established callback (or by
  * quic_connect() for dialled ones) and stays valid until its closed
  * callback returns.
@@ -57,16 +58,19 @@ struct quic_callbacks {
 	/* Send one UDP datagram from local to remote. */
 	void (*send)(void *user, const struct sockaddr *local, const struct sockaddr *remote,
 		     const uint8_t *data, size_t len);
-	/* Handshake done and peer authenticated (client: handshake confirmed;
-	 * server: handshake completed). Return 0 to keep the connection,
-	 * negative to close it (the tie-break between simultaneous dials). */
+	/* Handshake done and peer authenticated (client: handshake confirmed,
+	 * or earlier when the server's data arrives first; server: handshake
+	 * completed). Return 0 to keep the connection, negative to close it
+	 * (the tie-break between simultaneous dials). */
 	int (*established)(void *user, struct quic_conn *conn);
 	/* One IP packet arrived (a DATAGRAM frame on /1, a finished stream on
 	 * /0). The data is only valid during the call. */
 	void (*packet)(void *user, struct quic_conn *conn, const uint8_t *data, size_t len);
-	/* The connection is gone; it is freed right after this returns. error
-	 * is 0 for a close by us, else one of the codes above; reason is a
-	 * short text for humans ("closed by peer (application code 0)", "idle
+	/* The connection is gone; it is freed right after this returns. Only
+	 * for connections the user has: dialled ones, and accepted ones once
+	 * established (failed incoming handshakes are only logged). error is 0
+	 * for a close by us, else one of the codes above; reason is a short
+	 * text for humans ("closed by peer (application code 0)", "idle
 	 * timeout", "handshake failed: peer key mismatch"). */
 	void (*closed)(void *user, struct quic_conn *conn, int error, const char *reason);
 };
@@ -79,11 +83,17 @@ struct quic_config {
 	uint64_t handshake_timeout_ns; /* 0: 10 s */
 	uint64_t initial_rtt_ns;       /* 0: 50 ms (ngtcp2's 333 ms delays the first packets) */
 	enum quic_cc congestion_control;
-	size_t max_connections;	       /* 0: 4096 */
-	size_t max_half_open;	       /* accepted connections still handshaking; 0: 256 */
-	size_t send_queue_len;	       /* packets queued per connection; 0: 256 */
-	unsigned client_alpns;	       /* QUIC_ALPN_FLAG() bits offered when dialling; 0: both */
-	const char *client_extra_alpn; /* one more protocol offered (tests); NULL: none */
+	size_t max_connections; /* 0: 4096 */
+	size_t max_half_open;	/* accepted connections still handshaking; 0: 256 */
+	size_t send_queue_len;	/* packets queued per connection; 0: 256 */
+	/* Largest packet taken from an iron/packet/0 stream (a longer stream
+	 * is reset and dropped); 0 or more than 1500: 1500. */
+	size_t max_stream_packet;
+	/* QUIC_ALPN_FLAG() bits offered when dialling; 0 with no extra
+	 * protocol: both. */
+	unsigned client_alpns;
+	/* One more protocol name offered when dialling (tests); NULL: none. */
+	const char *client_extra_alpn;
 	/* Non-zero: connection IDs and other non-secret randomness come from
 	 * this seed, so tests are repeatable. 0: from the system. TLS keys are
 	 * always random. */
@@ -108,9 +118,9 @@ void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *loca
 			   uint64_t now_ns);
 
 /* Dials peer at remote from local. The first packets leave at the next
- * flush. *out is valid until its closed callback. Returns 0, -EINVAL (bad
- * address, a key-less server... ), -EMFILE (max_connections reached) or
- * -ENOMEM. */
+ * flush. *out is valid until its closed callback. Returns 0, -EINVAL (not an
+ * IPv4/IPv6 address, TLS or ngtcp2 setup failure), -EMFILE (max_connections
+ * reached) or -ENOMEM. */
 int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const struct sockaddr *local,
 		 const struct sockaddr *remote, uint64_t now_ns, struct quic_conn **out);
 
@@ -130,7 +140,9 @@ size_t quic_conn_max_packet_size(const struct quic_conn *conn);
  * and carries out closes. Call once after each batch of receives/sends. */
 void quic_endpoint_flush(struct quic_endpoint *ep, uint64_t now_ns);
 
-/* When quic_endpoint_handle_expiry() must run next; UINT64_MAX if never. */
+/* When quic_endpoint_handle_expiry() must run next; UINT64_MAX if never,
+ * 0 when a flush is due (quic_endpoint_flush() was not called after a
+ * receive or send). */
 uint64_t quic_endpoint_next_expiry(const struct quic_endpoint *ep);
 
 /* Runs the timers that are due (retransmission, acknowledgement, pacing,
@@ -149,6 +161,12 @@ void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns);
 /* Sends a PING when nothing was sent for interval_ns, keeping the
  * connection and NAT bindings alive; 0 turns it off (the default). */
 void quic_conn_set_keepalive(struct quic_conn *conn, uint64_t interval_ns);
+
+/* Starts a key update (RFC 9001 §6): both directions move to fresh keys.
+ * ngtcp2 also starts one as a key nears its usage limit; this is for
+ * operators and tests. Returns 0, -ENOTCONN (not established or closing)
+ * or -EAGAIN (the previous update is not confirmed yet). */
+int quic_conn_update_keys(struct quic_conn *conn, uint64_t now_ns);
 
 /* Accessors. The peer is the dialled ID on a dialled connection before the
  * handshake, and the authenticated ID once established. */

@@ -253,7 +253,8 @@ static bool pump(bool (*done)(void), uint64_t max_ns)
 		if (done && done())
 			return true;
 		if (++rounds > 50000000) {
-			CHECK(!"pump does not make progress");
+			fprintf(stderr, "pump does not make progress\n");
+			CHECK(0);
 			return false;
 		}
 		/* Deliver what is due, then flush everyone once per batch. */
@@ -430,7 +431,15 @@ static void test_client_without_key(void)
 	pump(NULL, 100 * MS);
 	quic_endpoint_get_stats(server->ep, &st);
 	CHECK_INT(st.connections, 0);
-	/* It cannot accept either. */
+	/* Nor can it accept: its Initials are dropped, the dialler times out. */
+	CHECK_INT(quic_connect(server->ep, &client->identity.id, sa(server), sa(client), now_ns,
+			       &server->conn),
+		  0);
+	CHECK(pump(server_closed, 15 * SEC));
+	CHECK_STR(server->close_reason, "handshake timeout");
+	quic_endpoint_get_stats(client->ep, &st);
+	CHECK_INT(st.connections, 0);
+	CHECK(st.datagrams_dropped > 0);
 	teardown();
 }
 
@@ -534,6 +543,54 @@ static void test_datagrams(void)
 	teardown();
 }
 
+/* After the handshake the TLS session is freed; key updates must still
+ * work (they only use the negotiated hash and AEAD), in both directions,
+ * and with BBR as congestion control. */
+static void test_key_update_and_bbr(void)
+{
+	struct quic_config bbr = {.congestion_control = QUIC_CC_BBR};
+	uint8_t pkt[1000];
+
+	setup_pair(&bbr, &bbr);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	pump(NULL, 100 * MS);
+	CHECK_INT(quic_conn_update_keys(client->conn, now_ns), 0);
+	CHECK_INT(quic_conn_update_keys(client->conn, now_ns), -EAGAIN);
+	for (uint32_t seq = 0; seq < 50; seq++) {
+		fill(pkt, sizeof(pkt), seq);
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+		CHECK_INT(quic_conn_send_packet(server->conn, pkt, sizeof(pkt), now_ns), 0);
+	}
+	want_packets = 50;
+	CHECK(pump(server_got_all, 2 * SEC));
+	CHECK(pump(client_got_all, 2 * SEC));
+	/* Then the server starts one, once ngtcp2 has confirmed the first
+	 * and prepared the next keys (which takes a packet or two). */
+	int rv = -EAGAIN, tries = 0;
+	while (rv == -EAGAIN && tries++ < 3) {
+		pump(NULL, 1 * SEC);
+		rv = quic_conn_update_keys(server->conn, now_ns);
+		fill(pkt, sizeof(pkt), 100000);
+		CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	}
+	CHECK_INT(rv, 0);
+	client->packets = 0;
+	want_packets = 0;
+	for (uint32_t seq = 0; seq < 1000; seq++) {
+		fill(pkt, sizeof(pkt), seq);
+		CHECK_INT(quic_conn_send_packet(server->conn, pkt, sizeof(pkt), now_ns), 0);
+		if (seq % 100 == 99) {
+			want_packets = seq + 1;
+			CHECK(pump(client_got_all, 2 * SEC));
+		}
+	}
+	CHECK_INT(client->packets, 1000);
+	CHECK(intact(client->last_packet, client->last_len));
+	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
 static void test_packet0(void)
 {
 	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
@@ -574,6 +631,32 @@ static void test_packet0(void)
 	CHECK_INT(client->packets, 0);
 	/* Streams are finished by both sides and forgotten: nothing lingers. */
 	pump(NULL, 1 * SEC);
+	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
+/* A /0 stream longer than the receiver takes is reset and dropped; the
+ * connection goes on. */
+static void test_packet0_oversize(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	struct quic_config small = {.max_stream_packet = 1000};
+	uint8_t pkt[1500];
+	struct quic_conn_stats st;
+
+	setup_pair(&only0, &small);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	fill(pkt, 1400, 1);
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, 1400, now_ns), 0);
+	fill(pkt, 1000, 2);
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, 1000, now_ns), 0);
+	pump(NULL, 500 * MS);
+	CHECK_INT(server->packets, 1);
+	CHECK_INT(server->last_len, 1000);
+	CHECK(intact(server->last_packet, 1000));
+	quic_conn_get_stats(server->conn, &st);
+	CHECK_INT(st.packets_dropped, 1);
 	CHECK_INT(client->closed + server->closed, 0);
 	teardown();
 }
@@ -639,6 +722,25 @@ static void test_idle_and_keepalive(void)
 	CHECK(server->closed_at - start >= 29 * SEC && server->closed_at - start <= 31 * SEC);
 	teardown();
 
+	/* Dialling an address where nobody answers gives up after the
+	 * handshake timeout. */
+	setup_pair(NULL, NULL);
+	struct node *nobody = node_new(0x55, 5, NULL);
+	struct sockaddr_in6 nowhere = nobody->addr;
+	struct iron_id nobody_id = nobody->identity.id;
+	node_del(nobody);
+	struct quic_conn *c = NULL;
+	CHECK_INT(quic_connect(client->ep, &nobody_id, sa(client),
+			       (const struct sockaddr *)&nowhere, now_ns, &c),
+		  0);
+	start = now_ns;
+	CHECK(pump(client_closed, 15 * SEC));
+	CHECK_INT(client->close_error, -ETIMEDOUT);
+	CHECK_STR(client->close_reason, "handshake timeout");
+	CHECK(client->closed_at - start >= 10 * SEC &&
+	      client->closed_at - start <= 10 * SEC + 10 * MS);
+	teardown();
+
 	/* With keep-alive on one side, both stay up. */
 	setup_pair(NULL, NULL);
 	dial(client, server, NULL);
@@ -669,6 +771,7 @@ static void test_close(void)
 	start = now_ns;
 	quic_conn_close(client->conn, 42, now_ns);
 	CHECK_INT(client->closed, 0); /* at the next flush */
+	CHECK_INT(quic_conn_send_packet(client->conn, (const uint8_t *)"x", 1, now_ns), -ENOTCONN);
 	CHECK(pump(both_closed, 1 * SEC));
 	CHECK_INT(client->close_error, 0);
 	CHECK_INT(server->close_error, -ECONNRESET);
@@ -1095,7 +1198,9 @@ int main(void)
 	test_key_mismatch();
 	test_client_without_key();
 	test_datagrams();
+	test_key_update_and_bbr();
 	test_packet0();
+	test_packet0_oversize();
 	test_alpn();
 	test_idle_and_keepalive();
 	test_close();
