@@ -18,6 +18,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{"serve", cmd_serve, "Run the daemon (TUN, DNS, QUIC transport)"},
 	{"self", cmd_self, "Show this node's identity (from the key file)"},
 	{"convert", cmd_convert, "Convert a node ID between hex, base32, domain and IPv6"},
 	{"key", cmd_key, "Manage the key: info, validate, export, import, generate, reset"},

@@ -1406,7 +1406,11 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 		conn_send(qc, &ps.path, ep->tx, (size_t)n);
 		packets++;
 	}
-	ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
+	/* Pace only once the handshake is done: before the first RTT sample
+	 * 0.12.1's pacer assumes a long RTT and would hold back the client's
+	 * Finished for tens of milliseconds (DESIGN section 4). */
+	if (ngtcp2_conn_get_handshake_completed(qc->conn))
+		ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
 	conn_update_expiry(qc);
 	if (packets >= WRITE_BURST)
 		conn_set_expiry(qc, now);
@@ -1667,7 +1671,18 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 		crypto_generichash(ep->rng_key, sizeof(ep->rng_key), (const uint8_t *)&c->seed,
 				   sizeof(c->seed), NULL, 0);
 	}
-	rng_fill(ep, ep->reset_secret, sizeof(ep->reset_secret));
+	if (config->identity) {
+		/* Derived from the node key, so a node restarted after a crash
+		 * sends stateless resets its peers accept for the connection IDs
+		 * its previous run issued: they learn at once that the old
+		 * connection is gone instead of waiting for the idle timeout. */
+		static const char context[] = "iron stateless reset v1";
+		crypto_generichash(ep->reset_secret, sizeof(ep->reset_secret),
+				   (const uint8_t *)context, sizeof(context) - 1,
+				   config->identity->seed, sizeof(config->identity->seed));
+	} else {
+		rng_fill(ep, ep->reset_secret, sizeof(ep->reset_secret));
+	}
 	ep->reset_tokens = RESET_BURST;
 	if (map_init(ep, &ep->cids) < 0 || map_init(ep, &ep->tokens) < 0) {
 		rv = -ENOMEM;

@@ -14,5 +14,6 @@ cli_command_fn cmd_key;
 cli_command_fn cmd_vanity;
 /* iron resolve NAME [--server ADDR:PORT] [--timeout S] [-f json] */
 cli_command_fn cmd_resolve;
+cli_command_fn cmd_serve;
 
 #endif

@@ -102,6 +102,9 @@ make_ns() {
 	ip netns add "$ns"
 	NAMESPACES="$NAMESPACES $ns"
 	ip -n "$ns" link set lo up
+	# No duplicate address detection: a tentative link-local address holds
+	# back neighbour discovery, and so the first packets, for a second.
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 	mkdir -p "/etc/netns/$ns"
 	echo "nameserver fd69:726f:0:1::53" >"/etc/netns/$ns/resolv.conf"
 }
@@ -123,6 +126,11 @@ link_ns() {
 	ip -n "$PREFIX$2" addr add fd00:99::2/64 dev "${PREFIX}b" nodad
 	ip -n "$PREFIX$1" link set "${PREFIX}a" up
 	ip -n "$PREFIX$2" link set "${PREFIX}b" up
+	# A new link drops its first neighbour solicitation (the solicitation
+	# is retried after 1 s); settle the neighbour caches before a test
+	# times anything.
+	wait_for 5 ip netns exec "$PREFIX$1" ping -6 -c 1 -W 1 fd00:99::2
+	wait_for 5 ip netns exec "$PREFIX$1" ping -c 1 -W 1 10.99.0.2
 }
 
 # new_key NAME: makes a state directory with a fresh key for node NAME and
@@ -148,7 +156,8 @@ start_iron() {
 	node=$1
 	shift
 	[ -f "$WORK/$node/secret.key" ] || new_key "$node"
-	in_ns "$node" "$IRON" serve --state-dir "$WORK/$node" --no-dns-config "$@" \
+	# Not through in_ns: $! must be the daemon itself (ip netns exec execs it).
+	ip netns exec "$PREFIX$node" "$IRON" serve --state-dir "$WORK/$node" --no-dns-config "$@" \
 		>>"$WORK/$node.out" 2>>"$WORK/$node.log" &
 	pid=$!
 	PIDS="$PIDS $pid"
@@ -204,7 +213,15 @@ sum_of() {
 
 # serve_http NAME DIR: python's web server on [::]:8000 in namespace NAME.
 serve_http() {
-	in_ns "$1" python3 -m http.server --bind :: --directory "$2" 8000 >"$WORK/http-$1.log" 2>&1 &
+	ip netns exec "$PREFIX$1" python3 -m http.server --bind :: --directory "$2" 8000 >"$WORK/http-$1.log" 2>&1 &
 	PIDS="$PIDS $!"
 	wait_for 10 sh -c "ip netns exec $PREFIX$1 ss -tln | grep -q ':8000'"
+}
+
+# ping_ok NODE TARGET COUNT: COUNT pings from NODE at 50 ms intervals, all
+# answered (the output goes to the check log).
+ping_ok() {
+	out=$(ip netns exec "$PREFIX$1" ping -6 -c "$3" -i 0.05 -W 2 "$2" 2>&1)
+	echo "$out" >>"$WORK/check.log"
+	echo "$out" | grep -q " 0% packet loss"
 }

@@ -1,0 +1,137 @@
+/* iron serve: parses the daemon's options and hands over to daemon_run(). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iron/commands.h"
+#include "iron/daemon.h"
+#include "iron/udp.h"
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f, "Usage: iron serve [OPTIONS]\n\n"
+		   "Runs the iron daemon: creates the TUN interface, answers DNS for .iron and\n"
+		   "carries packets to peers over QUIC. Needs root or CAP_NET_ADMIN.\n\n"
+		   "Options:\n"
+		   "      --listen ADDR:PORT     UDP address to listen on (repeatable; default [::]:4766)\n"
+		   "      --peer ID@HOST:PORT    static address of a peer (repeatable; ID in any form)\n"
+		   "      --dns-upstream ADDR:PORT  forward non-.iron DNS names there (repeatable)\n"
+		   "      --no-dns-config        do not touch the system DNS configuration\n"
+		   "      --tun-name NAME        name of the TUN interface (default iron0)\n"
+		   "      --mtu N                MTU of the TUN interface (default 1420)\n"
+		   "  -h, --help                 show this help\n");
+}
+
+int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"listen", required_argument, NULL, 'L'},
+		{"peer", required_argument, NULL, 'P'},
+		{"dns-upstream", required_argument, NULL, 'U'},
+		{"no-dns-config", no_argument, NULL, 'N'},
+		{"tun-name", required_argument, NULL, 'T'},
+		{"mtu", required_argument, NULL, 'M'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct daemon_config *config = calloc(1, sizeof(*config));
+	int opt, rc = CLI_USAGE;
+
+	if (!config) {
+		cli_error("serve: out of memory");
+		return CLI_FAIL;
+	}
+	config->state_dir = globals->state_dir;
+	config->socket_path = globals->socket_path;
+	config->dns_port = globals->dns_port;
+	config->tun_name = "iron0";
+	config->mtu = 1420;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'L':
+			if (config->nlisten == DAEMON_MAX_LISTEN) {
+				cli_error("serve: --listen: at most %d addresses", DAEMON_MAX_LISTEN);
+				goto out;
+			}
+			if (udp_parse_addr(optarg, &config->listen[config->nlisten]) != 0) {
+				cli_error("serve: --listen '%s': expected IP:PORT or [IPv6]:PORT", optarg);
+				goto out;
+			}
+			config->nlisten++;
+			break;
+		case 'P':
+			if (config->npeers == DAEMON_MAX_PEERS) {
+				cli_error("serve: --peer: at most %d static peers", DAEMON_MAX_PEERS);
+				goto out;
+			}
+			if (daemon_parse_peer(optarg, &config->peers[config->npeers]) != 0) {
+				cli_error("serve: --peer '%s': expected ID@HOST:PORT with a valid node ID",
+					  optarg);
+				cli_hint("e.g. --peer df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@192.0.2.1:4766");
+				goto out;
+			}
+			config->npeers++;
+			break;
+		case 'U':
+			if (config->nupstream == DAEMON_MAX_UPSTREAMS) {
+				cli_error("serve: --dns-upstream: at most %d servers", DAEMON_MAX_UPSTREAMS);
+				goto out;
+			}
+			if (udp_parse_addr(optarg, &config->dns_upstream[config->nupstream]) != 0) {
+				cli_error("serve: --dns-upstream '%s': expected IP:PORT or [IPv6]:PORT",
+					  optarg);
+				goto out;
+			}
+			config->nupstream++;
+			break;
+		case 'N':
+			config->no_dns_config = 1;
+			break;
+		case 'T':
+			if (!*optarg || strlen(optarg) >= 16 || strchr(optarg, '/') ||
+			    strchr(optarg, ' ')) {
+				cli_error("serve: --tun-name '%s': expected an interface name of 1 to 15 characters",
+					  optarg);
+				goto out;
+			}
+			config->tun_name = optarg;
+			break;
+		case 'M': {
+			char *end = NULL;
+			long mtu = strtol(optarg, &end, 10);
+			if (*end || mtu < 1280 || mtu > 1420) {
+				cli_error("serve: --mtu '%s': expected a number from 1280 (the IPv6 minimum) to 1420",
+					  optarg);
+				goto out;
+			}
+			config->mtu = (unsigned)mtu;
+			break;
+		}
+		case 'h':
+			serve_usage(stdout);
+			rc = CLI_OK;
+			goto out;
+		default:
+			cli_error("serve: unknown or incomplete option '%s'", argv[optind - 1]);
+			cli_hint("run 'iron serve --help'");
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		cli_error("serve: unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (config->nlisten == 0) {
+		struct sockaddr_in6 *any = (struct sockaddr_in6 *)&config->listen[0];
+		any->sin6_family = AF_INET6;
+		any->sin6_port = htons(4766);
+		config->nlisten = 1;
+	}
+	rc = daemon_run(config);
+out:
+	free(config);
+	return rc;
+}
