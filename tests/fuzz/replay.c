@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT 65536
+#define REPLAY_MAX_INPUT 65536
 #define MAX_FILES 1024
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -28,7 +28,7 @@ int main(int argc, char **argv)
 {
 	static uint8_t files[MAX_FILES][1024];
 	static size_t file_len[MAX_FILES];
-	static uint8_t buf[MAX_INPUT];
+	static uint8_t buf[REPLAY_MAX_INPUT];
 	size_t nfiles = 0, runs = 0;
 
 	if (argc > 1) {
