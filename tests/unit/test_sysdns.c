@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "iron/log.h"
 #include "iron/sysdns.h"
 
 static char root[] = "/tmp/iron-test-sysdns.XXXXXX";
@@ -363,9 +364,61 @@ static void test_names(void)
 	CHECK_STR(sysdns_method_name(SYSDNS_METHOD_NONE), "none");
 }
 
-int main(void)
+/* Driver for tests/e2e/sysdns_resolved.sh, which runs a real
+ * systemd-resolved in a namespace:
+ *   test_sysdns configure STATEFILE ROOT IFNAME PORT RESOLVECTL SYSTEMCTL
+ *   test_sysdns restore STATEFILE
+ *   test_sysdns cleanup ROOT SYSTEMCTL
+ * The state is kept in STATEFILE between the calls (a plain struct). */
+static int drive(int argc, char **argv)
+{
+	struct sysdns_state state;
+	FILE *f;
+	int rc;
+
+	log_configure(LOG_DEBUG, NULL);
+	if (argc == 8 && strcmp(argv[1], "configure") == 0) {
+		struct sysdns_options o = {
+		    .root = argv[3],
+		    .ifname = argv[4],
+		    .dns_port = (unsigned)atoi(argv[5]),
+		    .platform = SYSDNS_PLATFORM_LINUX,
+		    .resolvectl = argv[6],
+		    .systemctl = argv[7],
+		};
+		rc = sysdns_configure(&o, &state);
+		printf("method=%s rc=%d wrote=%d\n", sysdns_method_name(state.method), rc,
+		       state.wrote_file);
+		if (!(f = fopen(argv[2], "wb")) || fwrite(&state, sizeof(state), 1, f) != 1)
+			return 1;
+		fclose(f);
+		return 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "restore") == 0) {
+		if (!(f = fopen(argv[2], "rb")) || fread(&state, sizeof(state), 1, f) != 1)
+			return 1;
+		fclose(f);
+		sysdns_restore(&state);
+		printf("restored\n");
+		return 0;
+	}
+	if (argc == 4 && strcmp(argv[1], "cleanup") == 0) {
+		struct sysdns_options o = {
+		    .root = argv[2], .systemctl = argv[3], .platform = SYSDNS_PLATFORM_LINUX};
+		unsigned removed = 0;
+		rc = sysdns_cleanup(&o, &removed);
+		printf("removed=%u rc=%d\n", removed, rc);
+		return 0;
+	}
+	fprintf(stderr, "usage: see the comment above drive() in test_sysdns.c\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
 {
 	char cmd[600];
+	if (argc > 1)
+		return drive(argc, argv);
 	if (!mkdtemp(root))
 		return 1;
 	snprintf(bin, sizeof(bin), "%s/bin", root);
