@@ -750,7 +750,8 @@ struct ctl_client {
 	int open_handles;
 	bool reading, eof, closing, close_after_write;
 	bool busy;		   /* a request is with the handler or its reply being written */
-	bool deferred;		   /* the handler called ctl_reply_defer() */
+	bool deferred;		   /* the handler called ctl_reply_defer() or finished the reply */
+	bool in_handler;	   /* the handler is running */
 	struct ctl_reply *pending; /* the reply the handler holds */
 	uv_write_t write_req;
 	char *out; /* the reply being written */
@@ -917,6 +918,10 @@ bool ctl_reply_cancelled(const struct ctl_reply *reply)
 void ctl_reply_finish(struct ctl_reply *reply)
 {
 	struct ctl_client *c = reply->client;
+	/* Finished inside the handler without ctl_reply_defer(): the server
+	 * must not finish it a second time when the handler returns. */
+	if (c && c->in_handler)
+		c->deferred = true;
 	if (c && !c->closing) {
 		c->pending = NULL;
 		client_send(c, reply);
@@ -967,7 +972,9 @@ static void handle_line(struct ctl_client *c, const char *line, size_t len)
 	c->deferred = false;
 	s->stats.requests++;
 	uv_timer_stop(&c->timer);
+	c->in_handler = true;
 	s->handler(s->user, &c->request, r);
+	c->in_handler = false;
 	/* Without ctl_reply_defer() the reply is complete now; with it, the
 	 * handler may already have finished it (then c->pending is NULL). */
 	if (!c->deferred)

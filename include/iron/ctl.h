@@ -115,7 +115,8 @@ void ctl_reply_error(struct ctl_reply *reply, const char *fmt, ...)
 void ctl_reply_defer(struct ctl_reply *reply);
 
 /* Completes a reply: sends it (when its client is still there) and frees
- * it. */
+ * it. Also allowed inside the handler, deferred or not; the reply must not
+ * be used afterwards. */
 void ctl_reply_finish(struct ctl_reply *reply);
 
 /* True when the client of a deferred reply has gone (or the server was

@@ -357,6 +357,10 @@ static void handler(void *user, const struct ctl_request *req, struct ctl_reply 
 		ctl_reply_defer(reply);
 		ctl_reply_string(reply, "when", "now");
 		ctl_reply_finish(reply);
+	} else if (strcmp(req->command, "now2") == 0) {
+		/* Finished in the handler without ctl_reply_defer(): also fine. */
+		ctl_reply_string(reply, "when", "now2");
+		ctl_reply_finish(reply);
 	} else {
 		ctl_reply_error(reply, "unknown command '%s'", req->command);
 	}
@@ -526,6 +530,9 @@ static void test_request_reply(void)
 	free(reply);
 	CHECK_INT(ctl_call(f.path, "{\"cmd\":\"now\"}", &reply, 2000), 0);
 	CHECK_STR(reply, "{\"ok\":true,\"when\":\"now\"}");
+	free(reply);
+	CHECK_INT(ctl_call(f.path, "{\"cmd\":\"now2\"}", &reply, 2000), 0);
+	CHECK_STR(reply, "{\"ok\":true,\"when\":\"now2\"}");
 	free(reply);
 	/* A reply over the limit becomes an error reply. */
 	CHECK_INT(ctl_call(f.path, "{\"cmd\":\"big\",\"size\":2000000}", &reply, 5000), 0);
