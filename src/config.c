@@ -473,38 +473,30 @@ int config_load(const char *path, struct config_file *out, struct config_error *
 	ssize_t n;
 	size_t len = 0;
 	int fd, rc;
+	bool parsed = false;
 
 	if (err) {
 		err->line = 0;
 		err->message[0] = '\0';
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) != 0) {
 		rc = -errno;
-		goto fail_errno;
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-		goto fail_errno;
+		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		if (err)
-			snprintf(err->message, sizeof(err->message), "not a regular file");
 		goto out;
 	}
 	if (st.st_size > CONFIG_MAX_SIZE) {
 		rc = -EFBIG;
-		if (err)
-			snprintf(err->message, sizeof(err->message),
-				 "larger than %d bytes: not a configuration file", CONFIG_MAX_SIZE);
 		goto out;
 	}
 	/* One byte more than allowed, so a file that grew since fstat is caught. */
 	text = malloc(CONFIG_MAX_SIZE + 1);
 	if (!text) {
 		rc = -ENOMEM;
-		goto fail_errno;
+		goto out;
 	}
 	while (len <= CONFIG_MAX_SIZE &&
 	       (n = read(fd, text + len, CONFIG_MAX_SIZE + 1 - len)) != 0) {
@@ -512,16 +504,22 @@ int config_load(const char *path, struct config_file *out, struct config_error *
 			if (errno == EINTR)
 				continue;
 			rc = -errno;
-			goto fail_errno;
+			goto out;
 		}
 		len += (size_t)n;
 	}
 	rc = config_parse(text, len, out, err);
-	goto out;
-fail_errno:
-	if (err)
-		snprintf(err->message, sizeof(err->message), "%s", strerror(-rc));
+	parsed = true;
 out:
+	if (rc && !parsed && err) {
+		if (rc == -EFBIG)
+			snprintf(err->message, sizeof(err->message),
+				 "larger than %d bytes: not a configuration file", CONFIG_MAX_SIZE);
+		else if (rc == -EISDIR || (rc == -EINVAL && fd >= 0))
+			snprintf(err->message, sizeof(err->message), "not a regular file");
+		else
+			snprintf(err->message, sizeof(err->message), "%s", strerror(-rc));
+	}
 	free(text);
 	if (fd >= 0)
 		close(fd);

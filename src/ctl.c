@@ -1136,7 +1136,7 @@ int ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *opts,
 	struct stat st;
 	gid_t gid = 0;
 	mode_t mode = opts->group ? 0660 : 0600;
-	bool pipe_open = false;
+	bool pipe_open = false, bound = false;
 	int rc;
 
 	*out = NULL;
@@ -1166,7 +1166,7 @@ int ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *opts,
 		if (mkdir(s->path, 0755) != 0 && errno != EEXIST) {
 			rc = -errno;
 			*slash = '/';
-			goto fail;
+			goto out;
 		}
 		*slash = '/';
 	}
@@ -1174,27 +1174,27 @@ int ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *opts,
 	if (lstat(s->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			rc = -EEXIST;
-			goto fail;
+			goto out;
 		}
 		rc = probe_socket(s->path);
 		if (rc < 0)
-			goto fail;
+			goto out;
 		if (rc == 1) {
 			rc = -EADDRINUSE;
-			goto fail;
+			goto out;
 		}
 		log_info("removing stale control socket %s", s->path);
 		if (unlink(s->path) != 0 && errno != ENOENT) {
 			rc = -errno;
-			goto fail;
+			goto out;
 		}
 	} else if (errno != ENOENT) {
 		rc = -errno;
-		goto fail;
+		goto out;
 	}
 
 	if ((rc = uv_pipe_init(loop, &s->pipe, 0)) != 0)
-		goto fail;
+		goto out;
 	pipe_open = true;
 	s->pipe.data = s;
 	/* The socket file gets its final mode from the start (umask applies
@@ -1204,31 +1204,33 @@ int ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *opts,
 	rc = uv_pipe_bind(&s->pipe, s->path);
 	umask(old_umask);
 	if (rc != 0)
-		goto fail;
+		goto out;
+	bound = true;
 	if (opts->group && chown(s->path, (uid_t)-1, gid) != 0) {
 		rc = -errno;
-		goto fail_unlink;
+		goto out;
 	}
 	if (chmod(s->path, mode) != 0 || stat(s->path, &st) != 0) {
 		rc = -errno;
-		goto fail_unlink;
+		goto out;
 	}
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
 	if ((rc = uv_listen((uv_stream_t *)&s->pipe, CTL_BACKLOG, on_connection)) != 0)
-		goto fail_unlink;
+		goto out;
 	*out = s;
-	return 0;
-
-fail_unlink:
-	unlink(s->path);
-fail:
-	if (pipe_open) {
-		/* The handle is freed with the server once libuv has closed it. */
-		s->closing = true;
-		uv_close((uv_handle_t *)&s->pipe, server_pipe_closed);
-	} else {
-		free(s);
+	s = NULL;
+out:
+	if (s) {
+		if (bound)
+			unlink(s->path);
+		if (pipe_open) {
+			/* Freed with the handle, once libuv has closed it. */
+			s->closing = true;
+			uv_close((uv_handle_t *)&s->pipe, server_pipe_closed);
+		} else {
+			free(s);
+		}
 	}
 	return rc;
 }

@@ -263,35 +263,27 @@ static int write_if_different(const char *root, const char *path, const char *co
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		return -errno;
-	const char *p = content;
-	size_t left = len;
-	while (left > 0) {
-		ssize_t w = write(fd, p, left);
+	for (const char *p = content; len > 0;) {
+		ssize_t w = write(fd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
 			rc = -errno;
-			goto fail;
+			goto out;
 		}
 		p += w;
-		left -= (size_t)w;
+		len -= (size_t)w;
 	}
-	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0 || rename(tmp, path) != 0) {
 		rc = -errno;
-		goto fail;
-	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = -errno;
-		goto fail;
+		goto out;
 	}
 	*wrote = true;
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
+	rc = 0;
+out:
+	close(fd);
+	if (rc)
+		unlink(tmp);
 	return rc;
 }
 
