@@ -9,6 +9,7 @@
 #include "iron/cli.h"
 #include "iron/commands.h"
 #include "iron/log.h"
+#include "iron/sysdns.h"
 #include "iron/version.h"
 
 struct command {
@@ -159,8 +160,24 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (cleanup_dns) {
-		cli_error("--cleanup-dns: not available in this build");
-		rc = CLI_FAIL;
+		/* Only files carrying iron's marker are removed (SPEC section 6). */
+		struct sysdns_options dns_opts = {.root = ""};
+		unsigned removed = 0;
+		int err = sysdns_cleanup(&dns_opts, &removed);
+		if (err == -EPERM) {
+			cli_error("--cleanup-dns: a DNS configuration file that iron did not write "
+				  "is in the way; it was left alone");
+			rc = CLI_FAIL;
+		} else if (err < 0) {
+			cli_error("--cleanup-dns: %s", strerror(-err));
+			if (err == -EACCES)
+				cli_hint("run it as root");
+			rc = CLI_FAIL;
+		} else {
+			if (removed == 0)
+				printf("no DNS configuration of iron found: nothing to remove\n");
+			rc = CLI_OK;
+		}
 		goto out;
 	}
 	if (want_help || nrest == 0 || strcmp(rest[0], "help") == 0) {

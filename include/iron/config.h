@@ -1,0 +1,134 @@
+/* The `--config FILE` format of `iron serve` (SPEC section 7): the same
+ * settings as the command line, in a WireGuard-like file.
+ *
+ *     # comment (a '#' starts a comment anywhere on a line)
+ *     [Interface]              # optional: keys before any section are
+ *                              # Interface keys too
+ *     Listen = [::]:4766       # repeatable, numeric ADDR:PORT
+ *     TunName = iron0
+ *     MTU = 1420               # 1280 .. 1420
+ *     DnsPort = 5333
+ *     DnsUpstream = 9.9.9.9:53 # repeatable, numeric ADDR:PORT
+ *     NoDnsConfig = true       # true/false, yes/no, on/off, 1/0
+ *     LogLevel = info          # trace, debug, info, warn, error
+ *     LogFilter = quic=debug   # IRON_LOG syntax
+ *     StateDir = /var/lib/iron
+ *
+ *     [Peer]                   # repeatable, one per static peer
+ *     ID = <node ID: base32, hex or domain form>
+ *     Endpoint = 192.0.2.1:4766   # or [2001:db8::1]:4766 or host.example:4766
+ *
+ * Section and key names are case-insensitive; values are not. Whitespace
+ * around names and values is ignored, CRLF line ends are accepted, a UTF-8
+ * byte order mark at the start is skipped. Unknown sections and keys,
+ * singular keys given twice, a second [Interface], a [Peer] without ID or
+ * Endpoint and the same peer ID twice are errors. A file is at most
+ * CONFIG_MAX_SIZE bytes and a line at most CONFIG_LINE_MAX characters.
+ *
+ * Precedence, applied by config_merge(): a setting given on the command
+ * line wins over the file. Peers are the union: command-line --peer entries
+ * are added to the file's [Peer] list (a --peer with an ID the file also
+ * lists replaces that entry's endpoint). --listen and --dns-upstream, when
+ * given at all, replace the file's Listen and DnsUpstream lists. */
+#ifndef IRON_CONFIG_H
+#define IRON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "iron/daemon.h"
+#include "iron/log.h"
+
+#define CONFIG_MAX_SIZE	    65536
+#define CONFIG_LINE_MAX	    1024
+#define CONFIG_MTU_MIN	    1280
+#define CONFIG_MTU_MAX	    1420
+#define CONFIG_TUN_NAME_MAX 15 /* IFNAMSIZ - 1 */
+#define CONFIG_FILTER_MAX   511
+#define CONFIG_PATH_MAX	    1024
+
+/* One bit per setting, used both for "the file set it" (config_file.set)
+ * and for "the command line set it" (the cli_set argument of
+ * config_merge()). */
+enum config_setting {
+	CONFIG_LISTEN = 1u << 0,
+	CONFIG_TUN_NAME = 1u << 1,
+	CONFIG_MTU = 1u << 2,
+	CONFIG_DNS_PORT = 1u << 3,
+	CONFIG_DNS_UPSTREAM = 1u << 4,
+	CONFIG_NO_DNS_CONFIG = 1u << 5,
+	CONFIG_LOG_LEVEL = 1u << 6,
+	CONFIG_LOG_FILTER = 1u << 7,
+	CONFIG_STATE_DIR = 1u << 8,
+	CONFIG_PEERS = 1u << 9,
+};
+
+/* A parsed file: the values, and which of them the file gave. A plain
+ * value type, but large (about 80 KiB, mostly the peer list): keep it in
+ * static or heap storage rather than on a small stack. */
+struct config_file {
+	unsigned set; /* enum config_setting bits */
+	char tun_name[CONFIG_TUN_NAME_MAX + 1];
+	unsigned mtu;
+	unsigned dns_port;
+	int no_dns_config;
+	enum log_level log_level;
+	char log_filter[CONFIG_FILTER_MAX + 1];
+	char state_dir[CONFIG_PATH_MAX];
+	struct sockaddr_storage listen[DAEMON_MAX_LISTEN];
+	size_t nlisten;
+	struct sockaddr_storage dns_upstream[DAEMON_MAX_UPSTREAMS];
+	size_t nupstream;
+	struct daemon_peer_config peers[DAEMON_MAX_PEERS];
+	size_t npeers;
+};
+
+/* Where and why parsing failed. line is 1-based, 0 for errors about the
+ * whole file; message is one line, e.g.
+ * "line 7: MTU: expected a number from 1280 to 1420". */
+struct config_error {
+	unsigned line;
+	char message[256];
+};
+
+/* Parses len bytes of text (need not be NUL-terminated) into *out, which it
+ * clears first. Returns 0; -EINVAL with *err filled on a syntax or value
+ * error; -EFBIG when len > CONFIG_MAX_SIZE. err may be NULL. */
+int config_parse(const char *text, size_t len, struct config_file *out, struct config_error *err);
+
+/* Reads and parses the file at path. Returns 0, or the -errno of
+ * config_parse(), or -EFBIG (larger than CONFIG_MAX_SIZE), -EISDIR/-EINVAL
+ * (not a regular file) or the -errno of open/read; *err says why in every
+ * case (the message does not repeat the path). */
+int config_load(const char *path, struct config_file *out, struct config_error *err);
+
+/* Applies a parsed file to a daemon configuration that already holds the
+ * defaults and the command-line values. cli_set has the enum config_setting
+ * bit of every setting the command line gave; those keep their command-line
+ * value, every other setting the file gave replaces the default. Peers are
+ * merged as described at the top. String fields of *config end up pointing
+ * into *file, which must outlive *config. CONFIG_LOG_* and CONFIG_STATE_DIR
+ * are not part of struct daemon_config except state_dir; see
+ * config_log_settings() for the log settings. Returns 0, or -ENOSPC (and
+ * *config unchanged) when the merged peer list exceeds DAEMON_MAX_PEERS. */
+int config_merge(struct daemon_config *config, unsigned cli_set, const struct config_file *file);
+
+/* The log settings to pass to log_configure(): the level is cli_level when
+ * the command line gave one (cli_level >= 0), else the file's LogLevel,
+ * else LOG_INFO; the filter is env_filter (IRON_LOG or RUST_LOG) when it is
+ * set and not empty, else the file's LogFilter, else NULL. file may be
+ * NULL. *filter points into env_filter or *file. */
+void config_log_settings(const struct config_file *file, int cli_level, const char *env_filter,
+			 enum log_level *level, const char **filter);
+
+/* Parses "HOST:PORT" where HOST is an IPv4 address, a bracketed IPv6
+ * address or a DNS name, and PORT is 1..65535. The host is stored without
+ * brackets. Returns 0 or -EINVAL. */
+int config_parse_endpoint(const char *text, char *host, size_t host_cap, uint16_t *port);
+
+/* Parses "ID@HOST:PORT" (the --peer form; ID in any encoding) into *out.
+ * The daemon's daemon_parse_peer() can be this. Returns 0 or -EINVAL. */
+int config_parse_peer(const char *text, struct daemon_peer_config *out);
+
+#endif
