@@ -1264,12 +1264,15 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for events on fd until the deadline. 0, or -ETIMEDOUT. */
-static int wait_fd(int fd, short events, int64_t deadline)
+/* Waits for events on fd until the deadline. 0, -ETIMEDOUT, or -EINTR when
+ * *stop is set. */
+static int wait_fd(int fd, short events, int64_t deadline, const volatile sig_atomic_t *stop)
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = events};
 		int64_t left = deadline - now_ms();
+		if (stop && *stop)
+			return -EINTR;
 		if (left <= 0)
 			return -ETIMEDOUT;
 		int n = poll(&pfd, 1, (int)left);
@@ -1281,6 +1284,12 @@ static int wait_fd(int fd, short events, int64_t deadline)
 }
 
 int ctl_call(const char *path, const char *request_line, char **reply, int timeout_ms)
+{
+	return ctl_call_interruptible(path, request_line, reply, timeout_ms, NULL);
+}
+
+int ctl_call_interruptible(const char *path, const char *request_line, char **reply, int timeout_ms,
+			   const volatile sig_atomic_t *stop)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int64_t deadline;
@@ -1332,7 +1341,7 @@ int ctl_call(const char *path, const char *request_line, char **reply, int timeo
 			rc = errno == EPIPE || errno == ECONNRESET ? -EPROTO : -errno;
 			goto out;
 		}
-		if ((rc = wait_fd(fd, POLLOUT, deadline)) != 0)
+		if ((rc = wait_fd(fd, POLLOUT, deadline, stop)) != 0)
 			goto out;
 	}
 	for (;;) {
@@ -1377,7 +1386,7 @@ int ctl_call(const char *path, const char *request_line, char **reply, int timeo
 			rc = -errno;
 			goto out;
 		}
-		if ((rc = wait_fd(fd, POLLIN, deadline)) != 0)
+		if ((rc = wait_fd(fd, POLLIN, deadline, stop)) != 0)
 			goto out;
 	}
 out:

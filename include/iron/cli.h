@@ -51,6 +51,12 @@ int cli_usage_error(const char *command, const char *fmt, ...)
  * Returns 0 or -errno. */
 int cli_key_path(const struct cli_globals *globals, char *out, size_t out_cap);
 
+/* Finds the daemon's control socket by the rule of ctl_socket_path() from
+ * the global options (--socket, --state-dir, $IRON_STATE_DIR). On failure
+ * prints "iron: <command>: ..." and the fix. Returns 0 or -errno. */
+int cli_ctl_socket(const struct cli_globals *globals, const char *command, char *out,
+		   size_t out_cap);
+
 /* Prints the error of identity_load()/identity_save() for the key file at
  * path ("iron: <path>: <why>") and, where there is one, the exact fix. */
 void cli_identity_error(const char *path, int err);
