@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "iron/commands.h"
+#include "iron/config.h"
 #include "iron/daemon.h"
 #include "iron/udp.h"
 
@@ -20,6 +21,9 @@ static void serve_usage(FILE *f)
 		   "      --no-dns-config        do not touch the system DNS configuration\n"
 		   "      --tun-name NAME        name of the TUN interface (default iron0)\n"
 		   "      --mtu N                MTU of the TUN interface (default 1420)\n"
+		   "      --config FILE          read settings and peers from FILE (see iron(8));\n"
+		   "                             the command line wins; SIGHUP reloads it\n"
+		   "      --ctl-group GROUP      let GROUP use the control socket (mode 0660)\n"
 		   "  -h, --help                 show this help\n");
 }
 
@@ -32,10 +36,13 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 		{"no-dns-config", no_argument, NULL, 'N'},
 		{"tun-name", required_argument, NULL, 'T'},
 		{"mtu", required_argument, NULL, 'M'},
+		{"config", required_argument, NULL, 'C'},
+		{"ctl-group", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct daemon_config *config = calloc(1, sizeof(*config));
+	struct config_file *file = NULL;
 	int opt, rc = CLI_USAGE;
 
 	if (!config) {
@@ -61,19 +68,21 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 				goto out;
 			}
 			config->nlisten++;
+			config->cli_set |= CONFIG_LISTEN;
 			break;
 		case 'P':
 			if (config->npeers == DAEMON_MAX_PEERS) {
 				cli_error("serve: --peer: at most %d static peers", DAEMON_MAX_PEERS);
 				goto out;
 			}
-			if (daemon_parse_peer(optarg, &config->peers[config->npeers]) != 0) {
+			if (config_parse_peer(optarg, &config->peers[config->npeers]) != 0) {
 				cli_error("serve: --peer '%s': expected ID@HOST:PORT with a valid node ID",
 					  optarg);
 				cli_hint("e.g. --peer df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@192.0.2.1:4766");
 				goto out;
 			}
 			config->npeers++;
+			config->cli_set |= CONFIG_PEERS;
 			break;
 		case 'U':
 			if (config->nupstream == DAEMON_MAX_UPSTREAMS) {
@@ -86,9 +95,11 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 				goto out;
 			}
 			config->nupstream++;
+			config->cli_set |= CONFIG_DNS_UPSTREAM;
 			break;
 		case 'N':
 			config->no_dns_config = 1;
+			config->cli_set |= CONFIG_NO_DNS_CONFIG;
 			break;
 		case 'T':
 			if (!*optarg || strlen(optarg) >= 16 || strchr(optarg, '/') ||
@@ -98,6 +109,7 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 				goto out;
 			}
 			config->tun_name = optarg;
+			config->cli_set |= CONFIG_TUN_NAME;
 			break;
 		case 'M': {
 			char *end = NULL;
@@ -108,8 +120,19 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 				goto out;
 			}
 			config->mtu = (unsigned)mtu;
+			config->cli_set |= CONFIG_MTU;
 			break;
 		}
+		case 'C':
+			config->config_path = optarg;
+			break;
+		case 'G':
+			if (!*optarg) {
+				cli_error("serve: --ctl-group: expected a group name");
+				goto out;
+			}
+			config->ctl_group = optarg;
+			break;
 		case 'h':
 			serve_usage(stdout);
 			rc = CLI_OK;
@@ -130,8 +153,39 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 		any->sin6_port = htons(4766);
 		config->nlisten = 1;
 	}
+	if (globals->dns_port_given)
+		config->cli_set |= CONFIG_DNS_PORT;
+	if (globals->log_level_given)
+		config->cli_set |= CONFIG_LOG_LEVEL;
+	config->cli_log_level = globals->log_level_given ? (int)globals->log_level : -1;
+	if (globals->state_dir)
+		config->cli_set |= CONFIG_STATE_DIR;
+	if (config->config_path) {
+		struct config_error err = {0};
+		file = calloc(1, sizeof(*file));
+		if (!file) {
+			cli_error("serve: out of memory");
+			rc = CLI_FAIL;
+			goto out;
+		}
+		int r = config_load(config->config_path, file, &err);
+		if (r < 0) {
+			cli_error("serve: %s: %s", config->config_path,
+				  err.message[0] ? err.message : strerror(-r));
+			rc = CLI_FAIL;
+			goto out;
+		}
+		if (config_merge(config, config->cli_set, file) < 0) {
+			cli_error("serve: %s: too many peers (at most %d with the command line's)",
+				  config->config_path, DAEMON_MAX_PEERS);
+			rc = CLI_FAIL;
+			goto out;
+		}
+		daemon_apply_log_settings(config, file);
+	}
 	rc = daemon_run(config);
 out:
+	free(file);
 	free(config);
 	return rc;
 }

@@ -11,7 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <ares.h>
+#include <sys/select.h>
 #include <uv.h>
+
+#include <sodium.h>
 
 #include "iron/addr.h"
 #include "iron/cli.h"
@@ -27,91 +31,9 @@
 #include "iron/tun.h"
 #include "iron/udp.h"
 
-#define TUN_BATCH          64
-#define TUN_PACKET_MAX     65536
-#define REGISTRY_SAVE_MS   (60 * 1000)
-#define IDLE_CLOSE_NS      (120ull * 1000000000)
-#define KEEPALIVE_NS       (5ull * 1000000000)
+#include "daemon_priv.h"
 
-struct dns_tag {
-	struct in6_addr client;
-	uint16_t client_port;
-};
-
-struct daemon_stats {
-	uint64_t tun_rx, tun_tx, tun_tx_dropped, out_not_ipv6, out_malformed, out_bad_source,
-		out_unreachable, in_not_ipv6, in_malformed, in_spoofed, in_not_for_us, to_peers;
-};
-
-struct daemon {
-	uv_loop_t loop;
-	const struct daemon_config *config;
-	struct iron_identity identity;
-	struct in6_addr own_addr;
-	char state_dir[PATH_MAX];
-	char peers_path[PATH_MAX];
-
-	struct registry *registry;
-	struct dns_server *dns;
-	struct peer_table *peers;
-	struct udp_socket *udp[DAEMON_MAX_LISTEN];
-	size_t nudp;
-
-	int tun_fd;
-	char tun_name[IFNAMSIZ];
-	uv_poll_t tun_poll;
-	bool tun_poll_started;
-
-	uv_timer_t peer_timer;
-	uv_timer_t save_timer;
-	uv_check_t flush_check;
-	uv_signal_t sig_int, sig_term, sig_hup;
-	bool handles_started;
-	bool stopping;
-
-	struct ratelimit icmp_limit;
-	struct daemon_stats stats;
-	uint8_t tun_buf[TUN_PACKET_MAX];
-	uint8_t out_buf[4200];
-};
-
-int daemon_parse_peer(const char *text, struct daemon_peer_config *out)
-{
-	const char *at = strchr(text, '@');
-	char id_text[IRON_ID_DOMAIN_SIZE + 2];
-	memset(out, 0, sizeof(*out));
-	if (!at || (size_t)(at - text) >= sizeof(id_text))
-		return -EINVAL;
-	memcpy(id_text, text, (size_t)(at - text));
-	id_text[at - text] = '\0';
-	if (id_parse(id_text, &out->id, NULL) != 0)
-		return -EINVAL;
-	const char *hostport = at + 1;
-	const char *colon = strrchr(hostport, ':');
-	if (!colon || colon == hostport)
-		return -EINVAL;
-	size_t host_len = (size_t)(colon - hostport);
-	if (hostport[0] == '[') {
-		if (host_len < 3 || hostport[host_len - 1] != ']')
-			return -EINVAL;
-		hostport++;
-		host_len -= 2;
-	} else if (memchr(hostport, ':', host_len)) {
-		return -EINVAL; /* an IPv6 address needs brackets */
-	}
-	if (host_len >= sizeof(out->host))
-		return -EINVAL;
-	memcpy(out->host, hostport, host_len);
-	out->host[host_len] = '\0';
-	char *end = NULL;
-	long port = strtol(colon + 1, &end, 10);
-	if (!colon[1] || *end || port < 1 || port > 65535)
-		return -EINVAL;
-	out->port = (uint16_t)port;
-	return 0;
-}
-
-static uint64_t now_ns(const struct daemon *d)
+uint64_t daemon_now(const struct daemon *d)
 {
 	(void)d;
 	return uv_hrtime();
@@ -130,7 +52,7 @@ static void tun_write(struct daemon *d, const uint8_t *pkt, size_t len)
 
 static void send_unreachable(struct daemon *d, const uint8_t *pkt, size_t len, uint8_t code)
 {
-	if (!ratelimit_allow(&d->icmp_limit, now_ns(d)))
+	if (!ratelimit_allow(&d->icmp_limit, daemon_now(d)))
 		return;
 	ssize_t n = ipv6_build_icmp_error(d->out_buf, sizeof(d->out_buf), &d->own_addr,
 					  IPV6_ICMP_DEST_UNREACHABLE, code, 0, pkt, len);
@@ -140,7 +62,7 @@ static void send_unreachable(struct daemon *d, const uint8_t *pkt, size_t len, u
 
 static void send_too_big(struct daemon *d, const uint8_t *pkt, size_t len, uint32_t mtu)
 {
-	if (!ratelimit_allow(&d->icmp_limit, now_ns(d)))
+	if (!ratelimit_allow(&d->icmp_limit, daemon_now(d)))
 		return;
 	ssize_t n = ipv6_build_icmp_error(d->out_buf, sizeof(d->out_buf), &d->own_addr,
 					  IPV6_ICMP_PACKET_TOO_BIG, 0, mtu, pkt, len);
@@ -250,7 +172,10 @@ static void on_peer_packet(void *user, const struct iron_id *from, const uint8_t
 		d->stats.in_not_for_us++;
 		return;
 	}
-	registry_insert(d->registry, from, 0, now_ns(d));
+	registry_insert(d->registry, from, 0, daemon_now(d));
+	if (pkt[6] == IPV6_PROTO_ICMPV6 && len > IPV6_HEADER_LEN &&
+	    pkt[IPV6_HEADER_LEN] == IPV6_ICMP_ECHO_REPLY && daemon_ping_reply(d, from, pkt, len))
+		return;
 	tun_write(d, pkt, len);
 }
 
@@ -260,7 +185,7 @@ static void on_tun_readable(uv_poll_t *handle, int status, int events)
 	(void)events;
 	if (status < 0)
 		return;
-	uint64_t now = now_ns(d);
+	uint64_t now = daemon_now(d);
 	for (int i = 0; i < TUN_BATCH; i++) {
 		ssize_t n = read(d->tun_fd, d->tun_buf, sizeof(d->tun_buf));
 		if (n <= 0)
@@ -318,7 +243,7 @@ static void on_peer_connection(void *user, const struct iron_id *peer, bool conn
 {
 	struct daemon *d = user;
 	if (connected)
-		registry_insert(d->registry, peer, 0, now_ns(d));
+		registry_insert(d->registry, peer, 0, daemon_now(d));
 	registry_set_connected(d->registry, peer, connected);
 }
 
@@ -326,13 +251,13 @@ static void on_udp_recv(void *user, struct udp_socket *sock, const struct sockad
 			const uint8_t *data, size_t len)
 {
 	struct daemon *d = user;
-	peer_table_receive(d->peers, udp_local(sock), remote, data, len, now_ns(d));
+	peer_table_receive(d->peers, udp_local(sock), remote, data, len, daemon_now(d));
 }
 
 static void arm_peer_timer(struct daemon *d)
 {
 	uint64_t next = peer_table_next_expiry(d->peers);
-	uint64_t now = now_ns(d);
+	uint64_t now = daemon_now(d);
 	uint64_t ms = next == UINT64_MAX ? 1000 : next <= now ? 0 : (next - now + 999999) / 1000000;
 	uv_timer_start(&d->peer_timer, NULL, ms, 0);
 }
@@ -340,7 +265,7 @@ static void arm_peer_timer(struct daemon *d)
 static void on_peer_timer(uv_timer_t *timer)
 {
 	struct daemon *d = timer->data;
-	peer_table_timer(d->peers, now_ns(d));
+	peer_table_timer(d->peers, daemon_now(d));
 	/* flush_check writes and re-arms. */
 }
 
@@ -351,7 +276,7 @@ static void on_flush(uv_check_t *check)
 	struct daemon *d = check->data;
 	if (d->stopping)
 		return;
-	peer_table_flush(d->peers, now_ns(d));
+	peer_table_flush(d->peers, daemon_now(d));
 	for (size_t i = 0; i < d->nudp; i++)
 		udp_flush(d->udp[i]);
 	d->peer_timer.timer_cb = on_peer_timer;
@@ -375,7 +300,7 @@ static void on_save_timer(uv_timer_t *timer)
 static void on_dns_id(void *user, const struct iron_id *id)
 {
 	struct daemon *d = user;
-	registry_insert(d->registry, id, 0, now_ns(d));
+	registry_insert(d->registry, id, 0, daemon_now(d));
 }
 
 /* ---- shutdown ---- */
@@ -398,7 +323,12 @@ static void stop(struct daemon *d, const char *why)
 	d->stopping = true;
 	log_info("%s: shutting down", why);
 	sdnotify("STOPPING=1");
-	uint64_t now = now_ns(d);
+	uint64_t now = daemon_now(d);
+	daemon_ping_cancel_all(d);
+	if (d->ctl) {
+		ctl_server_close(d->ctl);
+		d->ctl = NULL;
+	}
 	/* Tell every peer at once, rather than letting them time out. */
 	peer_table_shutdown(d->peers, now);
 	for (size_t i = 0; i < d->nudp; i++) {
@@ -413,6 +343,11 @@ static void stop(struct daemon *d, const char *why)
 	}
 	dns_server_close(d->dns, NULL, NULL);
 	d->dns = NULL;
+	if (d->sysdns_configured) {
+		sysdns_restore(&d->sysdns);
+		d->sysdns_configured = false;
+	}
+	close_if_active((uv_handle_t *)&d->ping_timer);
 	close_if_active((uv_handle_t *)&d->peer_timer);
 	close_if_active((uv_handle_t *)&d->save_timer);
 	close_if_active((uv_handle_t *)&d->flush_check);
@@ -421,11 +356,78 @@ static void stop(struct daemon *d, const char *why)
 	close_if_active((uv_handle_t *)&d->sig_hup);
 }
 
+void daemon_apply_log_settings(const struct daemon_config *config, const struct config_file *file)
+{
+	const char *env = getenv("IRON_LOG");
+	const char *filter = NULL;
+	enum log_level level;
+	if (!env || !*env)
+		env = getenv("RUST_LOG");
+	config_log_settings(file, config->cli_log_level, env, &level, &filter);
+	if (log_configure(level, filter) != 0)
+		log_warn("cannot parse the log filter '%s'; keeping the old one", filter);
+}
+
+/* Resolves a peer's host (numeric, or a name through c-ares). */
+static int resolve_peer(const struct daemon_peer_config *pc, struct sockaddr_storage *out);
+
+/* Adds (or updates) the static peers of the configuration. On reload a
+ * peer removed from the file stays known until the daemon restarts; its
+ * connection lives on. */
+static void add_static_peers(struct daemon *d, const struct daemon_peer_config *peers,
+			     size_t npeers)
+{
+	for (size_t i = 0; i < npeers; i++) {
+		struct sockaddr_storage addr;
+		char name[IRON_ID_BASE32_LEN + 1];
+		id_to_base32(&peers[i].id, name);
+		if (resolve_peer(&peers[i], &addr) != 0) {
+			log_warn("peer %s: cannot resolve %s; it is reachable only when it connects",
+				 name, peers[i].host);
+			continue;
+		}
+		peer_table_add_static(d->peers, &peers[i].id, (struct sockaddr *)&addr);
+		registry_insert(d->registry, &peers[i].id, REGISTRY_PINNED, daemon_now(d));
+	}
+}
+
+/* SIGHUP: reloads the config file's peers and log levels. Connections are
+ * kept; a file that does not parse changes nothing. */
+static void reload(struct daemon *d)
+{
+	struct config_error err = {0};
+	struct config_file *file;
+	const struct daemon_config *cfg = d->config;
+
+	if (!cfg->config_path) {
+		log_info("SIGHUP: no --config file to reload");
+		return;
+	}
+	file = calloc(1, sizeof(*file));
+	if (!file) {
+		log_warn("SIGHUP: out of memory; keeping the old configuration");
+		return;
+	}
+	int rc = config_load(cfg->config_path, file, &err);
+	if (rc < 0) {
+		log_warn("SIGHUP: %s: %s; keeping the old configuration", cfg->config_path,
+			 err.message[0] ? err.message : strerror(-rc));
+		free(file);
+		return;
+	}
+	daemon_apply_log_settings(cfg, file);
+	add_static_peers(d, cfg->peers, cfg->npeers); /* the command line's */
+	add_static_peers(d, file->peers, file->npeers);
+	free(d->reload_file);
+	d->reload_file = file;
+	log_info("SIGHUP: reloaded %s (%zu peers)", cfg->config_path, file->npeers);
+}
+
 static void on_signal(uv_signal_t *handle, int signum)
 {
 	struct daemon *d = handle->data;
 	if (signum == SIGHUP) {
-		log_info("SIGHUP: nothing to reload (no --config given)");
+		reload(d);
 		return;
 	}
 	stop(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -469,7 +471,72 @@ static void print_identity(const struct daemon *d)
 		       udp_format_addr(udp_local(d->udp[i]), where, sizeof(where)));
 	printf("  dns              127.0.0.1:%u, [::1]:%u, [fd69:726f:0:1::53]:53\n",
 	       d->config->dns_port, d->config->dns_port);
+	printf("  control          %s\n", d->ctl_path);
 	fflush(stdout);
+}
+
+struct host_lookup {
+	bool done;
+	int status;
+	struct sockaddr_storage addr;
+};
+
+static void on_host_lookup(void *arg, int status, int timeouts, struct ares_addrinfo *result)
+{
+	struct host_lookup *lookup = arg;
+	(void)timeouts;
+	lookup->done = true;
+	lookup->status = status;
+	if (status == ARES_SUCCESS && result) {
+		for (struct ares_addrinfo_node *n = result->nodes; n; n = n->ai_next) {
+			if (n->ai_family == AF_INET || n->ai_family == AF_INET6) {
+				memcpy(&lookup->addr, n->ai_addr, (size_t)n->ai_addrlen);
+				break;
+			}
+		}
+		if (lookup->addr.ss_family == 0)
+			lookup->status = ARES_ENODATA;
+	}
+	if (result)
+		ares_freeaddrinfo(result);
+}
+
+/* Resolves a host name with c-ares against the system resolver, waiting at
+ * most 5 s. It runs before the loop (start-up) or on SIGHUP, where a short
+ * wait is acceptable and a second event source is not worth it. */
+static int resolve_name(const char *host, uint16_t port, struct sockaddr_storage *out)
+{
+	ares_channel channel;
+	struct ares_options options = {.timeout = 2000, .tries = 2};
+	struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC};
+	struct host_lookup lookup = {0};
+	char service[8];
+	uint64_t deadline = uv_hrtime() + 5000000000ull;
+
+	if (ares_init_options(&channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES) !=
+	    ARES_SUCCESS)
+		return -ENOMEM;
+	snprintf(service, sizeof(service), "%u", port);
+	ares_getaddrinfo(channel, host, service, &hints, on_host_lookup, &lookup);
+	while (!lookup.done && uv_hrtime() < deadline) {
+		fd_set readers, writers;
+		struct timeval tv, *tvp;
+		FD_ZERO(&readers);
+		FD_ZERO(&writers);
+		int nfds = ares_fds(channel, &readers, &writers);
+		if (nfds == 0)
+			break;
+		tvp = ares_timeout(channel, NULL, &tv);
+		select(nfds, &readers, &writers, NULL, tvp);
+		ares_process(channel, &readers, &writers);
+	}
+	ares_destroy(channel); /* calls on_host_lookup with ARES_EDESTRUCTION if pending */
+	if (!lookup.done || lookup.status != ARES_SUCCESS) {
+		log_debug("%s: %s", host, lookup.done ? ares_strerror(lookup.status) : "timed out");
+		return -EHOSTUNREACH;
+	}
+	*out = lookup.addr;
+	return 0;
 }
 
 static int resolve_peer(const struct daemon_peer_config *pc, struct sockaddr_storage *out)
@@ -487,7 +554,7 @@ static int resolve_peer(const struct daemon_peer_config *pc, struct sockaddr_sto
 		v6->sin6_port = htons(pc->port);
 		return 0;
 	}
-	return -ENOTSUP;
+	return resolve_name(pc->host, pc->port, out);
 }
 
 static int start(struct daemon *d)
@@ -524,10 +591,37 @@ static int start(struct daemon *d)
 		return -ENAMETOOLONG;
 	}
 
+	/* The control socket first: a second daemon on the same socket
+	 * refuses here, before it touches ports or interfaces. */
+	rc = ctl_socket_path(cfg->socket_path, explicit_dir ? d->state_dir : NULL, geteuid(),
+			     d->ctl_path, sizeof(d->ctl_path));
+	if (rc < 0) {
+		cli_error("serve: cannot place the control socket: %s", strerror(-rc));
+		cli_hint("give one with --socket PATH");
+		return rc;
+	}
+	struct ctl_server_options co = {
+		.path = d->ctl_path,
+		.group = cfg->ctl_group,
+		.handler = daemon_ctl_handle,
+		.user = d,
+	};
+	rc = ctl_server_start(&d->loop, &co, &d->ctl);
+	if (rc == -EADDRINUSE) {
+		cli_error("serve: another iron daemon is running on %s", d->ctl_path);
+		cli_hint("stop it first, or give this one its own --state-dir or --socket");
+		return rc;
+	}
+	if (rc < 0) {
+		cli_error("serve: cannot create the control socket %s: %s", d->ctl_path,
+			  rc == -ENOENT && cfg->ctl_group ? "no such group" : strerror(-rc));
+		return rc;
+	}
+
 	rc = registry_new(REGISTRY_DEFAULT_CAPACITY, &d->registry);
 	if (rc < 0)
 		return rc;
-	registry_insert(d->registry, &d->identity.id, REGISTRY_PINNED, now_ns(d));
+	registry_insert(d->registry, &d->identity.id, REGISTRY_PINNED, daemon_now(d));
 	rc = registry_load(d->registry, d->peers_path);
 	if (rc < 0 && rc != -ENOENT)
 		log_warn("ignoring %s: %s", d->peers_path,
@@ -566,18 +660,7 @@ static int start(struct daemon *d)
 		}
 		d->nudp++;
 	}
-	for (size_t i = 0; i < cfg->npeers; i++) {
-		struct sockaddr_storage addr;
-		char name[IRON_ID_BASE32_LEN + 1];
-		id_to_base32(&cfg->peers[i].id, name);
-		if (resolve_peer(&cfg->peers[i], &addr) != 0) {
-			cli_error("serve: --peer %s@%s: host names are not supported yet; give an IP address",
-				  name, cfg->peers[i].host);
-			return -EINVAL;
-		}
-		peer_table_add_static(d->peers, &cfg->peers[i].id, (struct sockaddr *)&addr);
-		registry_insert(d->registry, &cfg->peers[i].id, REGISTRY_PINNED, now_ns(d));
-	}
+	add_static_peers(d, cfg->peers, cfg->npeers);
 	struct dns_server_config dc = {
 		.loop = &d->loop,
 		.port = (uint16_t)cfg->dns_port,
@@ -616,11 +699,26 @@ static int start(struct daemon *d)
 	uv_poll_start(&d->tun_poll, UV_READABLE, on_tun_readable);
 	d->tun_poll_started = true;
 
-	/* 5. system DNS: left alone in this build (--no-dns-config is implied). */
+	/* 5. system DNS, so every program resolves .iron names */
+	if (!cfg->no_dns_config) {
+		struct sysdns_options so = {.root = "", .ifname = d->tun_name, .dns_port = cfg->dns_port};
+		rc = sysdns_configure(&so, &d->sysdns);
+		d->sysdns_configured = true;
+		if (rc < 0)
+			log_warn("cannot configure the system DNS for .iron: %s (resolving through "
+				 "127.0.0.1:%u still works)",
+				 strerror(-rc), cfg->dns_port);
+		else
+			log_info("system DNS for .iron: %s", sysdns_method_name(d->sysdns.method));
+	}
 
 	/* 6. loop handles */
 	uv_timer_init(&d->loop, &d->peer_timer);
 	d->peer_timer.data = d;
+	uv_timer_init(&d->loop, &d->ping_timer);
+	d->ping_timer.data = d;
+	randombytes_buf(&d->ping_ident, sizeof(d->ping_ident));
+	d->started_ns = daemon_now(d);
 	uv_timer_init(&d->loop, &d->save_timer);
 	d->save_timer.data = d;
 	uv_timer_start(&d->save_timer, on_save_timer, REGISTRY_SAVE_MS, REGISTRY_SAVE_MS);
@@ -645,6 +743,12 @@ static int start(struct daemon *d)
 /* Undoes a failed start: closes what was opened, in reverse order. */
 static void undo_start(struct daemon *d)
 {
+	if (d->sysdns_configured)
+		sysdns_restore(&d->sysdns);
+	d->sysdns_configured = false;
+	if (d->ctl)
+		ctl_server_close(d->ctl);
+	d->ctl = NULL;
 	for (size_t i = 0; i < d->nudp; i++)
 		udp_close(d->udp[i]);
 	d->nudp = 0;
@@ -668,6 +772,7 @@ int daemon_run(const struct daemon_config *config)
 	d->config = config;
 	d->tun_fd = -1;
 	ratelimit_init(&d->icmp_limit, RATELIMIT_ICMP_RATE, RATELIMIT_ICMP_BURST);
+	ares_library_init(ARES_LIB_INIT_ALL);
 	uv_loop_init(&d->loop);
 
 	rc = start(d);
@@ -687,6 +792,8 @@ out:
 	if (uv_loop_close(&d->loop) != 0)
 		log_debug("loop closed with handles left");
 	identity_wipe(&d->identity);
+	free(d->reload_file);
+	ares_library_cleanup();
 	free(d);
 	return exit_code;
 }

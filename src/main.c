@@ -105,6 +105,7 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			globals.log_level = (enum log_level)level;
+			globals.log_level_given = true;
 		} else if ((r = take_value(argc, argv, &i, "--dns-port", NULL, &value)) != 0) {
 			char *end = NULL;
 			long port = r > 0 ? strtol(value, &end, 10) : -1;
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			globals.dns_port = (unsigned)port;
+			globals.dns_port_given = true;
 		} else if ((r = take_value(argc, argv, &i, "--state-dir", NULL, &value)) != 0) {
 			if (r < 0 || !*value) {
 				cli_error("--state-dir: expected a directory");

@@ -460,25 +460,46 @@ void peer_table_shutdown(struct peer_table *table, uint64_t now)
 	quic_endpoint_close_all(table->quic, now);
 }
 
+static void peer_info_fill(const struct peer *p, struct peer_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->id = p->id;
+	info->is_static = p->is_static;
+	info->connections = p->nconns;
+	if (p->conn) {
+		info->connected = quic_conn_is_established(p->conn);
+		info->direct = true;
+		info->alpn = quic_conn_alpn(p->conn);
+		const struct sockaddr *remote = quic_conn_remote(p->conn);
+		memcpy(&info->remote, remote,
+		       remote->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						     : sizeof(struct sockaddr_in));
+		info->has_remote = true;
+		quic_conn_get_stats(p->conn, &info->stats);
+	} else if (p->has_addr) {
+		info->remote = p->addr;
+		info->has_remote = true;
+	}
+}
+
 void peer_table_foreach(const struct peer_table *table,
 			void (*fn)(void *ctx, const struct peer_info *info), void *ctx)
 {
 	for (const struct peer *p = table->first; p; p = p->next) {
-		struct peer_info info = {.id = p->id, .is_static = p->is_static};
-		info.connections = p->nconns;
-		if (p->conn) {
-			info.connected = quic_conn_is_established(p->conn);
-			info.direct = true;
-			info.alpn = quic_conn_alpn(p->conn);
-			memcpy(&info.remote, quic_conn_remote(p->conn), sizeof(struct sockaddr_in6));
-			info.has_remote = true;
-			quic_conn_get_stats(p->conn, &info.stats);
-		} else if (p->has_addr) {
-			info.remote = p->addr;
-			info.has_remote = true;
-		}
+		struct peer_info info;
+		peer_info_fill(p, &info);
 		fn(ctx, &info);
 	}
+}
+
+int peer_table_get(const struct peer_table *table, const struct iron_id *id,
+		   struct peer_info *out)
+{
+	const struct peer *p = peer_find(table, id);
+	if (!p)
+		return -ENOENT;
+	peer_info_fill(p, out);
+	return 0;
 }
 
 void peer_table_get_stats(const struct peer_table *table, struct peer_table_stats *out)

@@ -21,6 +21,8 @@ struct cli_globals {
 	const char *socket_path; /* --socket, or NULL */
 	unsigned dns_port;       /* --dns-port */
 	enum log_level log_level;
+	bool log_level_given;    /* -l/--log-level was on the command line */
+	bool dns_port_given;     /* --dns-port was on the command line */
 };
 
 /* Prints "iron: <message>" and a newline on stderr. */

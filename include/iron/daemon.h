@@ -20,6 +20,10 @@ struct daemon_peer_config {
 };
 
 struct daemon_config {
+	const char *config_path; /* --config FILE, reloaded on SIGHUP; or NULL */
+	unsigned cli_set;        /* enum config_setting bits given on the command line */
+	int cli_log_level;       /* -l/--log-level, or -1 */
+	const char *ctl_group;   /* --ctl-group: the control socket's group, or NULL */
 	const char *state_dir;   /* NULL: the default rule */
 	const char *socket_path; /* NULL: the default rule */
 	const char *tun_name;
@@ -34,9 +38,11 @@ struct daemon_config {
 	size_t nupstream;
 };
 
-/* Parses "ID@HOST:PORT" (ID in any encoding, HOST an IPv4 address, a
- * bracketed IPv6 address or a name). Returns 0 or -EINVAL. */
-int daemon_parse_peer(const char *text, struct daemon_peer_config *out);
+struct config_file;
+
+/* Sets the log level and filter from the command line, IRON_LOG/RUST_LOG
+ * and the config file (may be NULL), in that order of precedence. */
+void daemon_apply_log_settings(const struct daemon_config *config, const struct config_file *file);
 
 /* Runs the daemon until SIGINT/SIGTERM. Returns the process exit code. */
 int daemon_run(const struct daemon_config *config);

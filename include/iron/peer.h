@@ -94,6 +94,10 @@ struct peer_info {
 void peer_table_foreach(const struct peer_table *table,
 			void (*fn)(void *ctx, const struct peer_info *info), void *ctx);
 
+/* Fills *out with what is known of one peer. Returns 0 or -ENOENT. */
+int peer_table_get(const struct peer_table *table, const struct iron_id *id,
+		   struct peer_info *out);
+
 struct peer_table_stats {
 	uint64_t dials, dial_failures, tie_breaks, idle_closes, queue_dropped;
 };
