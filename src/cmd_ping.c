@@ -24,7 +24,8 @@
 #define PING_DEFAULT_INTERVAL 1.0
 #define PING_DEFAULT_WAIT     2.0
 #define PING_MAX_COUNT	      1000000
-#define PING_MAX_SECONDS      3600.0
+#define PING_MAX_INTERVAL     3600.0
+#define PING_MAX_WAIT	      60.0 /* the daemon's limit of timeout_ms */
 /* The daemon answers within the ping's own timeout (dialling included);
  * beyond this much more it is stuck. */
 #define PING_CALL_MARGIN_MS 5000
@@ -71,7 +72,7 @@ static void ping_usage(FILE *f)
 		   "Options:\n"
 		   "  -c, --count N        round trips (default 4; 0: until Ctrl-C)\n"
 		   "  -i, --interval S     seconds between round trips (default 1)\n"
-		   "  -W, --timeout S      seconds to wait for each reply (default 2)\n"
+		   "  -W, --timeout S      seconds to wait for each reply (default 2, at most 60)\n"
 		   "  -f, --format FMT     text (default) or json: one document at the end\n"
 		   "  -h, --help           show this help\n\n"
 		   "Exit status 0 when at least one reply came back, 1 otherwise.\n");
@@ -103,11 +104,11 @@ static void sleep_until(double until)
 	}
 }
 
-static int parse_seconds(const char *text, double min_exclusive, double *out)
+static int parse_seconds(const char *text, double min_exclusive, double max, double *out)
 {
 	char *end = NULL;
 	double v = strtod(text, &end);
-	if (!*text || *end || !(v > min_exclusive && v <= PING_MAX_SECONDS))
+	if (!*text || *end || !(v > min_exclusive && v <= max))
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -316,16 +317,16 @@ static int parse_options(struct ping_run *run, int argc, char **argv)
 			/* 0 is allowed: back to back, one at a time. */
 			if (strcmp(optarg, "0") == 0)
 				run->interval = 0;
-			else if (parse_seconds(optarg, 0, &run->interval) != 0)
+			else if (parse_seconds(optarg, 0, PING_MAX_INTERVAL, &run->interval) != 0)
 				return cli_usage_error(
 				    "ping", "-i: expected seconds from 0 to 3600, not '%s'",
 				    optarg);
 			break;
 		case 'W':
-			if (parse_seconds(optarg, 0.0005, &run->wait) != 0)
+			if (parse_seconds(optarg, 0.0005, PING_MAX_WAIT, &run->wait) != 0)
 				return cli_usage_error(
 				    "ping",
-				    "-W: expected seconds, more than 0 and at most 3600, not '%s'",
+				    "-W: expected seconds, more than 0 and at most 60, not '%s'",
 				    optarg);
 			break;
 		case 'f':

@@ -72,6 +72,7 @@ usage_error "ping -i -1" ping "$KAT_B32" -i -1
 usage_error "ping -i nan" ping "$KAT_B32" -i nan
 usage_error "ping -W 0" ping "$KAT_B32" -W 0
 usage_error "ping -W inf" ping "$KAT_B32" -W inf
+usage_error "ping -W 61 (the daemon waits at most 60 s)" ping "$KAT_B32" -W 61
 usage_error "ping -W missing" ping "$KAT_B32" -W
 usage_error "ping -f xml" ping "$KAT_B32" -f xml
 usage_error "ping --bogus" ping "$KAT_B32" --bogus
