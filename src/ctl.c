@@ -981,6 +981,19 @@ static void handle_line(struct ctl_client *c, const char *line, size_t len)
 		ctl_reply_finish(r);
 }
 
+/* The last reply of a connection whose request line is too long. Busy
+ * until it is written (then the connection closes), so that the rest of
+ * that line, arriving later, is neither read nor taken for a request: a
+ * second reply while the first is being written would reuse its write
+ * request and buffer. */
+static void reply_too_long(struct ctl_client *c)
+{
+	c->close_after_write = true;
+	c->in_len = 0;
+	c->busy = true;
+	reply_error_now(c, "request longer than 4096 bytes");
+}
+
 /* Handles buffered lines while no request is in progress, and reads more
  * only then, so one client never has more than one reply outstanding. */
 static void client_process(struct ctl_client *c)
@@ -995,10 +1008,8 @@ static void client_process(struct ctl_client *c)
 				n--;
 			if (n > CTL_REQUEST_MAX) {
 				/* Only the final unterminated line can get here. */
-				c->close_after_write = true;
-				c->in_len = 0;
-				reply_error_now(c, "request longer than 4096 bytes");
-				return;
+				reply_too_long(c);
+				break;
 			}
 			/* Blank lines (a human at socat) are skipped. The parsed
 			 * request owns copies, so the buffer may move after. */
@@ -1013,10 +1024,8 @@ static void client_process(struct ctl_client *c)
 			continue;
 		}
 		if (c->in_len == sizeof(c->in)) {
-			c->close_after_write = true;
-			c->in_len = 0;
-			reply_error_now(c, "request longer than 4096 bytes");
-			return;
+			reply_too_long(c);
+			break;
 		}
 		if (c->eof) {
 			client_close(c);
