@@ -40,6 +40,15 @@ bool cli_is_terminal(FILE *stream)
 	return isatty(fileno(stream)) && !(no_color && *no_color);
 }
 
+char *cli_printable(const char *in, char *out, size_t out_cap)
+{
+	size_t n = 0;
+	for (; in && *in && n + 1 < out_cap; in++)
+		out[n++] = (unsigned char)*in < 0x20 || *in == 0x7f ? '?' : *in;
+	out[n] = '\0';
+	return out;
+}
+
 void cli_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);

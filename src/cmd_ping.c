@@ -114,15 +114,6 @@ static int parse_seconds(const char *text, double min_exclusive, double max, dou
 	return 0;
 }
 
-/* Copies a string from the daemon for the terminal (no control characters). */
-static void clean(const char *in, char *out, size_t cap)
-{
-	size_t n = 0;
-	for (; in && *in && n + 1 < cap; in++)
-		out[n++] = (unsigned char)*in < 0x20 || *in == 0x7f ? '?' : *in;
-	out[n] = '\0';
-}
-
 static int add_result(struct ping_run *run, const struct ping_result *r)
 {
 	if (run->nresults == run->cap) {
@@ -186,7 +177,7 @@ static int ping_once(struct ping_run *run, unsigned seq, struct ping_result *r)
 			rc = 0;
 			goto out;
 		}
-		clean(message, run->error, sizeof(run->error));
+		cli_printable(message, run->error, sizeof(run->error));
 		goto out;
 	}
 	int64_t got_seq = json_int(json_get(root, "seq"), -1);
@@ -201,8 +192,8 @@ static int ping_once(struct ping_run *run, unsigned seq, struct ping_result *r)
 		snprintf(run->error, sizeof(run->error), "the daemon's reply has no rtt_ms");
 		goto out;
 	}
-	clean(json_string(json_get(root, "path"), "?"), r->path, sizeof(r->path));
-	clean(json_string(json_get(root, "remote"), ""), r->remote, sizeof(r->remote));
+	cli_printable(json_string(json_get(root, "path"), "?"), r->path, sizeof(r->path));
+	cli_printable(json_string(json_get(root, "remote"), ""), r->remote, sizeof(r->remote));
 	rc = 0;
 out:
 	json_free(doc);

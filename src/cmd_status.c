@@ -74,16 +74,6 @@ static void peers_usage(FILE *f)
 
 /* --- formatting ------------------------------------------------------------ */
 
-/* Copies a string from the daemon for the terminal: control characters
- * (which could move the cursor or recolour the screen) become '?'. */
-static void clean(const char *in, char *out, size_t cap)
-{
-	size_t n = 0;
-	for (; in && *in && n + 1 < cap; in++)
-		out[n++] = (unsigned char)*in < 0x20 || *in == 0x7f ? '?' : *in;
-	out[n] = '\0';
-}
-
 /* Columns on the screen: UTF-8 continuation bytes take none. */
 static size_t display_width(const char *s)
 {
@@ -154,14 +144,14 @@ static void fill_row(const struct json_value *peer, struct peer_row *row)
 	double rtt = json_number(json_get(peer, "rtt_ms"), NAN);
 	const char *remote_text = json_string(json_get(peer, "remote"), NULL);
 
-	clean(json_string(json_get(peer, "id"), "?"), id, sizeof(id));
+	cli_printable(json_string(json_get(peer, "id"), "?"), id, sizeof(id));
 	if (display_width(id) > PEER_SHORT_LEN)
 		snprintf(row->cell[COL_PEER], CELL_SIZE, "%.*s\u2026", PEER_SHORT_LEN, id);
 	else
 		snprintf(row->cell[COL_PEER], CELL_SIZE, "%s", id);
-	clean(json_string(json_get(peer, "ipv6"), "-"), row->cell[COL_ADDRESS], CELL_SIZE);
-	clean(json_string(json_get(peer, "path"), "none"), path, sizeof(path));
-	clean(remote_text, remote, sizeof(remote));
+	cli_printable(json_string(json_get(peer, "ipv6"), "-"), row->cell[COL_ADDRESS], CELL_SIZE);
+	cli_printable(json_string(json_get(peer, "path"), "none"), path, sizeof(path));
+	cli_printable(remote_text, remote, sizeof(remote));
 	if (remote_text)
 		snprintf(row->cell[COL_PATH], CELL_SIZE, "%.20s %.64s", path, remote);
 	else
@@ -173,7 +163,7 @@ static void fill_row(const struct json_value *peer, struct peer_row *row)
 	format_traffic(peer, "bytes_in", "packets_in", row->cell[COL_IN], CELL_SIZE);
 	format_traffic(peer, "bytes_out", "packets_out", row->cell[COL_OUT], CELL_SIZE);
 	format_ago(json_get(peer, "last_activity_s"), row->cell[COL_LAST], CELL_SIZE);
-	clean(json_string(json_get(peer, "alpn"), "-"), row->cell[COL_ALPN], CELL_SIZE);
+	cli_printable(json_string(json_get(peer, "alpn"), "-"), row->cell[COL_ALPN], CELL_SIZE);
 	row->connected = json_bool(json_get(peer, "connected"), false);
 }
 
@@ -231,7 +221,7 @@ static void join_strings(const struct json_value *array, char *out, size_t cap)
 	char item[CELL_SIZE];
 	out[0] = '\0';
 	for (const struct json_value *v = json_first(array); v; v = json_next(v)) {
-		clean(json_string(v, "?"), item, sizeof(item));
+		cli_printable(json_string(v, "?"), item, sizeof(item));
 		int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", item);
 		if (w < 0 || (size_t)w >= cap - n)
 			break;
@@ -252,15 +242,15 @@ static void print_status(const struct json_value *root)
 	char text[1024], a[CELL_SIZE], b[CELL_SIZE];
 	size_t connected = 0;
 
-	clean(json_string(json_get(node, "base32"), "?"), text, sizeof(text));
+	cli_printable(json_string(json_get(node, "base32"), "?"), text, sizeof(text));
 	cli_print_field(stdout, "node", text);
-	clean(json_string(json_get(node, "domain"), "?"), text, sizeof(text));
+	cli_printable(json_string(json_get(node, "domain"), "?"), text, sizeof(text));
 	cli_print_field(stdout, "domain", text);
-	clean(json_string(json_get(node, "ipv6"), "?"), text, sizeof(text));
+	cli_printable(json_string(json_get(node, "ipv6"), "?"), text, sizeof(text));
 	cli_print_field(stdout, "ipv6", text);
 	format_duration(json_number(json_get(root, "uptime_s"), 0), text, sizeof(text));
 	cli_print_field(stdout, "uptime", text);
-	clean(json_string(json_get(tun, "name"), "?"), a, sizeof(a));
+	cli_printable(json_string(json_get(tun, "name"), "?"), a, sizeof(a));
 	snprintf(text, sizeof(text), "%s (mtu %" PRId64 ")", a, json_int(json_get(tun, "mtu"), 0));
 	cli_print_field(stdout, "tun", text);
 	join_strings(json_get(root, "listen"), text, sizeof(text));
@@ -268,7 +258,7 @@ static void print_status(const struct json_value *root)
 	join_strings(json_get(root, "dns"), text, sizeof(text));
 	cli_print_field(stdout, "dns", text);
 	if (json_string(relay, NULL))
-		clean(json_string(relay, NULL), text, sizeof(text));
+		cli_printable(json_string(relay, NULL), text, sizeof(text));
 	else if (json_is_array(relay))
 		join_strings(relay, text, sizeof(text));
 	else
@@ -280,7 +270,7 @@ static void print_status(const struct json_value *root)
 			 json_uint(json_get(registry, "capacity"), 0));
 		cli_print_field(stdout, "registry", text);
 	}
-	clean(json_string(json_get(root, "version"), "?"), b, sizeof(b));
+	cli_printable(json_string(json_get(root, "version"), "?"), b, sizeof(b));
 	snprintf(text, sizeof(text), "iron %s, pid %" PRId64, b,
 		 json_int(json_get(root, "pid"), 0));
 	cli_print_field(stdout, "daemon", text);
@@ -346,8 +336,8 @@ static int ask_daemon(const struct cli_globals *globals, const char *command, bo
 		goto fail;
 	}
 	if (!json_bool(json_get(root, "ok"), false)) {
-		clean(json_string(json_get(root, "error"), "the daemon gave no reason"), message,
-		      sizeof(message));
+		cli_printable(json_string(json_get(root, "error"), "the daemon gave no reason"),
+			      message, sizeof(message));
 		cli_error("%s: the daemon answered: %s", command, message);
 		if (json)
 			printf("%s\n", *text); /* already one JSON document */

@@ -34,6 +34,11 @@ void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* True when colours and symbols may be used on this stream. */
 bool cli_is_terminal(FILE *stream);
 
+/* Copies text from outside (a daemon's reply) for the terminal: control
+ * characters, which could move the cursor or recolour the screen, become
+ * '?'; cut to fit out_cap (at least 1). NULL gives "". Returns out. */
+char *cli_printable(const char *in, char *out, size_t out_cap);
+
 /* Writes s as a JSON string literal (with quotes) to f. */
 void cli_json_string(FILE *f, const char *s);
 
