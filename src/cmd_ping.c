@@ -177,6 +177,9 @@ static int ping_once(struct ping_run *run, unsigned seq, struct ping_result *r)
 			rc = 0;
 			goto out;
 		}
+		/* Our own "iron: ping: " prefix says it already. */
+		if (strncmp(message, "ping: ", 6) == 0)
+			message += 6;
 		cli_printable(message, run->error, sizeof(run->error));
 		goto out;
 	}

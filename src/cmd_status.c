@@ -306,10 +306,10 @@ static int report(const char *command, bool json, const char *message)
 static int ask_daemon(const struct cli_globals *globals, const char *command, bool json,
 		      char **text, struct json_doc **doc)
 {
-	char path[PATH_MAX], request[64], message[PATH_MAX + 256];
+	char path[PATH_MAX], request[64], message[PATH_MAX + 256] = "";
 	const char *why = NULL;
 	size_t where = 0;
-	int err;
+	int err, rc = CLI_FAIL;
 
 	*text = NULL;
 	*doc = NULL;
@@ -320,38 +320,42 @@ static int ask_daemon(const struct cli_globals *globals, const char *command, bo
 	}
 	snprintf(request, sizeof(request), "{\"cmd\":\"%s\"}", command);
 	err = ctl_call(path, request, text, STATUS_TIMEOUT_MS);
-	if (err < 0)
-		return report(command, json,
-			      ctl_describe_error(err, path, message, sizeof(message)));
+	if (err < 0) {
+		ctl_describe_error(err, path, message, sizeof(message));
+		goto out;
+	}
 	err = json_parse(*text, strlen(*text), doc, &why, &where);
 	if (err < 0) {
 		snprintf(message, sizeof(message),
 			 "the daemon's reply is not valid JSON (%s at byte %zu)",
 			 why ? why : strerror(-err), where);
-		goto fail;
+		goto out;
 	}
 	const struct json_value *root = json_root(*doc);
 	if (!json_is_object(root)) {
 		snprintf(message, sizeof(message), "the daemon's reply is not a JSON object");
-		goto fail;
+		goto out;
 	}
 	if (!json_bool(json_get(root, "ok"), false)) {
+		char reason[512];
 		cli_printable(json_string(json_get(root, "error"), "the daemon gave no reason"),
-			      message, sizeof(message));
-		cli_error("%s: the daemon answered: %s", command, message);
+			      reason, sizeof(reason));
+		cli_error("%s: the daemon answered: %s", command, reason);
 		if (json)
 			printf("%s\n", *text); /* already one JSON document */
 		goto out;
 	}
-	return CLI_OK;
-fail:
-	report(command, json, message);
+	rc = CLI_OK;
 out:
-	json_free(*doc);
-	free(*text);
-	*doc = NULL;
-	*text = NULL;
-	return CLI_FAIL;
+	if (rc != CLI_OK) {
+		if (message[0])
+			report(command, json, message);
+		json_free(*doc);
+		free(*text);
+		*doc = NULL;
+		*text = NULL;
+	}
+	return rc;
 }
 
 /* Options shared by status and peers: -f text|json, --help. Returns -1 to

@@ -97,7 +97,7 @@ check "ping an ID with no address: at once (${elapsed} ms)" test "$elapsed" -lt 
 "$IRON" ping "${SA[@]}" "$A" -c 1 >/dev/null 2>"$WORK/ping-self.err"
 rc=$?
 check "ping this node: exit 1" test "$rc" = 1
-check "ping this node: says so" grep -q "is this node" "$WORK/ping-self.err"
+check "ping this node: says so" grep -qx "iron: ping: $A is this node" "$WORK/ping-self.err"
 check "ping a bad PEER: exit 2" sh -c "'$IRON' ping --state-dir '$WORK/a' nope >/dev/null 2>&1; test \$? = 2"
 
 # --- the socket ----------------------------------------------------------------
