@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "iron/addr.h"
+#include "iron/ctl.h"
 #include "iron/identity.h"
 
 void cli_error(const char *fmt, ...)
@@ -37,6 +38,15 @@ bool cli_is_terminal(FILE *stream)
 {
 	const char *no_color = getenv("NO_COLOR");
 	return isatty(fileno(stream)) && !(no_color && *no_color);
+}
+
+char *cli_printable(const char *in, char *out, size_t out_cap)
+{
+	size_t n = 0;
+	for (; in && *in && n + 1 < out_cap; in++)
+		out[n++] = (unsigned char)*in < 0x20 || *in == 0x7f ? '?' : *in;
+	out[n] = '\0';
+	return out;
 }
 
 void cli_json_string(FILE *f, const char *s)
@@ -102,6 +112,25 @@ int cli_key_path(const struct cli_globals *globals, char *out, size_t out_cap)
 		return err;
 	}
 	return 0;
+}
+
+int cli_ctl_socket(const struct cli_globals *globals, const char *command, char *out,
+		   size_t out_cap)
+{
+	int err =
+	    ctl_socket_path(globals->socket_path, globals->state_dir, geteuid(), out, out_cap);
+	if (err == -ENOENT) {
+		cli_error("%s: cannot tell where the daemon's socket is: not root and "
+			  "XDG_RUNTIME_DIR is not set",
+			  command);
+		cli_hint("pass --socket PATH (or --state-dir DIR) as given to 'iron serve'");
+	} else if (err == -ENAMETOOLONG) {
+		cli_error("%s: the control socket path is too long for a Unix socket", command);
+		cli_hint("use a shorter --socket PATH or --state-dir DIR");
+	} else if (err < 0) {
+		cli_error("%s: control socket: %s", command, strerror(-err));
+	}
+	return err;
 }
 
 void cli_identity_error(const char *path, int err)

@@ -981,6 +981,19 @@ static void handle_line(struct ctl_client *c, const char *line, size_t len)
 		ctl_reply_finish(r);
 }
 
+/* The last reply of a connection whose request line is too long. Busy
+ * until it is written (then the connection closes), so that the rest of
+ * that line, arriving later, is neither read nor taken for a request: a
+ * second reply while the first is being written would reuse its write
+ * request and buffer. */
+static void reply_too_long(struct ctl_client *c)
+{
+	c->close_after_write = true;
+	c->in_len = 0;
+	c->busy = true;
+	reply_error_now(c, "request longer than 4096 bytes");
+}
+
 /* Handles buffered lines while no request is in progress, and reads more
  * only then, so one client never has more than one reply outstanding. */
 static void client_process(struct ctl_client *c)
@@ -995,10 +1008,8 @@ static void client_process(struct ctl_client *c)
 				n--;
 			if (n > CTL_REQUEST_MAX) {
 				/* Only the final unterminated line can get here. */
-				c->close_after_write = true;
-				c->in_len = 0;
-				reply_error_now(c, "request longer than 4096 bytes");
-				return;
+				reply_too_long(c);
+				break;
 			}
 			/* Blank lines (a human at socat) are skipped. The parsed
 			 * request owns copies, so the buffer may move after. */
@@ -1013,10 +1024,8 @@ static void client_process(struct ctl_client *c)
 			continue;
 		}
 		if (c->in_len == sizeof(c->in)) {
-			c->close_after_write = true;
-			c->in_len = 0;
-			reply_error_now(c, "request longer than 4096 bytes");
-			return;
+			reply_too_long(c);
+			break;
 		}
 		if (c->eof) {
 			client_close(c);
@@ -1264,12 +1273,15 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for events on fd until the deadline. 0, or -ETIMEDOUT. */
-static int wait_fd(int fd, short events, int64_t deadline)
+/* Waits for events on fd until the deadline. 0, -ETIMEDOUT, or -EINTR when
+ * *stop is set. */
+static int wait_fd(int fd, short events, int64_t deadline, const volatile sig_atomic_t *stop)
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = events};
 		int64_t left = deadline - now_ms();
+		if (stop && *stop)
+			return -EINTR;
 		if (left <= 0)
 			return -ETIMEDOUT;
 		int n = poll(&pfd, 1, (int)left);
@@ -1281,6 +1293,12 @@ static int wait_fd(int fd, short events, int64_t deadline)
 }
 
 int ctl_call(const char *path, const char *request_line, char **reply, int timeout_ms)
+{
+	return ctl_call_interruptible(path, request_line, reply, timeout_ms, NULL);
+}
+
+int ctl_call_interruptible(const char *path, const char *request_line, char **reply, int timeout_ms,
+			   const volatile sig_atomic_t *stop)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int64_t deadline;
@@ -1332,7 +1350,7 @@ int ctl_call(const char *path, const char *request_line, char **reply, int timeo
 			rc = errno == EPIPE || errno == ECONNRESET ? -EPROTO : -errno;
 			goto out;
 		}
-		if ((rc = wait_fd(fd, POLLOUT, deadline)) != 0)
+		if ((rc = wait_fd(fd, POLLOUT, deadline, stop)) != 0)
 			goto out;
 	}
 	for (;;) {
@@ -1377,7 +1395,7 @@ int ctl_call(const char *path, const char *request_line, char **reply, int timeo
 			rc = -errno;
 			goto out;
 		}
-		if ((rc = wait_fd(fd, POLLIN, deadline)) != 0)
+		if ((rc = wait_fd(fd, POLLIN, deadline, stop)) != 0)
 			goto out;
 	}
 out:

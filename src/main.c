@@ -25,6 +25,9 @@ static const struct command commands[] = {
 	{"key", cmd_key, "Manage the key: info, validate, export, import, generate, reset"},
 	{"vanity", cmd_vanity, "Search for a key whose ID starts with a chosen prefix"},
 	{"resolve", cmd_resolve, "Look up <node-id>.iron with the daemon's DNS"},
+	{"status", cmd_status, "Show the running daemon's state and its peers"},
+	{"peers", cmd_peers, "List the running daemon's peers"},
+	{"ping", cmd_ping, "Measure the round trip to a peer through the overlay"},
 	{NULL, NULL, NULL},
 };
 

@@ -34,6 +34,11 @@ void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* True when colours and symbols may be used on this stream. */
 bool cli_is_terminal(FILE *stream);
 
+/* Copies text from outside (a daemon's reply) for the terminal: control
+ * characters, which could move the cursor or recolour the screen, become
+ * '?'; cut to fit out_cap (at least 1). NULL gives "". Returns out. */
+char *cli_printable(const char *in, char *out, size_t out_cap);
+
 /* Writes s as a JSON string literal (with quotes) to f. */
 void cli_json_string(FILE *f, const char *s);
 
@@ -52,6 +57,12 @@ int cli_usage_error(const char *command, const char *fmt, ...)
  * On failure (HOME unset, path too long) prints the error and the fix.
  * Returns 0 or -errno. */
 int cli_key_path(const struct cli_globals *globals, char *out, size_t out_cap);
+
+/* Finds the daemon's control socket by the rule of ctl_socket_path() from
+ * the global options (--socket, --state-dir, $IRON_STATE_DIR). On failure
+ * prints "iron: <command>: ..." and the fix. Returns 0 or -errno. */
+int cli_ctl_socket(const struct cli_globals *globals, const char *command, char *out,
+		   size_t out_cap);
 
 /* Prints the error of identity_load()/identity_save() for the key file at
  * path ("iron: <path>: <why>") and, where there is one, the exact fix. */

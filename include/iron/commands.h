@@ -14,6 +14,12 @@ cli_command_fn cmd_key;
 cli_command_fn cmd_vanity;
 /* iron resolve NAME [--server ADDR:PORT] [--timeout S] [-f json] */
 cli_command_fn cmd_resolve;
+/* iron status [-f json]: the running daemon's state (control socket) */
+cli_command_fn cmd_status;
+/* iron peers [-f json]: the running daemon's peers */
+cli_command_fn cmd_peers;
+/* iron ping PEER [-c N] [-i S] [-W S] [-f json]: overlay round trips via the daemon */
+cli_command_fn cmd_ping;
 cli_command_fn cmd_serve;
 
 #endif

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -196,6 +197,14 @@ void ctl_server_get_stats(const struct ctl_server *server, struct ctl_server_sta
  * connection without a full reply; -EMSGSIZE when the reply exceeds
  * CTL_REPLY_MAX; -ENAMETOOLONG; other -errno. Blocking. */
 int ctl_call(const char *path, const char *request_line, char **reply, int timeout_ms);
+
+/* ctl_call() that a signal can cut short: when *stop (may be NULL) is
+ * non-zero before a wait, or becomes so in a signal handler that
+ * interrupts one, it returns -EINTR at once (`iron ping` on Ctrl-C). A
+ * signal landing just before a wait starts is seen only when that wait
+ * ends, at the latest at the timeout. */
+int ctl_call_interruptible(const char *path, const char *request_line, char **reply, int timeout_ms,
+			   const volatile sig_atomic_t *stop);
 
 /* A one-line explanation of a ctl_call() or ctl_server_start() error for
  * the user, naming the socket, e.g. "no daemon on /run/iron/iron.sock — is

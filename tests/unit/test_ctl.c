@@ -593,6 +593,29 @@ static void test_request_reply(void)
 	CHECK_STR(line, "{\"ok\":false,\"error\":\"request longer than 4096 bytes\"}");
 	CHECK(wait_eof(fd, 2000) >= 0);
 	close(fd);
+	/* More after the first 4097 bytes of a too-long line, at once or a
+	 * little later: the rest of the line is not taken for a request, nor
+	 * is the next line (a second reply used to be written over the first
+	 * while it was in flight, and the daemon crashed). */
+	for (int pause = 0; pause < 2; pause++) {
+		const char *rest = "zzzz\"}\n{\"cmd\":\"echo\",\"text\":\"more\"}\n";
+		char *both = malloc(CTL_REQUEST_MAX + 1 + strlen(rest));
+		memset(both, 'z', CTL_REQUEST_MAX + 1);
+		memcpy(both + CTL_REQUEST_MAX + 1, rest, strlen(rest));
+		fd = raw_connect(f.path);
+		if (pause) {
+			send_all(fd, both, CTL_REQUEST_MAX + 1);
+			usleep(50000);
+			send_all(fd, rest, strlen(rest));
+		} else {
+			send_all(fd, both, CTL_REQUEST_MAX + 1 + strlen(rest));
+		}
+		CHECK(read_line(fd, line, sizeof(line), 2000) > 0);
+		CHECK_STR(line, "{\"ok\":false,\"error\":\"request longer than 4096 bytes\"}");
+		CHECK_INT(read_line(fd, line, sizeof(line), 2000), -1); /* EOF, nothing else */
+		close(fd);
+		free(both);
+	}
 	/* The same when the too-long line is cut by end of input. */
 	fd = raw_connect(f.path);
 	memset(big, 'x', CTL_REQUEST_MAX + 1);
@@ -622,7 +645,7 @@ static void test_request_reply(void)
 	free(reply);
 
 	stop(&f);
-	CHECK_INT(f.stats.bad_requests, 4);
+	CHECK_INT(f.stats.bad_requests, 6);
 	CHECK(f.stats.requests >= 10);
 	/* The socket file is removed on close. */
 	CHECK(access(f.path, F_OK) != 0);
