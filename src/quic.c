@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "iron/log.h"
+#include "iron/ratelimit.h"
 #include "iron/tls.h"
 
 /* Length of the connection IDs we issue; short-header packets to us carry
@@ -55,6 +56,10 @@
 #define RESET_BURST   16
 #define RESET_PER_SEC 16
 #define RESET_MAX_LEN 43
+
+/* Log lines about refused clients: one a second on average, bursts of 10. */
+#define REFUSED_LOG_PER_SEC 1
+#define REFUSED_LOG_BURST   10
 
 /* Bound on packets written for one connection per flush, so one connection
  * cannot starve the others; the rest goes out at the next expiry. */
@@ -158,6 +163,7 @@ struct quic_endpoint {
 	uint8_t reset_secret[32];
 	double reset_tokens;
 	uint64_t reset_last_ns;
+	struct ratelimit refused_log; /* info lines about refused clients */
 
 	uint64_t now; /* time of the current receive/expiry/flush, for callbacks */
 	struct quic_endpoint_stats stats;
@@ -608,6 +614,15 @@ static void conn_finish(struct quic_conn *qc, int error, const char *reason)
 		log_debug("connection %s %s %s: %s", qc->is_client ? "to" : "from",
 			  qc->established || qc->is_client ? peer : "(unauthenticated)",
 			  error ? "failed" : "closed", reason);
+	}
+	/* A client we refused (no common protocol, no or a bad key) is worth
+	 * a line at the default level, so an operator sees why a peer cannot
+	 * connect; a flood of them is not. */
+	if (!qc->is_client && !qc->announced && error != 0 && error != -ETIMEDOUT &&
+	    ratelimit_allow(&ep->refused_log, ep->now)) {
+		char text[64];
+		log_info("refused a connection from %s: %s",
+			 addr_text(quic_conn_remote(qc), text, sizeof(text)), reason);
 	}
 	qc->finishing = true;
 	conn_unmark_dirty(qc);
@@ -1447,6 +1462,7 @@ static bool reset_allowed(struct quic_endpoint *ep, uint64_t now)
 		ep->reset_tokens += (double)(now - ep->reset_last_ns) * RESET_PER_SEC / 1e9;
 		if (ep->reset_tokens > RESET_BURST)
 			ep->reset_tokens = RESET_BURST;
+		ratelimit_init(&ep->refused_log, REFUSED_LOG_PER_SEC, REFUSED_LOG_BURST);
 		ep->reset_last_ns = now;
 	}
 	if (ep->reset_tokens < 1)
