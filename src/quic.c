@@ -854,7 +854,9 @@ static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream
 		refuse_stream(qc, stream_id);
 		return 0;
 	}
-	if (buf) {
+	/* A FIN may come alone, in an empty frame after the data (iroh sends
+	 * it so); data is NULL then. */
+	if (buf && datalen > 0) {
 		memcpy(buf->data + buf->len, data, datalen);
 		buf->len = (uint16_t)(buf->len + datalen);
 	}
