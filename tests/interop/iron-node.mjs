@@ -243,7 +243,7 @@ function dial(p, alpn) {
 function outgoing(p) {
   if (dialAlpn === 'iron/packet/1' && p.datagramConn) return Promise.resolve(p.datagramConn)
   if (!p.outgoing) {
-    p.outgoing = dial(p, dialAlpn).then(
+    const promise = dial(p, dialAlpn).then(
       (conn) => {
         emit('dialled', { peer: base32(conn.remoteId().toBytes()), alpn: dec(conn.alpn()) })
         if (dec(conn.alpn()) === 'iron/packet/1') {
@@ -258,11 +258,11 @@ function outgoing(p) {
         return conn
       },
       (err) => {
-        p.outgoing = null
+        if (p.outgoing === promise) p.outgoing = null
         throw err
       },
     )
-    const promise = p.outgoing
+    p.outgoing = promise
   }
   return p.outgoing
 }
@@ -386,7 +386,10 @@ async function acceptLoop() {
         emit('accepted', { peer: p.key, alpn, remote, max_datagram: conn.maxDatagramSize() })
         if (process.env.IRON_NODE_WATCH_MTU)
           setInterval(() => emit('mtu', { max_datagram: conn.maxDatagramSize(), paths: conn.paths().map((x) => x.stats.currentMtu) }), 1000)
-        conn.closed().then((reason) => emit('closed', { peer: p.key, side: 'accepted', reason }))
+        conn.closed().then((reason) => {
+          emit('closed', { peer: p.key, side: 'accepted', reason })
+          if (p.datagramConn === conn) p.datagramConn = null
+        })
         if (alpn === 'iron/packet/1') {
           p.datagramConn = conn
           readDatagrams(p, conn)
