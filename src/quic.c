@@ -832,6 +832,11 @@ static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream
 	/* Received bytes are consumed at once (kept or dropped): give the
 	 * connection-level credit back. */
 	ngtcp2_conn_extend_max_offset(conn, datalen);
+	if (is_local_stream(qc, stream_id) && datalen == 0) {
+		/* The receiver of our packet finishing its half, empty, as
+		 * iron/packet/0 asks: the stream is done, no reset is due. */
+		return 0;
+	}
 	if (!stream_wanted(qc, stream_id) || !conn_accepts_data(qc)) {
 		refuse_stream(qc, stream_id);
 		return 0;

@@ -66,7 +66,8 @@ check "iron accepted with iron/packet/1 and answered on that connection (no dial
 		! grep -q 'connected to ${K:0:10} .*dialled' '$WORK/a.log'"
 check "the iroh node accepted no connection (one connection both ways)" \
 	test "$(js_count ping '.event == "accepted"')" -eq 0
-echo "ping RTT iroh -> iron (iron/packet/1): $(js_get ping '.event == "ping-done"' rtt_avg_ms) ms average"
+echo "ping RTT iroh -> iron (iron/packet/1), 10 pings, the first with the handshake:" \
+	"min/median/max $(js_get ping '.event == "ping-done"' rtt_min_ms)/$(js_get ping '.event == "ping-done"' rtt_median_ms)/$(js_get ping '.event == "ping-done"' rtt_max_ms) ms"
 
 check "iron is still running" alive a
 finish

@@ -49,6 +49,8 @@ function firstLine(e) {
   return String(e).split("\n")[0]
 }
 
+const round3 = (x) => Math.round(x * 1000) / 1000
+
 function emit(event, fields = {}) {
   process.stdout.write(JSON.stringify({ event, ...fields }) + '\n')
 }
@@ -320,7 +322,7 @@ function receivePacket(p, bytes) {
       pings.delete(seq)
       pingReplies++
       rtts.push(rtt)
-      emit('reply', { peer: p.key, seq, rtt_ms: Math.round(rtt * 1000) / 1000 })
+      emit('reply', { peer: p.key, seq, rtt_ms: round3(rtt) })
     }
     return
   }
@@ -425,9 +427,10 @@ async function ping(target) {
   emit('ping-done', {
     sent: opts.count,
     received: pingReplies,
-    rtt_avg_ms: avg && Math.round(avg * 1000) / 1000,
-    rtt_min_ms: rtts.length ? Math.min(...rtts) : null,
-    rtt_max_ms: rtts.length ? Math.max(...rtts) : null,
+    rtt_avg_ms: avg && round3(avg),
+    rtt_min_ms: rtts.length ? round3(Math.min(...rtts)) : null,
+    rtt_median_ms: rtts.length ? round3([...rtts].sort((x, y) => x - y)[rtts.length >> 1]) : null,
+    rtt_max_ms: rtts.length ? round3(Math.max(...rtts)) : null,
   })
   return pingReplies === opts.count
 }

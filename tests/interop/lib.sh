@@ -83,20 +83,31 @@ stop_js() {
 	kill -KILL "$pid" 2>/dev/null
 }
 
+# js_events NAME: the JSON event lines of NAME (iroh's own log, with
+# --log, goes to stdout too).
+js_events() {
+	grep -a '^{"event"' "$WORK/$1.jsonl" 2>/dev/null
+}
+
 # js_has NAME FILTER: some event of NAME matches the jq FILTER.
 js_has() {
-	[ -f "$WORK/$1.jsonl" ] || return 1
-	jq -e -s "map(select($2)) | length > 0" "$WORK/$1.jsonl" >/dev/null 2>&1
+	js_events "$1" | jq -e -s "map(select($2)) | length > 0" >/dev/null 2>&1
 }
 
 # js_count NAME FILTER: how many events of NAME match FILTER.
 js_count() {
-	jq -s "map(select($2)) | length" "$WORK/$1.jsonl" 2>/dev/null || echo 0
+	js_events "$1" | jq -s "map(select($2)) | length" 2>/dev/null || echo 0
 }
 
 # js_get NAME FILTER FIELD: FIELD of the first event matching FILTER.
 js_get() {
-	jq -r -s "map(select($2)) | .[0].$3 // empty" "$WORK/$1.jsonl" 2>/dev/null
+	js_events "$1" | jq -r -s "map(select($2)) | .[0].$3 // empty" 2>/dev/null
+}
+
+# js_frames NAME REGEX: how many lines of iroh's trace log (--log Trace)
+# match, colours removed.
+js_frames() {
+	sed 's/\x1b\[[0-9;]*m//g' "$WORK/$1.jsonl" | grep -Ec "$2"
 }
 
 # log_has NAME REGEX: the C node's log has a matching line.
