@@ -32,7 +32,7 @@ stop_js other
 run_js dial j --bind "10.99.0.2:$((JS_PORT + 1))" --alpn other/1 --peer "$A@10.99.0.1:4766" --connect "$A"
 check "the iroh node's dial with only other/1 failed" js_has dial '.event == "connect-failed"'
 check "iron logged the refused client at the default level" \
-	wait_for 5 log_has a "INFO +quic: refused a connection from \[::ffff:10\.99\.0\.2\]:$((JS_PORT + 1)): handshake failed: No supported application protocol"
+	wait_for 5 log_has a "INFO +quic: refused a connection from .*10\.99\.0\.2\]?:$((JS_PORT + 1)): handshake failed: No supported application protocol"
 check "iron is still running" alive a
 
 # iron still serves: the same iroh node with iron/packet/0 gets through.

@@ -29,7 +29,8 @@
 //   --connect ID        only dials ID with the first --alpn, prints
 //                       connect-ok or connect-failed and exits
 //   --echo-port N       UDP port answered as an echo service (default 7)
-//   --log LEVEL         iroh's own log level (Off, Error, ..., Trace)
+//   --log LEVEL         iroh's own log (Off, Error, ..., Trace), on stdout
+//                       between the events
 
 import { createRequire } from 'node:module'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -46,7 +47,7 @@ const ICMP_ECHO_REPLY = 129
 
 // iroh's errors carry a Rust backtrace; the first line says what happened.
 function firstLine(e) {
-  return String(e).split("\n")[0]
+  return String(e).split('\n')[0]
 }
 
 const round3 = (x) => Math.round(x * 1000) / 1000
