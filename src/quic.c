@@ -1469,7 +1469,6 @@ static bool reset_allowed(struct quic_endpoint *ep, uint64_t now)
 		ep->reset_tokens += (double)(now - ep->reset_last_ns) * RESET_PER_SEC / 1e9;
 		if (ep->reset_tokens > RESET_BURST)
 			ep->reset_tokens = RESET_BURST;
-		ratelimit_init(&ep->refused_log, REFUSED_LOG_PER_SEC, REFUSED_LOG_BURST);
 		ep->reset_last_ns = now;
 	}
 	if (ep->reset_tokens < 1)
@@ -1707,6 +1706,7 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 		rng_fill(ep, ep->reset_secret, sizeof(ep->reset_secret));
 	}
 	ep->reset_tokens = RESET_BURST;
+	ratelimit_init(&ep->refused_log, REFUSED_LOG_PER_SEC, REFUSED_LOG_BURST);
 	if (map_init(ep, &ep->cids) < 0 || map_init(ep, &ep->tokens) < 0) {
 		rv = -ENOMEM;
 		goto out;
