@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "iron/log.h"
+#include "iron/ratelimit.h"
 #include "iron/tls.h"
 
 /* Length of the connection IDs we issue; short-header packets to us carry
@@ -55,6 +56,10 @@
 #define RESET_BURST   16
 #define RESET_PER_SEC 16
 #define RESET_MAX_LEN 43
+
+/* Log lines about refused clients: one a second on average, bursts of 10. */
+#define REFUSED_LOG_PER_SEC 1
+#define REFUSED_LOG_BURST   10
 
 /* Bound on packets written for one connection per flush, so one connection
  * cannot starve the others; the rest goes out at the next expiry. */
@@ -158,6 +163,7 @@ struct quic_endpoint {
 	uint8_t reset_secret[32];
 	double reset_tokens;
 	uint64_t reset_last_ns;
+	struct ratelimit refused_log; /* info lines about refused clients */
 
 	uint64_t now; /* time of the current receive/expiry/flush, for callbacks */
 	struct quic_endpoint_stats stats;
@@ -609,6 +615,15 @@ static void conn_finish(struct quic_conn *qc, int error, const char *reason)
 			  qc->established || qc->is_client ? peer : "(unauthenticated)",
 			  error ? "failed" : "closed", reason);
 	}
+	/* A client we refused (no common protocol, no or a bad key) is worth
+	 * a line at the default level, so an operator sees why a peer cannot
+	 * connect; a flood of them is not. */
+	if (!qc->is_client && !qc->announced && error != 0 && error != -ETIMEDOUT &&
+	    ratelimit_allow(&ep->refused_log, ep->now)) {
+		char text[64];
+		log_info("refused a connection from %s: %s",
+			 addr_text(quic_conn_remote(qc), text, sizeof(text)), reason);
+	}
 	qc->finishing = true;
 	conn_unmark_dirty(qc);
 	if (qc->announced && ep->cb.closed)
@@ -817,6 +832,11 @@ static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream
 	/* Received bytes are consumed at once (kept or dropped): give the
 	 * connection-level credit back. */
 	ngtcp2_conn_extend_max_offset(conn, datalen);
+	if (is_local_stream(qc, stream_id) && datalen == 0) {
+		/* The receiver of our packet finishing its half, empty, as
+		 * iron/packet/0 asks: the stream is done, no reset is due. */
+		return 0;
+	}
 	if (!stream_wanted(qc, stream_id) || !conn_accepts_data(qc)) {
 		refuse_stream(qc, stream_id);
 		return 0;
@@ -839,7 +859,9 @@ static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream
 		refuse_stream(qc, stream_id);
 		return 0;
 	}
-	if (buf) {
+	/* A FIN may come alone, in an empty frame after the data (iroh sends
+	 * it so); data is NULL then. */
+	if (buf && datalen > 0) {
 		memcpy(buf->data + buf->len, data, datalen);
 		buf->len = (uint16_t)(buf->len + datalen);
 	}
@@ -1684,6 +1706,7 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 		rng_fill(ep, ep->reset_secret, sizeof(ep->reset_secret));
 	}
 	ep->reset_tokens = RESET_BURST;
+	ratelimit_init(&ep->refused_log, REFUSED_LOG_PER_SEC, REFUSED_LOG_BURST);
 	if (map_init(ep, &ep->cids) < 0 || map_init(ep, &ep->tokens) < 0) {
 		rv = -ENOMEM;
 		goto out;
