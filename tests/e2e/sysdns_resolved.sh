@@ -9,7 +9,9 @@
 # address [fd69:726f:0:1::53]:53 (on a veth named like the TUN) and on
 # 127.0.0.1:5333. The sysdns module is driven by build/tests/test_sysdns.
 #
-# Proves: per-link configuration makes `resolvectl query <id>.iron` resolve
+# Proves: `iron serve` itself configures resolved for its TUN and
+# `resolvectl query <id>.iron` is answered by its in-tunnel DNS server;
+# per-link configuration makes `resolvectl query <id>.iron` resolve
 # through the tunnel DNS and only .iron names go there; revert removes it;
 # the drop-in (fallback) makes it resolve through 127.0.0.1:5333, is not
 # rewritten when unchanged, is removed by the run that wrote it, and
@@ -131,9 +133,10 @@ while True:
     s.sendto(q[0:2] + struct.pack('>HHHHH', flags, 1, 1 if ans else 0, 0, 0) + q[12:i + 5] + ans, peer)
 EOF
 	python3 "$WORK/dns.py" fd69:726f:0:1::53 53 "$WORK/link.log" "$KAT_IP" >"$WORK/dns-link.err" 2>&1 &
-	PIDS="$PIDS $!"
+	standins=$!
 	python3 "$WORK/dns.py" 127.0.0.1 5333 "$WORK/lo.log" "$KAT_IP" >"$WORK/dns-lo.err" 2>&1 &
-	PIDS="$PIDS $!"
+	standins="$standins $!"
+	PIDS="$PIDS $standins"
 	touch "$WORK/link.log" "$WORK/lo.log"
 	wait_for 10 sh -c "ss -Huln | grep -q '127.0.0.1:5333' && ss -Huln | grep -q 'fd69:726f:0:1::53\\]:53'" ||
 		{ not_ok "stand-in DNS servers start"; finish; }
@@ -230,6 +233,32 @@ EOF
 	check "the foreign file is still there" grep -q 'DNS=192.0.2.53' "$DROPIN"
 	out=$(drive configure "$WORK/s1" "" "" 5333 "$RESOLVECTL" "$WORK/systemctl")
 	check "configure refuses a foreign file ($out)" [ "$out" = "method=none rc=-17 wrote=0" ]
+	rm -f "$DROPIN"
+
+	# --- the real daemon: `iron serve` configures resolved for its TUN and
+	# `resolvectl query` is answered by iron's in-tunnel DNS server.
+	kill $standins
+	ip link del iron0
+	wait_for 5 sh -c "! ss -Huln | grep -q ':5333'"
+	mkdir -m 700 "$WORK/node"
+	PATH="$(dirname "$RESOLVECTL"):$PATH" "$IRON" serve --state-dir "$WORK/node" \
+		>"$WORK/node.out" 2>"$WORK/node.log" &
+	node=$!
+	PIDS="$PIDS $node"
+	check "iron serve starts" wait_for 10 grep -q "is up" "$WORK/node.out"
+	id=$("$IRON" self --state-dir "$WORK/node" --base32)
+	ip=$("$IRON" self --state-dir "$WORK/node" --ipv6)
+	check "serve configured resolved per link" grep -q "system DNS for .iron: resolved-link" "$WORK/node.log"
+	check "iron0 (the TUN) has the tunnel DNS server" \
+		sh -c "'$RESOLVECTL' status iron0 | grep -q 'DNS Servers: fd69:726f:0:1::53'"
+	check "resolvectl query <own id>.iron answers through iron" \
+		wait_for 10 sh -c "'$RESOLVECTL' query --cache=no '$id.iron' | grep -q '$id.iron: $ip'"
+	check "resolvectl query <other id>.iron answers through iron" \
+		sh -c "'$RESOLVECTL' query --cache=no '$KAT.iron' | grep -q '$KAT.iron: $KAT_IP'"
+	kill -TERM "$node"
+	check "serve exits on SIGTERM" wait_for 10 sh -c "! kill -0 $node"
+	check "the TUN is gone" sh -c "! ip link show iron0"
+	check "no drop-in was left behind" [ ! -e "$DROPIN" ]
 	finish
 }
 
