@@ -254,33 +254,45 @@ static void on_udp_recv(void *user, struct udp_socket *sock, const struct sockad
 	peer_table_receive(d->peers, udp_local(sock), remote, data, len, daemon_now(d));
 }
 
+static void on_peer_timer(uv_timer_t *timer);
+
+/* The QUIC timers (loss detection and probes, ACK delay, pacing,
+ * keep-alive, idle and handshake timeouts) and peer housekeeping all run
+ * from this one timer. uv_timer_start() needs the callback every time:
+ * with NULL it fails with UV_EINVAL and leaves the timer stopped. */
 static void arm_peer_timer(struct daemon *d)
 {
 	uint64_t next = peer_table_next_expiry(d->peers);
 	uint64_t now = daemon_now(d);
 	uint64_t ms = next == UINT64_MAX ? 1000 : next <= now ? 0 : (next - now + 999999) / 1000000;
-	uv_timer_start(&d->peer_timer, NULL, ms, 0);
+	uv_timer_start(&d->peer_timer, on_peer_timer, ms, 0);
 }
 
-static void on_peer_timer(uv_timer_t *timer)
+/* Writes what was produced, in batches, and re-arms the QUIC timer. */
+static void flush_and_arm(struct daemon *d)
 {
-	struct daemon *d = timer->data;
-	peer_table_timer(d->peers, daemon_now(d));
-	/* flush_check writes and re-arms. */
-}
-
-/* After every loop iteration: write what the iteration produced, in
- * batches, and re-arm the QUIC timer. */
-static void on_flush(uv_check_t *check)
-{
-	struct daemon *d = check->data;
 	if (d->stopping)
 		return;
 	peer_table_flush(d->peers, daemon_now(d));
 	for (size_t i = 0; i < d->nudp; i++)
 		udp_flush(d->udp[i]);
-	d->peer_timer.timer_cb = on_peer_timer;
 	arm_peer_timer(d);
+}
+
+/* Flushes and re-arms by itself: libuv computes the poll timeout before
+ * the check phase, so what a timer left to on_flush (the probes it wrote,
+ * the next expiry) would wait for the next I/O event. */
+static void on_peer_timer(uv_timer_t *timer)
+{
+	struct daemon *d = timer->data;
+	peer_table_timer(d->peers, daemon_now(d));
+	flush_and_arm(d);
+}
+
+/* After every loop iteration: write what the iteration produced. */
+static void on_flush(uv_check_t *check)
+{
+	flush_and_arm(check->data);
 }
 
 /* ---- registry persistence ---- */

@@ -43,6 +43,8 @@
  * packet besides the DCID: first byte, 4-byte packet number, AEAD tag,
  * frame type and a 2-byte length. */
 #define DATAGRAM_OVERHEAD (1 + 4 + 16 + 1 + 2)
+/* Room for the ACK frame ngtcp2 may put in the same packet. */
+#define ACK_ROOM 256
 
 /* Application error code of RESET_STREAM/STOP_SENDING for streams we do not
  * take (any stream on /1, oversized packets on /0). */
@@ -133,6 +135,7 @@ struct quic_conn {
 	int64_t *fin_ids;	     /* /0 server: streams to finish */
 	size_t nfin, fin_cap;
 	unsigned dgram_refused; /* fresh packets the head datagram missed */
+	bool tail_exposed;	/* datagrams sent since the last tail probe */
 
 	struct quic_conn_stats stats;
 	void *user;
@@ -1256,22 +1259,72 @@ static void drop_head(struct quic_conn *qc)
 	qc->dgram_refused = 0;
 }
 
-/* ngtcp2 0.12.1 does not arm its probe timeout (PTO) for packets that
- * carry only DATAGRAM frames. When the tail of a flight of datagrams is
- * lost, nothing acknowledges a later packet, so the lost packets are never
- * declared lost: they fill the congestion window for good and the
- * connection stops sending (even keep-alive PINGs, which wait for an empty
- * window). A frame that does arm the PTO in the same flight fixes that:
- * raising our connection flow-control limit makes ngtcp2 send MAX_DATA, a
- * harmless retransmittable frame. Once per flight (when no such frame is
- * in flight), so a few bytes per round trip. */
-static void arm_probe_timeout(struct quic_conn *qc)
+/* Datagrams and the probe timeout (PTO) in ngtcp2 0.12.1.
+ *
+ * DATAGRAM frames are ack-eliciting and count in bytes_in_flight, but
+ * 0.12.1 arms the PTO only while a packet with a frame it would retransmit
+ * is in flight: with only datagram packets outstanding its trace says "loss
+ * detection timer canceled". Those packets are declared lost only when a
+ * later packet is acknowledged. Traced under 5 % loss (test_quic and
+ * tests/e2e/loss.sh): the packet that armed the PTO is acknowledged, the
+ * datagram packets after it, or the one ACK for them, are lost, and a loss
+ * found earlier has shrunk cwnd below bytes_in_flight. From then on nothing
+ * can be sent (all but PTO probes wait for the window), the peer has
+ * nothing to acknowledge and no timer is armed: the connection is dead,
+ * keep-alive PINGs included, until the idle timeout. A frame that arms the
+ * PTO at the start of a flight, as we used to send, does not help: it is
+ * the one acknowledged.
+ *
+ * So every burst of datagrams ends with a "tail probe", a small packet with
+ * a frame that arms the PTO. While it is in flight the PTO runs (its probes
+ * bypass the window); once it is acknowledged, every packet sent before it
+ * is acknowledged or declared lost by the packet or time threshold. Two
+ * rules make that hold:
+ *  - a datagram is only written while the window keeps room after it, so
+ *    the tail probe can always follow (this costs at most a packet of
+ *    window);
+ *  - when a write ends with datagrams sent since the last probe, a probe
+ *    is queued and written.
+ * The frame is MAX_STREAMS: granting the peer one more bidirectional stream
+ * is harmless (we refuse streams on iron/packet/1), ngtcp2 sends it for any
+ * increase, and its limit (2^60) is out of reach. MAX_DATA goes out only
+ * for an increase of about half the flow-control window, so it would reach
+ * its varint limit after some 10^11 probes. */
+static void queue_tail_probe(struct quic_conn *qc)
+{
+	ngtcp2_conn_extend_max_streams_bidi(qc->conn, 1);
+	qc->tail_exposed = false;
+}
+
+/* Whether a write should end with a tail probe: datagrams went out since
+ * the last one, or packets are in flight that no timer covers (ngtcp2
+ * itself adds a PING to a run of ACK-only packets, and arms no PTO for it
+ * either: once lost, it would stay in flight until the next flight). */
+static bool tail_needs_probe(struct quic_conn *qc)
 {
 	ngtcp2_conn_stat cs;
 
+	if (qc->tail_exposed)
+		return true;
+	if (qc->alpn != QUIC_ALPN_PACKET1 || !ngtcp2_conn_get_handshake_completed(qc->conn))
+		return false;
 	ngtcp2_conn_get_conn_stat(qc->conn, &cs);
-	if (cs.loss_detection_timer == UINT64_MAX)
-		ngtcp2_conn_extend_max_offset(qc->conn, MAX_WINDOW);
+	return cs.bytes_in_flight > 0 && cs.loss_detection_timer == UINT64_MAX;
+}
+
+/* Whether the congestion window keeps room for the tail probe after a
+ * datagram of len bytes (ngtcp2 writes a packet while bytes_in_flight <
+ * cwnd, whatever its size). The packet also carries any pending ACK frame,
+ * and one being coalesced may grow to the full size. */
+static bool window_has_room(struct quic_conn *qc, size_t len, bool coalescing)
+{
+	size_t full = ngtcp2_conn_get_max_tx_udp_payload_size(qc->conn);
+	size_t packet =
+	    len + DATAGRAM_OVERHEAD + ngtcp2_conn_get_dcid(qc->conn)->datalen + ACK_ROOM;
+
+	if (coalescing || packet > full)
+		packet = full;
+	return ngtcp2_conn_get_cwnd_left(qc->conn) > packet;
 }
 
 /* What the next write call puts into the packet. */
@@ -1287,6 +1340,7 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 	ngtcp2_pkt_info pi = {0};
 	const size_t cap = sizeof(ep->tx);
 	bool coalescing = false, streams_blocked = false, dgrams_blocked = false;
+	bool probed = false;
 	size_t packets = 0;
 
 	if (qc->close_kind != CLOSE_NONE) {
@@ -1294,9 +1348,6 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 		conn_finish(qc, qc->close_error, qc->close_reason);
 		return false;
 	}
-	if (qc->alpn == QUIC_ALPN_PACKET1 && qc->send_queue.head &&
-	    ngtcp2_conn_get_handshake_completed(qc->conn))
-		arm_probe_timeout(qc);
 	ngtcp2_path_storage_zero(&ps);
 	while (packets < WRITE_BURST) {
 		bool ready = ngtcp2_conn_get_handshake_completed(qc->conn);
@@ -1314,6 +1365,10 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 			pkt = qc->send_queue.head;
 			if (pkt->len > quic_conn_max_packet_size(qc)) {
 				drop_head(qc);
+				continue;
+			}
+			if (!window_has_room(qc, pkt->len, coalescing)) {
+				dgrams_blocked = true;
 				continue;
 			}
 		} else if (ready && qc->alpn == QUIC_ALPN_PACKET0 && qc->is_client &&
@@ -1365,9 +1420,13 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 				buf_put(ep, queue_pop(&qc->send_queue));
 				qc->stats.packets_sent++;
 				qc->dgram_refused = 0;
+				qc->tail_exposed = true;
 			} else if (n > 0 && ++qc->dgram_refused > 8) {
-				/* Fresh packets keep having no room for it; our
-				 * size check should make this unreachable. */
+				/* Fresh packets with room in the window keep
+				 * leaving it out (a packet with only an ACK, or
+				 * a tail probe, counts once and is followed by
+				 * the datagram); our size check should make
+				 * this unreachable. */
 				log_debug("datagram of %u bytes never fits: dropped", pkt->len);
 				drop_head(qc);
 			} else if (n == 0) {
@@ -1417,7 +1476,13 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 		coalescing = false;
 		if (n == 0) {
 			/* Limited, or nothing left. The last item's blocked
-			 * flag lets a plain write close off the loop. */
+			 * flag lets a plain write close off the loop, after
+			 * the tail probe if datagrams went out. */
+			if (item == WRITE_NONE && !probed && tail_needs_probe(qc)) {
+				queue_tail_probe(qc);
+				probed = true;
+				continue;
+			}
 			if (item == WRITE_NONE)
 				break;
 			if (item == WRITE_STREAM || item == WRITE_FIN)
@@ -1434,8 +1499,12 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 	if (ngtcp2_conn_get_handshake_completed(qc->conn))
 		ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
 	conn_update_expiry(qc);
-	if (packets >= WRITE_BURST)
+	if (packets >= WRITE_BURST) {
+		/* The rest goes out at once; the probe leads it. */
+		if (qc->tail_exposed)
+			queue_tail_probe(qc);
 		conn_set_expiry(qc, now);
+	}
 	return true;
 }
 
@@ -2000,6 +2069,8 @@ void quic_conn_get_stats(const struct quic_conn *qc, struct quic_conn_stats *sta
 	*stats = qc->stats;
 	stats->rtt_ns = cs.smoothed_rtt;
 	stats->min_rtt_ns = cs.min_rtt == UINT64_MAX ? 0 : cs.min_rtt;
+	stats->bytes_in_flight = cs.bytes_in_flight;
+	stats->cwnd = cs.cwnd;
 }
 
 void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoint_stats *stats)

@@ -188,6 +188,8 @@ struct quic_conn_stats {
 	uint64_t packets_received; /* IP packets delivered */
 	uint64_t packets_dropped;  /* IP packets dropped: queue full, too big */
 	uint64_t last_activity_ns; /* last IP packet sent or received */
+	uint64_t bytes_in_flight;  /* sent, neither acknowledged nor declared lost */
+	uint64_t cwnd;		   /* congestion window */
 };
 void quic_conn_get_stats(const struct quic_conn *conn, struct quic_conn_stats *stats);
 

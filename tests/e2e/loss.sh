@@ -9,16 +9,17 @@ setup_pair 4 || exit 1
 for n in a b; do
 	in_ns $n nft -f - <<NFT
 table inet loss {
-	chain input { type filter hook input priority 0; udp dport 4766 numgen random mod 100 < 5 drop; }
-	chain output { type filter hook output priority 0; udp sport 4766 numgen random mod 100 < 5 drop; }
+	chain input { type filter hook input priority 0; udp dport 4766 numgen random mod 100 < 5 counter drop; }
+	chain output { type filter hook output priority 0; udp sport 4766 numgen random mod 100 < 5 counter drop; }
 }
 NFT
 done
 mkdir -p "$WORK/www"
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$WORK/www/file"
 serve_http b "$WORK/www"
-in_ns a curl -sS -g --max-time 120 -o "$WORK/got" "http://$B.iron:8000/file" 2>>"$WORK/check.log"
+rate=$(in_ns a curl -sS -g --max-time 120 -w '%{speed_download}' -o "$WORK/got" "http://$B.iron:8000/file" 2>>"$WORK/check.log")
+echo "curl through 5% loss: ${rate:-?} bytes/s"
 check "10 MiB through 5% loss each way, SHA-256 equal" test "$(sum_of "$WORK/got")" = "$(sum_of "$WORK/www/file")"
-drops=$(in_ns b nft list table inet loss | grep -o 'packets [0-9]*' | head -1)
-echo "loss rule: $drops"
+drops=$(in_ns b nft list table inet loss | grep -o 'packets [0-9]*' | tr '\n' ' ')
+echo "loss rule in b (input, output): $drops"
 finish

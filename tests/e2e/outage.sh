@@ -34,8 +34,11 @@ PY
 ip netns exec "${PREFIX}a" python3 "$WORK/client.py" >"$WORK/client.log" 2>&1 &
 client=$!
 check "echo before the outage" wait_for 15 test -e "$WORK/phase1"
-in_ns a nft -f - <<NFT
-table inet outage { chain c { type filter hook output priority 0; ip daddr 10.99.0.2 drop; } chain i { type filter hook input priority 0; ip saddr 10.99.0.2 drop; } }
+in_ns a nft -f - <<NFT || not_ok "the outage rules load"
+table inet outage {
+	chain c { type filter hook output priority 0; ip daddr 10.99.0.2 drop; }
+	chain i { type filter hook input priority 0; ip saddr 10.99.0.2 drop; }
+}
 NFT
 sleep 45 # the outage itself: its length is what is tested
 in_ns a nft delete table inet outage
