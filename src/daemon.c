@@ -254,19 +254,22 @@ static void on_udp_recv(void *user, struct udp_socket *sock, const struct sockad
 	peer_table_receive(d->peers, udp_local(sock), remote, data, len, daemon_now(d));
 }
 
-static void arm_peer_timer(struct daemon *d)
-{
-	uint64_t next = peer_table_next_expiry(d->peers);
-	uint64_t now = daemon_now(d);
-	uint64_t ms = next == UINT64_MAX ? 1000 : next <= now ? 0 : (next - now + 999999) / 1000000;
-	uv_timer_start(&d->peer_timer, NULL, ms, 0);
-}
-
 static void on_peer_timer(uv_timer_t *timer)
 {
 	struct daemon *d = timer->data;
 	peer_table_timer(d->peers, daemon_now(d));
 	/* flush_check writes and re-arms. */
+}
+
+static void arm_peer_timer(struct daemon *d)
+{
+	uint64_t next = peer_table_next_expiry(d->peers);
+	uint64_t now = daemon_now(d);
+	uint64_t ms = next == UINT64_MAX ? 1000 : next <= now ? 0 : (next - now + 999999) / 1000000;
+	/* libuv refuses (UV_EINVAL) a start without a callback: the QUIC
+	 * timers (retransmission, handshake and idle timeouts, keep-alives)
+	 * and the peer housekeeping would then never run. */
+	uv_timer_start(&d->peer_timer, on_peer_timer, ms, 0);
 }
 
 /* After every loop iteration: write what the iteration produced, in
@@ -279,7 +282,6 @@ static void on_flush(uv_check_t *check)
 	peer_table_flush(d->peers, daemon_now(d));
 	for (size_t i = 0; i < d->nudp; i++)
 		udp_flush(d->udp[i]);
-	d->peer_timer.timer_cb = on_peer_timer;
 	arm_peer_timer(d);
 }
 
