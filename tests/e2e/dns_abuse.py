@@ -7,8 +7,9 @@
     dns_abuse.py valid HOST PORT ID IP  one AAAA query over UDP and TCP,
                                         answer checked field by field
     dns_abuse.py stall HOST PORT N      opens N TCP connections that send
-                                        half a length prefix, prints "held",
-                                        then waits for a line on stdin
+                                        half a length prefix, prints "held N"
+                                        and holds them until SIGTERM (60 s
+                                        at most)
 
 ID is a node's base32 ID and IP its overlay address. Prints one line per
 assertion, "ok - what" or "not ok - what", for the shell test to count;
@@ -16,6 +17,7 @@ exits 1 on any failure. Every wait is bounded."""
 import ipaddress
 import random
 import select
+import signal
 import socket
 import struct
 import sys
@@ -327,9 +329,12 @@ def cmd_stall(host, port, n):
         except OSError:
             break
     print(f"held {len(conns)}", flush=True)
-    sys.stdin.readline()
-    for s in conns:
-        s.close()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        time.sleep(60)
+    finally:
+        for s in conns:
+            s.close()
 
 
 def main():

@@ -62,16 +62,17 @@ run_py "TCP 127.0.0.1" "$HERE/dns_abuse.py" tcp 127.0.0.1 5333 "$ID" "$IP"
 
 # More stalled TCP clients than the daemon serves at once (64): UDP keeps
 # answering while they are held, TCP again once they have gone.
-coproc STALL { ip netns exec "${PREFIX}a" python3 "$HERE/dns_abuse.py" stall 127.0.0.1 5333 100; }
-PIDS="$PIDS $STALL_PID"
-read -r -t 30 held <&"${STALL[0]}"
-check "100 stalled TCP clients connected (${held:-none})" test "$held" = "held 100"
+ip netns exec "${PREFIX}a" python3 "$HERE/dns_abuse.py" stall 127.0.0.1 5333 100 >"$WORK/stall" &
+staller=$!
+PIDS="$PIDS $staller"
+wait_for 30 grep -q '^held' "$WORK/stall"
+check "100 stalled TCP clients connected ($(cat "$WORK/stall"))" grep -q '^held 100$' "$WORK/stall"
 for server in 127.0.0.1 ::1; do
 	out=$(ip netns exec "${PREFIX}a" python3 "$HERE/dns_abuse.py" valid $server 5333 "$ID" "$IP" 2>&1)
 	check "UDP $server answered while 100 TCP clients stall" sh -c "echo \"\$0\" | grep -q '^ok - valid AAAA over UDP'" "$out"
 done
-echo >&"${STALL[1]}"
-wait "$STALL_PID" 2>/dev/null
+kill -TERM "$staller"
+wait "$staller"
 check "TCP answered again once the stalled clients left" wait_for 5 \
 	sh -c "ip netns exec ${PREFIX}a python3 $HERE/dns_abuse.py valid 127.0.0.1 5333 $ID $IP | grep -q '^ok - valid AAAA over TCP'"
 check "alive after TCP abuse" alive
