@@ -79,9 +79,9 @@ print(' '.join(f'{k}={v}' for k, v in json.load(sys.stdin).items()))"
 
 # delta BEFORE AFTER NAME: how much counter NAME grew.
 delta() {
-	b=$(echo "$1" | tr ' ' '\n' | sed -n "s/^$3=//p")
-	a=$(echo "$2" | tr ' ' '\n' | sed -n "s/^$3=//p")
-	echo $((a - b))
+	old=$(echo "$1" | tr ' ' '\n' | sed -n "s/^$3=//p")
+	new=$(echo "$2" | tr ' ' '\n' | sed -n "s/^$3=//p")
+	echo $((new - old))
 }
 
 setup_pair 4 || exit 1
@@ -115,7 +115,7 @@ out=$(timeout 30 ip netns exec "${PREFIX}a" "$TOOLS/rawpeer" --key "$WORK/c/secr
 	--connect 10.99.0.2:4766 --count $N --spoof "$A_IP" --other "$A_IP" \
 	ipv4 short badlen spoofed not-for-us echo 2>&1)
 rc=$?
-echo "$out" | tee -a "$WORK/check.log" | grep -v '^reply: echo reply' 
+echo "$out" | tee -a "$WORK/check.log" | grep -v '^reply: echo reply'
 echo "$out" | grep -m1 '^reply: echo reply'
 check "rawpeer: every echo request answered, nothing else came back (exit $rc)" test "$rc" -eq 0
 check "rawpeer printed $N echo replies from B" test "$(echo "$out" | grep -c "^reply: echo reply from $B_IP to $C_IP")" -eq $N
