@@ -144,6 +144,18 @@ static void reply_status(struct daemon *d, struct ctl_reply *reply)
 	ctl_reply_uint(reply, "in_not_for_us", d->stats.in_not_for_us);
 	ctl_reply_uint(reply, "dns_queries", dns.queries);
 	ctl_reply_end_object(reply);
+	/* The transport's bounds at work: half-open handshakes are capped and
+	 * what is refused or undecodable is counted. */
+	struct quic_endpoint_stats quic;
+	peer_table_get_quic_stats(d->peers, &quic);
+	ctl_reply_begin_object(reply, "quic");
+	ctl_reply_uint(reply, "connections", quic.connections);
+	ctl_reply_uint(reply, "half_open", quic.half_open);
+	ctl_reply_uint(reply, "initials_dropped", quic.initials_dropped);
+	ctl_reply_uint(reply, "datagrams_dropped", quic.datagrams_dropped);
+	ctl_reply_uint(reply, "version_negotiations_sent", quic.version_negotiations_sent);
+	ctl_reply_uint(reply, "stateless_resets_sent", quic.stateless_resets_sent);
+	ctl_reply_end_object(reply);
 	reply_peers(d, reply);
 }
 

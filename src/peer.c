@@ -506,3 +506,8 @@ void peer_table_get_stats(const struct peer_table *table, struct peer_table_stat
 {
 	*out = table->stats;
 }
+
+void peer_table_get_quic_stats(const struct peer_table *table, struct quic_endpoint_stats *out)
+{
+	quic_endpoint_get_stats(table->quic, out);
+}

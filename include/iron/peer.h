@@ -103,4 +103,8 @@ struct peer_table_stats {
 };
 void peer_table_get_stats(const struct peer_table *table, struct peer_table_stats *out);
 
+/* The QUIC endpoint's counters (connections, half-open handshakes, dropped
+ * Initials and datagrams), for the status command. */
+void peer_table_get_quic_stats(const struct peer_table *table, struct quic_endpoint_stats *out);
+
 #endif
