@@ -4,9 +4,9 @@
 Usage: firstping.py TARGET TIMEOUT_S COMMAND
 
 Run inside the namespace of the daemon being started (as root: it uses a raw
-ICMPv6 socket). Takes the start time, runs COMMAND with `bash -c` (which
+ICMPv6 socket, or ICMP when TARGET is an IPv4 address). Takes the start time, runs COMMAND with `bash -c` (which
 starts the daemon in the background and configures it), and at the same
-time sends an ICMPv6 echo request to TARGET every 5 ms until one is
+time sends an echo request to TARGET every 5 ms until one is
 answered. Prints the milliseconds from the start to that answer, or
 "timeout". Sends that fail (no route yet: the tunnel interface does not
 exist yet) are retried on the same 5 ms schedule; every request carries its
@@ -24,9 +24,25 @@ import time
 INTERVAL = 0.005
 
 
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
 def main():
     target, timeout, command = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    v6 = ":" in target
+    if v6:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        request, reply, skip = 128, 129, 0
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        # IPv4 raw sockets hand over the IP header too.
+        request, reply, skip = 8, 0, 20
     ident = os.getpid() & 0xFFFF
     dest = (target, 0)
     start = time.monotonic()
@@ -40,9 +56,11 @@ def main():
             break
         if now >= next_send:
             seq = (seq + 1) & 0xFFFF
-            # Type 128 (echo request); the kernel fills in the checksum of
-            # ICMPv6 on raw sockets.
-            packet = struct.pack("!BBHHH", 128, 0, 0, ident, seq) + b"iron-bench"
+            # The kernel fills in the checksum of ICMPv6 on raw sockets,
+            # not that of ICMP.
+            packet = struct.pack("!BBHHH", request, 0, 0, ident, seq) + b"iron-bench"
+            if not v6:
+                packet = packet[:2] + struct.pack("!H", checksum(packet)) + packet[4:]
             try:
                 sock.sendto(packet, dest)
             except OSError:
@@ -53,9 +71,10 @@ def main():
         if not ready:
             continue
         data, _ = sock.recvfrom(2048)
+        data = data[skip:]
         if len(data) >= 8:
             kind, _, _, rid, _ = struct.unpack("!BBHHH", data[:8])
-            if kind == 129 and rid == ident:
+            if kind == reply and rid == ident:
                 result = (time.monotonic() - start) * 1000.0
                 break
     # The launcher configures the daemon and exits; wait for it so that the

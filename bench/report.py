@@ -20,6 +20,8 @@ NAMES = {"iron": "iron", "wg": "wireguard-go", "veth": "veth", "nebula": "nebula
 ROWS = [
     ("tcp1_mbps", "TCP 1 stream (Mbit/s)", "{:.0f}"),
     ("tcp4_mbps", "TCP 4 streams (Mbit/s)", "{:.0f}"),
+    ("tcp1_min_interval_mbps", "  slowest second, 1 stream", "{:.0f}"),
+    ("tcp4_min_interval_mbps", "  slowest second, 4 streams", "{:.0f}"),
     ("tcp1_retransmits", "  retransmits, 1 stream", "{:.0f}"),
     ("tcp4_retransmits", "  retransmits, 4 streams", "{:.0f}"),
     ("rtt_avg_ms", "ping RTT avg (ms)", "{:.3f}"),
