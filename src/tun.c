@@ -211,7 +211,12 @@ static int set_mtu_and_up(int sock, int ifindex, unsigned mtu, uint32_t seq)
 	 * link that is already large enough for it. */
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
-	if (!nl_put(&req, IFLA_MTU, &mtu32, sizeof(mtu32)))
+	/* A longer queue than the TUN default of 500 absorbs the bursts a
+	 * TCP sender puts out between two of our read batches; past it the
+	 * kernel drops (counted as the TUN's TX drops). */
+	uint32_t txqlen = TUN_TXQUEUELEN;
+	if (!nl_put(&req, IFLA_MTU, &mtu32, sizeof(mtu32)) ||
+	    !nl_put(&req, IFLA_TXQLEN, &txqlen, sizeof(txqlen)))
 		return -ENOSPC;
 	return nl_transact(sock, &req, seq, "setting MTU and bringing the link up", NULL, NULL);
 }

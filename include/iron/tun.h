@@ -7,6 +7,9 @@
 #ifndef IRON_TUN_H
 #define IRON_TUN_H
 
+/* Packets the kernel queues for us to read before it drops. */
+#define TUN_TXQUEUELEN 2000
+
 #include <net/if.h>
 #include <netinet/in.h>
 

@@ -175,6 +175,8 @@ static void test_open_and_configure(int fd, const char *name)
 	CHECK_INT(ifr.ifr_mtu, 1420);
 	CHECK_INT(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
 	CHECK(ifr.ifr_flags & IFF_UP);
+	CHECK_INT(ioctl(s, SIOCGIFTXQLEN, &ifr), 0);
+	CHECK_INT(ifr.ifr_qlen, TUN_TXQUEUELEN);
 	close(s);
 	int prefix_len;
 	bool link_local;
