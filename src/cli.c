@@ -259,3 +259,14 @@ int cli_may_replace(const char *command, const char *path, int force, const char
 	}
 	return -1;
 }
+
+int cli_parse_format(const char *command, const char *value, bool *json)
+{
+	if (strcmp(value, "json") == 0)
+		*json = true;
+	else if (strcmp(value, "text") == 0)
+		*json = false;
+	else
+		return cli_usage_error(command, "unknown format '%s' (text or json)", value);
+	return 0;
+}

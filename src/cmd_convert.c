@@ -169,7 +169,8 @@ int cmd_convert(const struct cli_globals *globals, int argc, char **argv)
 	};
 	enum convert_target to = TO_ALL;
 	enum id_form form;
-	int json = 0, c;
+	bool json = false;
+	int c;
 	const char *value;
 	char text[IRON_ID_DOMAIN_SIZE + ADDR_STR_SIZE], why[WHY_SIZE];
 	struct iron_id id;
@@ -194,11 +195,8 @@ int cmd_convert(const struct cli_globals *globals, int argc, char **argv)
 			break;
 		}
 		case 'f':
-			if (strcmp(optarg, "json") == 0)
-				json = 1;
-			else if (strcmp(optarg, "text") != 0)
-				return cli_usage_error(
-				    "convert", "unknown format '%s' (text or json)", optarg);
+			if (cli_parse_format("convert", optarg, &json) != 0)
+				return CLI_USAGE;
 			break;
 		case 'h':
 			convert_usage(stdout);

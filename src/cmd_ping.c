@@ -324,13 +324,8 @@ static int parse_options(struct ping_run *run, int argc, char **argv)
 				    optarg);
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") == 0)
-				run->json = true;
-			else if (strcmp(optarg, "text") == 0)
-				run->json = false;
-			else
-				return cli_usage_error("ping", "unknown format '%s' (text or json)",
-						       optarg);
+			if (cli_parse_format("ping", optarg, &run->json) != 0)
+				return CLI_USAGE;
 			break;
 		case 'h':
 			ping_usage(stdout);

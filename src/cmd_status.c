@@ -376,13 +376,8 @@ static int parse_options(const char *command, void (*usage)(FILE *), int argc, c
 	while ((c = getopt_long(argc, argv, ":f:h", options, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			if (strcmp(optarg, "json") == 0)
-				*json = true;
-			else if (strcmp(optarg, "text") == 0)
-				*json = false;
-			else
-				return cli_usage_error(
-				    command, "unknown format '%s' (text or json)", optarg);
+			if (cli_parse_format(command, optarg, json) != 0)
+				return CLI_USAGE;
 			break;
 		case 'h':
 			usage(stdout);

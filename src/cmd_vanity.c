@@ -178,7 +178,8 @@ int cmd_vanity(const struct cli_globals *globals, int argc, char **argv)
 	char key_path[PATH_MAX], secret[ENCODING_HEX_LEN(IDENTITY_SEED_LEN) + 1] = "";
 	const char *output = NULL;
 	uint64_t threads = 0, max_attempts = 0, attempts = 0;
-	int save = 0, force = 0, quiet = 0, show_secret = 0, json = 0;
+	int save = 0, force = 0, quiet = 0, show_secret = 0;
+	bool json = false;
 	int replace_key = 0, replace_output = 0, c, err, rc = CLI_FAIL;
 	unsigned bad = 0;
 	long cpus;
@@ -217,11 +218,8 @@ int cmd_vanity(const struct cli_globals *globals, int argc, char **argv)
 			show_secret = 1;
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") == 0)
-				json = 1;
-			else if (strcmp(optarg, "text") != 0)
-				return cli_usage_error(
-				    "vanity", "unknown format '%s' (text or json)", optarg);
+			if (cli_parse_format("vanity", optarg, &json) != 0)
+				return CLI_USAGE;
 			break;
 		case 'h':
 			vanity_usage(stdout);

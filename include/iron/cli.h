@@ -48,6 +48,10 @@ void cli_json_string(FILE *f, const char *s);
  * hint to run 'iron <command> --help'. Returns CLI_USAGE. */
 int cli_option_error(const char *command, int c, char **argv);
 
+/* Parses the value of -f/--format: "json" sets *json, "text" clears it.
+ * Returns 0, or prints the usage error and returns CLI_USAGE. */
+int cli_parse_format(const char *command, const char *value, bool *json);
+
 /* Prints "iron: <command>: <message>" and the --help hint. Returns
  * CLI_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...)
