@@ -4,7 +4,7 @@
 #include <string.h>
 
 const struct in6_addr addr_dns = {
-	.s6_addr = {0xfd, 0x69, 0x72, 0x6f, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x53}};
+    .s6_addr = {0xfd, 0x69, 0x72, 0x6f, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x53}};
 
 void addr_from_id(const struct iron_id *id, struct in6_addr *out)
 {

@@ -11,35 +11,38 @@
 
 static void serve_usage(FILE *f)
 {
-	fprintf(f, "Usage: iron serve [OPTIONS]\n\n"
-		   "Runs the iron daemon: creates the TUN interface, answers DNS for .iron and\n"
-		   "carries packets to peers over QUIC. Needs root or CAP_NET_ADMIN.\n\n"
-		   "Options:\n"
-		   "      --listen ADDR:PORT     UDP address to listen on (repeatable; default [::]:4766)\n"
-		   "      --peer ID@HOST:PORT    static address of a peer (repeatable; ID in any form)\n"
-		   "      --dns-upstream ADDR:PORT  forward non-.iron DNS names there (repeatable)\n"
-		   "      --no-dns-config        do not touch the system DNS configuration\n"
-		   "      --tun-name NAME        name of the TUN interface (default iron0)\n"
-		   "      --mtu N                MTU of the TUN interface (default 1420)\n"
-		   "      --config FILE          read settings and peers from FILE (see iron(8));\n"
-		   "                             the command line wins; SIGHUP reloads it\n"
-		   "      --ctl-group GROUP      let GROUP use the control socket (mode 0660)\n"
-		   "  -h, --help                 show this help\n");
+	fprintf(
+	    f,
+	    "Usage: iron serve [OPTIONS]\n\n"
+	    "Runs the iron daemon: creates the TUN interface, answers DNS for .iron and\n"
+	    "carries packets to peers over QUIC. Needs root or CAP_NET_ADMIN.\n\n"
+	    "Options:\n"
+	    "      --listen ADDR:PORT     UDP address to listen on (repeatable; default "
+	    "[::]:4766)\n"
+	    "      --peer ID@HOST:PORT    static address of a peer (repeatable; ID in any form)\n"
+	    "      --dns-upstream ADDR:PORT  forward non-.iron DNS names there (repeatable)\n"
+	    "      --no-dns-config        do not touch the system DNS configuration\n"
+	    "      --tun-name NAME        name of the TUN interface (default iron0)\n"
+	    "      --mtu N                MTU of the TUN interface (default 1420)\n"
+	    "      --config FILE          read settings and peers from FILE (see iron(8));\n"
+	    "                             the command line wins; SIGHUP reloads it\n"
+	    "      --ctl-group GROUP      let GROUP use the control socket (mode 0660)\n"
+	    "  -h, --help                 show this help\n");
 }
 
 int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"listen", required_argument, NULL, 'L'},
-		{"peer", required_argument, NULL, 'P'},
-		{"dns-upstream", required_argument, NULL, 'U'},
-		{"no-dns-config", no_argument, NULL, 'N'},
-		{"tun-name", required_argument, NULL, 'T'},
-		{"mtu", required_argument, NULL, 'M'},
-		{"config", required_argument, NULL, 'C'},
-		{"ctl-group", required_argument, NULL, 'G'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'L'},
+	    {"peer", required_argument, NULL, 'P'},
+	    {"dns-upstream", required_argument, NULL, 'U'},
+	    {"no-dns-config", no_argument, NULL, 'N'},
+	    {"tun-name", required_argument, NULL, 'T'},
+	    {"mtu", required_argument, NULL, 'M'},
+	    {"config", required_argument, NULL, 'C'},
+	    {"ctl-group", required_argument, NULL, 'G'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct daemon_config *config = calloc(1, sizeof(*config));
 	struct config_file *file = NULL;
@@ -60,11 +63,13 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 		switch (opt) {
 		case 'L':
 			if (config->nlisten == DAEMON_MAX_LISTEN) {
-				cli_error("serve: --listen: at most %d addresses", DAEMON_MAX_LISTEN);
+				cli_error("serve: --listen: at most %d addresses",
+					  DAEMON_MAX_LISTEN);
 				goto out;
 			}
 			if (udp_parse_addr(optarg, &config->listen[config->nlisten]) != 0) {
-				cli_error("serve: --listen '%s': expected IP:PORT or [IPv6]:PORT", optarg);
+				cli_error("serve: --listen '%s': expected IP:PORT or [IPv6]:PORT",
+					  optarg);
 				goto out;
 			}
 			config->nlisten++;
@@ -72,13 +77,17 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 			break;
 		case 'P':
 			if (config->npeers == DAEMON_MAX_PEERS) {
-				cli_error("serve: --peer: at most %d static peers", DAEMON_MAX_PEERS);
+				cli_error("serve: --peer: at most %d static peers",
+					  DAEMON_MAX_PEERS);
 				goto out;
 			}
 			if (config_parse_peer(optarg, &config->peers[config->npeers]) != 0) {
-				cli_error("serve: --peer '%s': expected ID@HOST:PORT with a valid node ID",
+				cli_error("serve: --peer '%s': expected ID@HOST:PORT with a valid "
+					  "node ID",
 					  optarg);
-				cli_hint("e.g. --peer df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@192.0.2.1:4766");
+				cli_hint("e.g. --peer "
+					 "df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@192."
+					 "0.2.1:4766");
 				goto out;
 			}
 			config->npeers++;
@@ -86,12 +95,14 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 			break;
 		case 'U':
 			if (config->nupstream == DAEMON_MAX_UPSTREAMS) {
-				cli_error("serve: --dns-upstream: at most %d servers", DAEMON_MAX_UPSTREAMS);
+				cli_error("serve: --dns-upstream: at most %d servers",
+					  DAEMON_MAX_UPSTREAMS);
 				goto out;
 			}
 			if (udp_parse_addr(optarg, &config->dns_upstream[config->nupstream]) != 0) {
-				cli_error("serve: --dns-upstream '%s': expected IP:PORT or [IPv6]:PORT",
-					  optarg);
+				cli_error(
+				    "serve: --dns-upstream '%s': expected IP:PORT or [IPv6]:PORT",
+				    optarg);
 				goto out;
 			}
 			config->nupstream++;
@@ -104,7 +115,8 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 		case 'T':
 			if (!*optarg || strlen(optarg) >= 16 || strchr(optarg, '/') ||
 			    strchr(optarg, ' ')) {
-				cli_error("serve: --tun-name '%s': expected an interface name of 1 to 15 characters",
+				cli_error("serve: --tun-name '%s': expected an interface name of 1 "
+					  "to 15 characters",
 					  optarg);
 				goto out;
 			}
@@ -115,7 +127,8 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 			char *end = NULL;
 			long mtu = strtol(optarg, &end, 10);
 			if (*end || mtu < 1280 || mtu > 1420) {
-				cli_error("serve: --mtu '%s': expected a number from 1280 (the IPv6 minimum) to 1420",
+				cli_error("serve: --mtu '%s': expected a number from 1280 (the "
+					  "IPv6 minimum) to 1420",
 					  optarg);
 				goto out;
 			}

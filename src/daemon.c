@@ -81,12 +81,12 @@ static void on_tunnel_dns_reply(void *user, const void *tag_bytes, const uint8_t
 	if (d->stopping)
 		return;
 	struct ipv6_udp udp = {
-		.src = addr_dns,
-		.dst = tag.client,
-		.src_port = IPV6_DNS_PORT,
-		.dst_port = tag.client_port,
-		.payload = answer,
-		.payload_len = len,
+	    .src = addr_dns,
+	    .dst = tag.client,
+	    .src_port = IPV6_DNS_PORT,
+	    .dst_port = tag.client_port,
+	    .payload = answer,
+	    .payload_len = len,
 	};
 	ssize_t n = ipv6_build_udp(&udp, d->out_buf, sizeof(d->out_buf));
 	if (n > 0)
@@ -204,8 +204,9 @@ static void on_peer_send(void *user, const struct sockaddr *local, const struct 
 	for (size_t i = 0; i < d->nudp; i++) {
 		const struct sockaddr *l = udp_local(d->udp[i]);
 		if (l->sa_family == local->sa_family &&
-		    memcmp(l, local, l->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							      : sizeof(struct sockaddr_in)) == 0) {
+		    memcmp(l, local,
+			   l->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						    : sizeof(struct sockaddr_in)) == 0) {
 			udp_send(d->udp[i], remote, data, len);
 			return;
 		}
@@ -394,8 +395,9 @@ static void add_static_peers(struct daemon *d, const struct daemon_peer_config *
 		char name[IRON_ID_BASE32_LEN + 1];
 		id_to_base32(&peers[i].id, name);
 		if (resolve_peer(&peers[i], &addr) != 0) {
-			log_warn("peer %s: cannot resolve %s; it is reachable only when it connects",
-				 name, peers[i].host);
+			log_warn(
+			    "peer %s: cannot resolve %s; it is reachable only when it connects",
+			    name, peers[i].host);
 			continue;
 		}
 		peer_table_add_static(d->peers, &peers[i].id, (struct sockaddr *)&addr);
@@ -578,7 +580,8 @@ static int start(struct daemon *d)
 	/* 1. privileges */
 	if (!have_net_admin()) {
 		cli_error("serve: needs root or CAP_NET_ADMIN to create the TUN interface");
-		cli_hint("run it with sudo, or grant the capability: setcap cap_net_admin+ep $(command -v iron)");
+		cli_hint("run it with sudo, or grant the capability: setcap cap_net_admin+ep "
+			 "$(command -v iron)");
 		return -EPERM;
 	}
 	/* 2. key */
@@ -613,10 +616,10 @@ static int start(struct daemon *d)
 		return rc;
 	}
 	struct ctl_server_options co = {
-		.path = d->ctl_path,
-		.group = cfg->ctl_group,
-		.handler = daemon_ctl_handle,
-		.user = d,
+	    .path = d->ctl_path,
+	    .group = cfg->ctl_group,
+	    .handler = daemon_ctl_handle,
+	    .user = d,
 	};
 	rc = ctl_server_start(&d->loop, &co, &d->ctl);
 	if (rc == -EADDRINUSE) {
@@ -641,17 +644,17 @@ static int start(struct daemon *d)
 
 	/* 3. sockets: QUIC over UDP, then DNS */
 	struct peer_table_config pc = {
-		.identity = &d->identity,
-		.idle_close_ns = IDLE_CLOSE_NS,
-		.keepalive_ns = KEEPALIVE_NS,
+	    .identity = &d->identity,
+	    .idle_close_ns = IDLE_CLOSE_NS,
+	    .keepalive_ns = KEEPALIVE_NS,
 	};
 	struct peer_callbacks pcb = {
-		.user = d,
-		.send = on_peer_send,
-		.route = on_peer_route,
-		.deliver = on_peer_packet,
-		.unreachable = on_peer_unreachable,
-		.connection = on_peer_connection,
+	    .user = d,
+	    .send = on_peer_send,
+	    .route = on_peer_route,
+	    .deliver = on_peer_packet,
+	    .unreachable = on_peer_unreachable,
+	    .connection = on_peer_connection,
 	};
 	rc = peer_table_new(&pc, &pcb, &d->peers);
 	if (rc < 0) {
@@ -667,19 +670,20 @@ static int start(struct daemon *d)
 						  sizeof(where)),
 				  strerror(-rc));
 			if (rc == -EADDRINUSE)
-				cli_hint("another program (another iron serve?) uses that port; choose one with --listen");
+				cli_hint("another program (another iron serve?) uses that port; "
+					 "choose one with --listen");
 			return rc;
 		}
 		d->nudp++;
 	}
 	add_static_peers(d, cfg->peers, cfg->npeers);
 	struct dns_server_config dc = {
-		.loop = &d->loop,
-		.port = (uint16_t)cfg->dns_port,
-		.upstreams = cfg->dns_upstream,
-		.n_upstreams = cfg->nupstream,
-		.on_node = on_dns_id,
-		.user = d,
+	    .loop = &d->loop,
+	    .port = (uint16_t)cfg->dns_port,
+	    .upstreams = cfg->dns_upstream,
+	    .n_upstreams = cfg->nupstream,
+	    .on_node = on_dns_id,
+	    .user = d,
 	};
 	rc = dns_server_new(&dc, &d->dns);
 	if (rc < 0) {
@@ -696,7 +700,8 @@ static int start(struct daemon *d)
 		cli_error("serve: cannot create the TUN interface %s: %s", cfg->tun_name,
 			  strerror(-rc));
 		if (rc == -EBUSY || rc == -EEXIST)
-			cli_hint("an interface of that name exists; choose another with --tun-name");
+			cli_hint(
+			    "an interface of that name exists; choose another with --tun-name");
 		else if (rc == -ENOENT || rc == -ENODEV)
 			cli_hint("load the tun module: modprobe tun");
 		return rc;
@@ -713,7 +718,8 @@ static int start(struct daemon *d)
 
 	/* 5. system DNS, so every program resolves .iron names */
 	if (!cfg->no_dns_config) {
-		struct sysdns_options so = {.root = "", .ifname = d->tun_name, .dns_port = cfg->dns_port};
+		struct sysdns_options so = {
+		    .root = "", .ifname = d->tun_name, .dns_port = cfg->dns_port};
 		rc = sysdns_configure(&so, &d->sysdns);
 		d->sysdns_configured = true;
 		if (rc < 0)

@@ -15,15 +15,18 @@
 #include "daemon_priv.h"
 
 #define PING_DEFAULT_TIMEOUT_MS 2000
-#define PING_MAX_TIMEOUT_MS     60000
-#define PING_PAYLOAD            32
+#define PING_MAX_TIMEOUT_MS	60000
+#define PING_PAYLOAD		32
 
 static const char *alpn_name(enum quic_alpn alpn)
 {
 	switch (alpn) {
-	case QUIC_ALPN_PACKET1: return "iron/packet/1";
-	case QUIC_ALPN_PACKET0: return "iron/packet/0";
-	default: return NULL;
+	case QUIC_ALPN_PACKET1:
+		return "iron/packet/1";
+	case QUIC_ALPN_PACKET0:
+		return "iron/packet/0";
+	default:
+		return NULL;
 	}
 }
 
@@ -56,11 +59,12 @@ static void reply_peer(void *arg, const struct peer_info *info)
 	ctl_reply_bool(reply, "static", info->is_static);
 	ctl_reply_bool(reply, "connected", info->connected);
 	ctl_reply_uint(reply, "connections", info->connections);
-	ctl_reply_string(reply, "path", info->connected ? (info->direct ? "direct" : "relay") : "none");
+	ctl_reply_string(reply, "path",
+			 info->connected ? (info->direct ? "direct" : "relay") : "none");
 	if (info->has_remote)
-		ctl_reply_string(reply, "remote",
-				 udp_format_addr((const struct sockaddr *)&info->remote, where,
-						 sizeof(where)));
+		ctl_reply_string(
+		    reply, "remote",
+		    udp_format_addr((const struct sockaddr *)&info->remote, where, sizeof(where)));
 	else
 		ctl_reply_null(reply, "remote");
 	const char *alpn = info->connected ? alpn_name(info->alpn) : NULL;
@@ -112,8 +116,8 @@ static void reply_status(struct daemon *d, struct ctl_reply *reply)
 	ctl_reply_end_object(reply);
 	ctl_reply_begin_array(reply, "listen");
 	for (size_t i = 0; i < d->nudp; i++)
-		ctl_reply_string(reply, NULL, udp_format_addr(udp_local(d->udp[i]), where,
-							      sizeof(where)));
+		ctl_reply_string(reply, NULL,
+				 udp_format_addr(udp_local(d->udp[i]), where, sizeof(where)));
 	ctl_reply_end_array(reply);
 	ctl_reply_begin_array(reply, "dns");
 	snprintf(text, sizeof(text), "127.0.0.1:%u", cfg->dns_port);
@@ -168,9 +172,9 @@ static void reply_path(struct daemon *d, struct ctl_reply *reply, const struct i
 	char where[64];
 	if (peer_table_get(d->peers, id, &info) == 0 && info.connected) {
 		ctl_reply_string(reply, "path", info.direct ? "direct" : "relay");
-		ctl_reply_string(reply, "remote",
-				 udp_format_addr((const struct sockaddr *)&info.remote, where,
-						 sizeof(where)));
+		ctl_reply_string(
+		    reply, "remote",
+		    udp_format_addr((const struct sockaddr *)&info.remote, where, sizeof(where)));
 	} else {
 		ctl_reply_string(reply, "path", "none");
 		ctl_reply_null(reply, "remote");
@@ -224,8 +228,7 @@ void daemon_ping_cancel_all(struct daemon *d)
 	uv_timer_stop(&d->ping_timer);
 }
 
-bool daemon_ping_reply(struct daemon *d, const struct iron_id *from, const uint8_t *pkt,
-		       size_t len)
+bool daemon_ping_reply(struct daemon *d, const struct iron_id *from, const uint8_t *pkt, size_t len)
 {
 	struct ipv6_info info;
 	struct ipv6_echo echo;
@@ -272,7 +275,8 @@ static void start_ping(struct daemon *d, const struct ctl_request *req, struct c
 		seq = (int64_t)number;
 	if (ctl_request_number(req, "timeout_ms", &number) == 0) {
 		if (!(number >= 1 && number <= PING_MAX_TIMEOUT_MS)) {
-			ctl_reply_error(reply, "ping: timeout_ms must be 1 to %d", PING_MAX_TIMEOUT_MS);
+			ctl_reply_error(reply, "ping: timeout_ms must be 1 to %d",
+					PING_MAX_TIMEOUT_MS);
 			return;
 		}
 		timeout_ms = (unsigned)number;
@@ -293,15 +297,16 @@ static void start_ping(struct daemon *d, const struct ctl_request *req, struct c
 	addr_from_id(&id, &dst);
 	memset(payload, 0x69, sizeof(payload));
 	struct ipv6_echo echo = {
-		.type = IPV6_ICMP_ECHO_REQUEST,
-		.identifier = d->ping_ident,
-		.sequence = d->ping_next_seq++,
-		.data = payload,
-		.data_len = sizeof(payload),
+	    .type = IPV6_ICMP_ECHO_REQUEST,
+	    .identifier = d->ping_ident,
+	    .sequence = d->ping_next_seq++,
+	    .data = payload,
+	    .data_len = sizeof(payload),
 	};
 	ssize_t n = ipv6_build_echo(&d->own_addr, &dst, &echo, pkt, sizeof(pkt));
 	if (n < 0) {
-		ctl_reply_error(reply, "ping: cannot build the echo request: %s", strerror((int)-n));
+		ctl_reply_error(reply, "ping: cannot build the echo request: %s",
+				strerror((int)-n));
 		return;
 	}
 	/* Registered like a name that was resolved, so replies route back. */
@@ -337,7 +342,7 @@ void daemon_ctl_handle(void *user, const struct ctl_request *req, struct ctl_rep
 	} else if (strcmp(cmd, "status") == 0) {
 		reply_status(d, reply);
 	} else if (strcmp(cmd, "peers") == 0) {
-			reply_peers(d, reply);
+		reply_peers(d, reply);
 	} else if (strcmp(cmd, "ping") == 0) {
 		start_ping(d, req, reply);
 	} else {

@@ -21,11 +21,11 @@
 #include "iron/sysdns.h"
 #include "iron/udp.h"
 
-#define TUN_BATCH          64
-#define TUN_PACKET_MAX     65536
-#define REGISTRY_SAVE_MS   (60 * 1000)
-#define IDLE_CLOSE_NS      (120ull * 1000000000)
-#define KEEPALIVE_NS       (5ull * 1000000000)
+#define TUN_BATCH	 64
+#define TUN_PACKET_MAX	 65536
+#define REGISTRY_SAVE_MS (60 * 1000)
+#define IDLE_CLOSE_NS	 (120ull * 1000000000)
+#define KEEPALIVE_NS	 (5ull * 1000000000)
 
 struct dns_tag {
 	struct in6_addr client;
@@ -34,7 +34,7 @@ struct dns_tag {
 
 struct daemon_stats {
 	uint64_t tun_rx, tun_tx, tun_tx_dropped, out_not_ipv6, out_malformed, out_bad_source,
-		out_unreachable, in_not_ipv6, in_malformed, in_spoofed, in_not_for_us, to_peers;
+	    out_unreachable, in_not_ipv6, in_malformed, in_spoofed, in_not_for_us, to_peers;
 };
 
 #define DAEMON_MAX_PINGS 64
@@ -92,7 +92,6 @@ struct daemon {
 	uint8_t tun_buf[TUN_PACKET_MAX];
 	uint8_t out_buf[4200];
 };
-
 
 uint64_t daemon_now(const struct daemon *d);
 

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_MAX_RULES 32
+#define LOG_MAX_RULES  32
 #define LOG_MODULE_MAX 32
 
 struct log_rule {
@@ -50,7 +50,8 @@ int log_configure(enum log_level default_level, const char *filter)
 		if (strlen(filter) >= sizeof(buf))
 			return -EINVAL;
 		strcpy(buf, filter);
-		for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		for (char *item = strtok_r(buf, ",", &save); item;
+		     item = strtok_r(NULL, ",", &save)) {
 			while (*item == ' ')
 				item++;
 			char *eq = strchr(item, '=');

@@ -19,16 +19,16 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"serve", cmd_serve, "Run the daemon (TUN, DNS, QUIC transport)"},
-	{"self", cmd_self, "Show this node's identity (from the key file)"},
-	{"convert", cmd_convert, "Convert a node ID between hex, base32, domain and IPv6"},
-	{"key", cmd_key, "Manage the key: info, validate, export, import, generate, reset"},
-	{"vanity", cmd_vanity, "Search for a key whose ID starts with a chosen prefix"},
-	{"resolve", cmd_resolve, "Look up <node-id>.iron with the daemon's DNS"},
-	{"status", cmd_status, "Show the running daemon's state and its peers"},
-	{"peers", cmd_peers, "List the running daemon's peers"},
-	{"ping", cmd_ping, "Measure the round trip to a peer through the overlay"},
-	{NULL, NULL, NULL},
+    {"serve", cmd_serve, "Run the daemon (TUN, DNS, QUIC transport)"},
+    {"self", cmd_self, "Show this node's identity (from the key file)"},
+    {"convert", cmd_convert, "Convert a node ID between hex, base32, domain and IPv6"},
+    {"key", cmd_key, "Manage the key: info, validate, export, import, generate, reset"},
+    {"vanity", cmd_vanity, "Search for a key whose ID starts with a chosen prefix"},
+    {"resolve", cmd_resolve, "Look up <node-id>.iron with the daemon's DNS"},
+    {"status", cmd_status, "Show the running daemon's state and its peers"},
+    {"peers", cmd_peers, "List the running daemon's peers"},
+    {"ping", cmd_ping, "Measure the round trip to a peer through the overlay"},
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
@@ -40,16 +40,18 @@ static void usage(FILE *f)
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);
 	fprintf(f, "  %-10s %s\n", "help", "Show this help");
-	fprintf(f, "\nGlobal options (before or after the command):\n"
-		   "  -l, --log-level LEVEL  trace, debug, info, warn or error (default info)\n"
-		   "      --dns-port PORT    port of the local DNS responder (default 5333)\n"
-		   "      --state-dir DIR    where the key and state live\n"
-		   "      --socket PATH      control socket of the daemon\n"
-		   "  -h, --help             show help (also: iron <command> --help)\n"
-		   "  -V, --version          show the version\n"
-		   "\nEnvironment: IRON_LOG (or RUST_LOG) sets per-module log levels,\n"
-		   "e.g. IRON_LOG=quic=trace,dns=debug,info. IRON_STATE_DIR sets the state directory.\n"
-		   "\nRun 'iron <command> --help' for the options of a command; 'man 8 iron' for all.\n");
+	fprintf(
+	    f,
+	    "\nGlobal options (before or after the command):\n"
+	    "  -l, --log-level LEVEL  trace, debug, info, warn or error (default info)\n"
+	    "      --dns-port PORT    port of the local DNS responder (default 5333)\n"
+	    "      --state-dir DIR    where the key and state live\n"
+	    "      --socket PATH      control socket of the daemon\n"
+	    "  -h, --help             show help (also: iron <command> --help)\n"
+	    "  -V, --version          show the version\n"
+	    "\nEnvironment: IRON_LOG (or RUST_LOG) sets per-module log levels,\n"
+	    "e.g. IRON_LOG=quic=trace,dns=debug,info. IRON_STATE_DIR sets the state directory.\n"
+	    "\nRun 'iron <command> --help' for the options of a command; 'man 8 iron' for all.\n");
 }
 
 /* Matches "--name VALUE", "--name=VALUE" or (short) "-x VALUE"/"-xVALUE".
@@ -100,7 +102,8 @@ int main(int argc, char **argv)
 		if ((r = take_value(argc, argv, &i, "--log-level", "-l", &value)) != 0) {
 			int level = r > 0 ? log_level_parse(value) : -EINVAL;
 			if (level < 0) {
-				cli_error("--log-level: expected trace, debug, info, warn or error");
+				cli_error(
+				    "--log-level: expected trace, debug, info, warn or error");
 				rc = CLI_USAGE;
 				goto out;
 			}
@@ -132,7 +135,8 @@ int main(int argc, char **argv)
 			globals.socket_path = value;
 		} else if (nrest == 0 && strcmp(argv[i], "--cleanup-dns") == 0) {
 			cleanup_dns = 1;
-		} else if (nrest == 0 && (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)) {
+		} else if (nrest == 0 &&
+			   (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)) {
 			want_help = 1;
 		} else if (nrest == 0 &&
 			   (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0)) {

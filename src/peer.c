@@ -9,16 +9,16 @@
 #include "iron/log.h"
 #include "iron/udp.h"
 
-#define PEER_BUCKETS       1024
-#define PEER_PENDING_MAX   64
-#define PEER_PACKET_MAX    1500
-#define PEER_MAX_PACKET    1420
-#define PEER_BACKOFF_MIN   (250ull * 1000000)
-#define PEER_BACKOFF_MAX   (4ull * 1000000000)
-#define PEER_TICK_NS       (250ull * 1000000)
+#define PEER_BUCKETS	 1024
+#define PEER_PENDING_MAX 64
+#define PEER_PACKET_MAX	 1500
+#define PEER_MAX_PACKET	 1420
+#define PEER_BACKOFF_MIN (250ull * 1000000)
+#define PEER_BACKOFF_MAX (4ull * 1000000000)
+#define PEER_TICK_NS	 (250ull * 1000000)
 /* A peer with no connection, no static address and no traffic for this long
  * is forgotten. */
-#define PEER_FORGET_NS     (10ull * 60 * 1000000000)
+#define PEER_FORGET_NS (10ull * 60 * 1000000000)
 
 struct pending_packet {
 	uint16_t len;
@@ -135,7 +135,8 @@ static void pending_push(struct peer_table *table, struct peer *p, const uint8_t
 		p->pending_count--;
 		table->stats.queue_dropped++;
 	}
-	struct pending_packet *slot = &p->pending[(p->pending_head + p->pending_count) % PEER_PENDING_MAX];
+	struct pending_packet *slot =
+	    &p->pending[(p->pending_head + p->pending_count) % PEER_PENDING_MAX];
 	slot->len = (uint16_t)len;
 	memcpy(slot->data, pkt, len);
 	p->pending_count++;
@@ -166,8 +167,8 @@ static int dial(struct peer_table *table, struct peer *p, uint64_t now)
 	int rc = table->cb.route(table->cb.user, (struct sockaddr *)&p->addr, &local, &remote);
 	if (rc < 0)
 		return rc;
-	rc = quic_connect(table->quic, &p->id, (struct sockaddr *)&local, (struct sockaddr *)&remote,
-			  now, &conn);
+	rc = quic_connect(table->quic, &p->id, (struct sockaddr *)&local,
+			  (struct sockaddr *)&remote, now, &conn);
 	short_id(&p->id, name);
 	if (rc < 0) {
 		log_warn("cannot dial %s at %s: %s", name,
@@ -218,7 +219,7 @@ size_t peer_table_max_packet(const struct peer_table *table)
 
 /* Which node dialled conn. */
 static const struct iron_id *dialler(const struct peer_table *table, const struct peer *p,
-				      const struct quic_conn *conn)
+				     const struct quic_conn *conn)
 {
 	return quic_conn_is_client(conn) ? &table->config.identity->id : &p->id;
 }
@@ -357,15 +358,15 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	table->config = *config;
 	table->cb = *callbacks;
 	struct quic_config qc = {
-		.identity = config->identity,
-		.client_alpns = config->client_alpns,
+	    .identity = config->identity,
+	    .client_alpns = config->client_alpns,
 	};
 	struct quic_callbacks qcb = {
-		.user = table,
-		.send = on_send,
-		.established = on_established,
-		.packet = on_packet,
-		.closed = on_closed,
+	    .user = table,
+	    .send = on_send,
+	    .established = on_established,
+	    .packet = on_packet,
+	    .closed = on_closed,
 	};
 	int rc = quic_endpoint_new(&qc, &qcb, &table->quic);
 	if (rc < 0) {
@@ -396,7 +397,8 @@ int peer_table_add_static(struct peer_table *table, const struct iron_id *id,
 	p->has_addr = true;
 	memset(&p->addr, 0, sizeof(p->addr));
 	memcpy(&p->addr, addr,
-	       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					   : sizeof(struct sockaddr_in));
 	return 0;
 }
 
@@ -492,8 +494,7 @@ void peer_table_foreach(const struct peer_table *table,
 	}
 }
 
-int peer_table_get(const struct peer_table *table, const struct iron_id *id,
-		   struct peer_info *out)
+int peer_table_get(const struct peer_table *table, const struct iron_id *id, struct peer_info *out)
 {
 	const struct peer *p = peer_find(table, id);
 	if (!p)

@@ -17,12 +17,13 @@
 #define UDP_SEGMENT 103
 #endif
 
-#define UDP_RECV_BATCH   64
-#define UDP_RECV_SIZE    2048
-#define UDP_READS_PER_WAKE 4 /* recvmmsg calls per wake-up, so one socket cannot starve the loop */
-#define UDP_GSO_MAX_SEGS 64
+#define UDP_RECV_BATCH	   64
+#define UDP_RECV_SIZE	   2048
+#define UDP_READS_PER_WAKE 4 /* recvmmsg calls per wake-up, so one socket cannot starve the loop   \
+			      */
+#define UDP_GSO_MAX_SEGS  64
 #define UDP_GSO_MAX_BYTES 65000
-#define UDP_SOCKBUF      (8 * 1024 * 1024)
+#define UDP_SOCKBUF	  (8 * 1024 * 1024)
 
 struct udp_socket {
 	uv_poll_t poll;
@@ -76,10 +77,10 @@ static void send_batch(struct udp_socket *sock)
 	char control[CMSG_SPACE(sizeof(uint16_t))];
 	struct iovec iov = {.iov_base = sock->batch, .iov_len = sock->batch_len};
 	struct msghdr msg = {
-		.msg_name = &sock->batch_to,
-		.msg_namelen = sock->batch_to_len,
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
+	    .msg_name = &sock->batch_to,
+	    .msg_namelen = sock->batch_to_len,
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
 	};
 
 	if (sock->batch_count == 0)
@@ -98,7 +99,8 @@ static void send_batch(struct udp_socket *sock)
 			sock->stats.batches_sent++;
 			goto sent;
 		}
-		if (errno != EIO && errno != EINVAL && errno != ENOPROTOOPT && errno != EOPNOTSUPP) {
+		if (errno != EIO && errno != EINVAL && errno != ENOPROTOOPT &&
+		    errno != EOPNOTSUPP) {
 			sock->stats.send_dropped += sock->batch_count;
 			goto done;
 		}
@@ -141,7 +143,8 @@ int udp_send(struct udp_socket *sock, const struct sockaddr *remote, const uint8
 		return -EMSGSIZE;
 	socklen_t to_len = sockaddr_len((struct sockaddr *)&to);
 	if (sock->batch_count > 0) {
-		int same = to_len == sock->batch_to_len && memcmp(&to, &sock->batch_to, to_len) == 0;
+		int same =
+		    to_len == sock->batch_to_len && memcmp(&to, &sock->batch_to, to_len) == 0;
 		/* A batch continues while the destination is the same, the new
 		 * segment is no longer than the first and the previous one was
 		 * full-sized (only the last segment may be short). */

@@ -9,7 +9,7 @@
 #include "iron/log.h"
 
 /* Exit codes. */
-#define CLI_OK    0
+#define CLI_OK	  0
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 
@@ -17,12 +17,12 @@
 
 /* Options accepted before or after any subcommand. */
 struct cli_globals {
-	const char *state_dir;   /* --state-dir, or NULL */
+	const char *state_dir;	 /* --state-dir, or NULL */
 	const char *socket_path; /* --socket, or NULL */
-	unsigned dns_port;       /* --dns-port */
+	unsigned dns_port;	 /* --dns-port */
 	enum log_level log_level;
-	bool log_level_given;    /* -l/--log-level was on the command line */
-	bool dns_port_given;     /* --dns-port was on the command line */
+	bool log_level_given; /* -l/--log-level was on the command line */
+	bool dns_port_given;  /* --dns-port was on the command line */
 };
 
 /* Prints "iron: <message>" and a newline on stderr. */

@@ -11,7 +11,7 @@
 #define DAEMON_MAX_LISTEN    8
 #define DAEMON_MAX_PEERS     256
 #define DAEMON_MAX_UPSTREAMS 8
-#define DAEMON_HOST_MAX      256
+#define DAEMON_HOST_MAX	     256
 
 struct daemon_peer_config {
 	struct iron_id id;
@@ -21,10 +21,10 @@ struct daemon_peer_config {
 
 struct daemon_config {
 	const char *config_path; /* --config FILE, reloaded on SIGHUP; or NULL */
-	unsigned cli_set;        /* enum config_setting bits given on the command line */
-	int cli_log_level;       /* -l/--log-level, or -1 */
-	const char *ctl_group;   /* --ctl-group: the control socket's group, or NULL */
-	const char *state_dir;   /* NULL: the default rule */
+	unsigned cli_set;	 /* enum config_setting bits given on the command line */
+	int cli_log_level;	 /* -l/--log-level, or -1 */
+	const char *ctl_group;	 /* --ctl-group: the control socket's group, or NULL */
+	const char *state_dir;	 /* NULL: the default rule */
 	const char *socket_path; /* NULL: the default rule */
 	const char *tun_name;
 	unsigned mtu;

@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 /* Characters needed (without the NUL) to encode len bytes. */
-#define ENCODING_HEX_LEN(len)    ((len) * 2)
-#define ENCODING_BASE32_LEN(len) (((len) * 8 + 4) / 5)
+#define ENCODING_HEX_LEN(len)	 ((len)*2)
+#define ENCODING_BASE32_LEN(len) (((len)*8 + 4) / 5)
 #define ENCODING_BASE64_LEN(len) ((((len) + 2) / 3) * 4)
 
 int encoding_hex_encode(const uint8_t *in, size_t len, char *out, size_t out_cap);

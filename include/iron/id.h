@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IRON_ID_LEN        32
-#define IRON_ID_HEX_LEN    64
+#define IRON_ID_LEN	   32
+#define IRON_ID_HEX_LEN	   64
 #define IRON_ID_BASE32_LEN 52
 /* "<52 chars>.iron" plus NUL. */
 #define IRON_ID_DOMAIN_SIZE (IRON_ID_BASE32_LEN + 6)

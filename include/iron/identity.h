@@ -12,8 +12,8 @@
 
 struct iron_identity {
 	uint8_t seed[IDENTITY_SEED_LEN]; /* the key file's contents */
-	uint8_t secret[64];              /* libsodium's expanded secret key */
-	struct iron_id id;               /* the public key */
+	uint8_t secret[64];		 /* libsodium's expanded secret key */
+	struct iron_id id;		 /* the public key */
 };
 
 /* Derives the key pair from a seed. */

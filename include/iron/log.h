@@ -27,7 +27,7 @@ bool log_enabled(const char *module, enum log_level level);
 
 /* Writes one line; use the log_* macros instead. */
 void log_write(enum log_level level, const char *module, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_at(level, ...)                                                                         \
 	do {                                                                                       \

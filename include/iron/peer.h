@@ -38,9 +38,9 @@ struct peer_callbacks {
 
 struct peer_table_config {
 	const struct iron_identity *identity;
-	unsigned client_alpns;   /* QUIC_ALPN_* bits offered when dialling; 0 = both */
-	uint64_t idle_close_ns;  /* close after this long without traffic (2 min) */
-	uint64_t keepalive_ns;   /* keep-alive interval while in use (5 s) */
+	unsigned client_alpns;	/* QUIC_ALPN_* bits offered when dialling; 0 = both */
+	uint64_t idle_close_ns; /* close after this long without traffic (2 min) */
+	uint64_t keepalive_ns;	/* keep-alive interval while in use (5 s) */
 };
 
 int peer_table_new(const struct peer_table_config *config, const struct peer_callbacks *callbacks,
@@ -95,8 +95,7 @@ void peer_table_foreach(const struct peer_table *table,
 			void (*fn)(void *ctx, const struct peer_info *info), void *ctx);
 
 /* Fills *out with what is known of one peer. Returns 0 or -ENOENT. */
-int peer_table_get(const struct peer_table *table, const struct iron_id *id,
-		   struct peer_info *out);
+int peer_table_get(const struct peer_table *table, const struct iron_id *id, struct peer_info *out);
 
 struct peer_table_stats {
 	uint64_t dials, dial_failures, tie_breaks, idle_closes, queue_dropped;

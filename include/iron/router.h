@@ -11,12 +11,12 @@
 #include "iron/id.h"
 
 enum router_out {
-	ROUTER_OUT_PEER,        /* send to the node owning *dst */
-	ROUTER_OUT_DNS,         /* a query for the in-tunnel DNS server */
-	ROUTER_OUT_NOT_IPV6,    /* drop, count */
-	ROUTER_OUT_MALFORMED,   /* drop, count */
-	ROUTER_OUT_MULTICAST,   /* drop silently */
-	ROUTER_OUT_BAD_SOURCE,  /* source is not our address: drop, count */
+	ROUTER_OUT_PEER,	/* send to the node owning *dst */
+	ROUTER_OUT_DNS,		/* a query for the in-tunnel DNS server */
+	ROUTER_OUT_NOT_IPV6,	/* drop, count */
+	ROUTER_OUT_MALFORMED,	/* drop, count */
+	ROUTER_OUT_MULTICAST,	/* drop silently */
+	ROUTER_OUT_BAD_SOURCE,	/* source is not our address: drop, count */
 	ROUTER_OUT_NOT_OVERLAY, /* destination outside the node range: unreachable */
 };
 

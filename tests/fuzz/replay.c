@@ -12,7 +12,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define REPLAY_MAX_INPUT 65536
-#define MAX_FILES 1024
+#define MAX_FILES	 1024
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -65,10 +65,18 @@ int main(int argc, char **argv)
 			for (unsigned k = 0; k < flips && n > 0; k++) {
 				size_t at = rng_next() % n;
 				switch (rng_next() % 4) {
-				case 0: buf[at] ^= (uint8_t)(1u << (rng_next() % 8)); break;
-				case 1: buf[at] = (uint8_t)rng_next(); break;
-				case 2: n = at; break;
-				default: buf[at] = (uint8_t)(rng_next() % 2 ? 0xff : 0x00); break;
+				case 0:
+					buf[at] ^= (uint8_t)(1u << (rng_next() % 8));
+					break;
+				case 1:
+					buf[at] = (uint8_t)rng_next();
+					break;
+				case 2:
+					n = at;
+					break;
+				default:
+					buf[at] = (uint8_t)(rng_next() % 2 ? 0xff : 0x00);
+					break;
 				}
 			}
 		} else {

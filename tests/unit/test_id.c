@@ -27,7 +27,8 @@ static void test_known_answer(void)
 	CHECK_INT(id_parse(kat_b32, &b, &form), 0);
 	CHECK_INT(form, ID_FORM_BASE32);
 	CHECK_MEM(a.bytes, b.bytes, 32);
-	CHECK_INT(id_parse("DF7WWI7BNSCTFRVLZA4PVTK6U6E34DDWWKJAGNADTP5IWPJWRVQQ.IRON.", &c, &form), 0);
+	CHECK_INT(id_parse("DF7WWI7BNSCTFRVLZA4PVTK6U6E34DDWWKJAGNADTP5IWPJWRVQQ.IRON.", &c, &form),
+		  0);
 	CHECK_INT(form, ID_FORM_DOMAIN);
 	CHECK_MEM(a.bytes, c.bytes, 32);
 	id_to_hex(&b, hex);
@@ -48,17 +49,30 @@ static void test_rejects(void)
 {
 	struct iron_id id;
 	/* '=' padding, non-zero trailing bits, bad characters, wrong lengths. */
-	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq====", &id, NULL), -EINVAL);
-	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqr", &id, NULL), -EINVAL);
-	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvq1", &id, NULL), -EINVAL);
-	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvq", &id, NULL), -EINVAL);
-	CHECK_INT(id_parse("197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d6g", &id, NULL), -EINVAL);
-	CHECK_INT(id_parse("197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d6", &id, NULL), -EINVAL);
-	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq.irob", &id, NULL), -EINVAL);
-	CHECK_INT(id_parse("x.df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq.iron", &id, NULL), -EINVAL);
+	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq====", &id, NULL),
+		  -EINVAL);
+	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqr", &id, NULL),
+		  -EINVAL);
+	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvq1", &id, NULL),
+		  -EINVAL);
+	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvq", &id, NULL),
+		  -EINVAL);
+	CHECK_INT(
+	    id_parse("197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d6g", &id, NULL),
+	    -EINVAL);
+	CHECK_INT(
+	    id_parse("197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d6", &id, NULL),
+	    -EINVAL);
+	CHECK_INT(id_parse("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq.irob", &id, NULL),
+		  -EINVAL);
+	CHECK_INT(
+	    id_parse("x.df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq.iron", &id, NULL),
+	    -EINVAL);
 	CHECK_INT(id_parse("", &id, NULL), -EINVAL);
 	/* 32 bytes that are not a point on the curve: y = 2 has no x. */
-	CHECK_INT(id_parse("0200000000000000000000000000000000000000000000000000000000000000", &id, NULL), -EINVAL);
+	CHECK_INT(
+	    id_parse("0200000000000000000000000000000000000000000000000000000000000000", &id, NULL),
+	    -EINVAL);
 }
 
 static void test_round_trips(void)
@@ -66,7 +80,8 @@ static void test_round_trips(void)
 	for (int i = 0; i < 2000; i++) {
 		struct iron_identity ident;
 		struct iron_id back;
-		char hex[IRON_ID_HEX_LEN + 1], b32[IRON_ID_BASE32_LEN + 1], dom[IRON_ID_DOMAIN_SIZE];
+		char hex[IRON_ID_HEX_LEN + 1], b32[IRON_ID_BASE32_LEN + 1],
+		    dom[IRON_ID_DOMAIN_SIZE];
 		char b64[ENCODING_BASE64_LEN(32) + 1];
 		uint8_t seed[32];
 		identity_generate(&ident);
