@@ -17,10 +17,11 @@
 #define UDP_SEGMENT 103
 #endif
 
-#define UDP_RECV_BATCH	   64
-#define UDP_RECV_SIZE	   2048
-#define UDP_READS_PER_WAKE 4 /* recvmmsg calls per wake-up, so one socket cannot starve the loop   \
-			      */
+#define UDP_RECV_BATCH 64
+#define UDP_RECV_SIZE  2048
+#define UDP_READS_PER_WAKE                                                                         \
+	4 /* recvmmsg calls per wake-up, so one socket cannot starve the loop                      \
+	   */
 #define UDP_GSO_MAX_SEGS  64
 #define UDP_GSO_MAX_BYTES 65000
 #define UDP_SOCKBUF	  (8 * 1024 * 1024)
