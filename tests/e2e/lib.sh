@@ -76,6 +76,24 @@ check() {
 }
 
 finish() {
+	# Stop the daemons, then look for sanitizer reports in their logs (a
+	# sanitizer build reports leaks only at exit).
+	for pid in $PIDS; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $PIDS; do
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+	for log in "$WORK"/*.log; do
+		[ -f "$log" ] || continue
+		if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+			not_ok "sanitizer report in $(basename "$log")"
+			grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | head -40
+		fi
+	done
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
 	exit $?
