@@ -360,6 +360,13 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	struct quic_config qc = {
 	    .identity = config->identity,
 	    .client_alpns = config->client_alpns,
+	    /* BBR, not cubic: measured through iron between two namespaces
+	     * (iperf3, 6 s, same run), 1 stream 1927-1942 Mbit/s against
+	     * 1266-1480 with cubic, 4 streams 1623-1669 against 1165-1521
+	     * with fewer retransmits; the inner TCP does its own congestion
+	     * control, and cubic's reaction to the drops it causes halved the
+	     * tunnel's rate. */
+	    .congestion_control = QUIC_CC_BBR,
 	};
 	struct quic_callbacks qcb = {
 	    .user = table,
