@@ -34,15 +34,23 @@ need_cmd() {
 	done
 }
 
-cleanup() {
+# stop_all TENTHS: SIGTERM to every process the test started, then waits up
+# to TENTHS tenths of a second for each to exit.
+stop_all() {
 	for pid in $PIDS; do
 		kill -TERM "$pid" 2>/dev/null
 	done
 	for pid in $PIDS; do
-		for _ in $(seq 50); do
+		for _ in $(seq "$1"); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
+	done
+}
+
+cleanup() {
+	stop_all 50
+	for pid in $PIDS; do
 		kill -KILL "$pid" 2>/dev/null
 	done
 	for ns in $NAMESPACES; do
@@ -78,15 +86,7 @@ check() {
 finish() {
 	# Stop the daemons, then look for sanitizer reports in their logs (a
 	# sanitizer build reports leaks only at exit).
-	for pid in $PIDS; do
-		kill -TERM "$pid" 2>/dev/null
-	done
-	for pid in $PIDS; do
-		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-	done
+	stop_all 100
 	for log in "$WORK"/*.log; do
 		[ -f "$log" ] || continue
 		if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
