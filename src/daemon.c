@@ -204,9 +204,7 @@ static void on_peer_send(void *user, const struct sockaddr *local, const struct 
 	for (size_t i = 0; i < d->nudp; i++) {
 		const struct sockaddr *l = udp_local(d->udp[i]);
 		if (l->sa_family == local->sa_family &&
-		    memcmp(l, local,
-			   l->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						    : sizeof(struct sockaddr_in)) == 0) {
+		    memcmp(l, local, udp_sockaddr_len(l)) == 0) {
 			udp_send(d->udp[i], remote, data, len);
 			return;
 		}
@@ -223,9 +221,7 @@ static int on_peer_route(void *user, const struct sockaddr *remote, struct socka
 		if (udp_normalize(d->udp[i], remote, remote_out) == 0) {
 			const struct sockaddr *l = udp_local(d->udp[i]);
 			memset(local, 0, sizeof(*local));
-			memcpy(local, l,
-			       l->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							: sizeof(struct sockaddr_in));
+			memcpy(local, l, udp_sockaddr_len(l));
 			return 0;
 		}
 	}

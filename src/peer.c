@@ -403,9 +403,7 @@ int peer_table_add_static(struct peer_table *table, const struct iron_id *id,
 	p->is_static = true;
 	p->has_addr = true;
 	memset(&p->addr, 0, sizeof(p->addr));
-	memcpy(&p->addr, addr,
-	       addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					   : sizeof(struct sockaddr_in));
+	memcpy(&p->addr, addr, udp_sockaddr_len(addr));
 	return 0;
 }
 
@@ -480,9 +478,7 @@ static void peer_info_fill(const struct peer *p, struct peer_info *info)
 		info->direct = true;
 		info->alpn = quic_conn_alpn(p->conn);
 		const struct sockaddr *remote = quic_conn_remote(p->conn);
-		memcpy(&info->remote, remote,
-		       remote->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						     : sizeof(struct sockaddr_in));
+		memcpy(&info->remote, remote, udp_sockaddr_len(remote));
 		info->has_remote = true;
 		quic_conn_get_stats(p->conn, &info->stats);
 	} else if (p->has_addr) {

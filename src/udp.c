@@ -47,7 +47,7 @@ struct udp_socket {
 	struct mmsghdr recv_msg[UDP_RECV_BATCH];
 };
 
-static socklen_t sockaddr_len(const struct sockaddr *sa)
+socklen_t udp_sockaddr_len(const struct sockaddr *sa)
 {
 	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
@@ -57,7 +57,7 @@ int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr,
 {
 	memset(out, 0, sizeof(*out));
 	if (addr->sa_family == sock->local.ss_family) {
-		memcpy(out, addr, sockaddr_len(addr));
+		memcpy(out, addr, udp_sockaddr_len(addr));
 		return 0;
 	}
 	if (addr->sa_family == AF_INET && sock->local.ss_family == AF_INET6) {
@@ -142,7 +142,7 @@ int udp_send(struct udp_socket *sock, const struct sockaddr *remote, const uint8
 		return rc;
 	if (len > UDP_RECV_SIZE || len == 0)
 		return -EMSGSIZE;
-	socklen_t to_len = sockaddr_len((struct sockaddr *)&to);
+	socklen_t to_len = udp_sockaddr_len((struct sockaddr *)&to);
 	if (sock->batch_count > 0) {
 		int same =
 		    to_len == sock->batch_to_len && memcmp(&to, &sock->batch_to, to_len) == 0;
@@ -229,7 +229,7 @@ int udp_open(uv_loop_t *loop, const struct sockaddr *addr, const struct udp_call
 	set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, UDP_SOCKBUF);
 	set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, UDP_SOCKBUF);
 	(void)one;
-	if (bind(fd, addr, sockaddr_len(addr)) != 0) {
+	if (bind(fd, addr, udp_sockaddr_len(addr)) != 0) {
 		rc = -errno;
 		goto fail;
 	}

@@ -56,6 +56,9 @@ struct udp_stats {
 };
 void udp_get_stats(const struct udp_socket *sock, struct udp_stats *out);
 
+/* The length of an AF_INET or AF_INET6 socket address. */
+socklen_t udp_sockaddr_len(const struct sockaddr *addr);
+
 /* Parses "HOST:PORT", "[V6]:PORT" or "V4:PORT" with a numeric host into out.
  * Returns 0 or -EINVAL. */
 int udp_parse_addr(const char *text, struct sockaddr_storage *out);
