@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "iron/log.h"
+#include "iron/pagealloc.h"
 #include "iron/ratelimit.h"
 #include "iron/tls.h"
 
@@ -1075,6 +1076,35 @@ static const ngtcp2_callbacks server_callbacks = {
 /* ---------------------------------------------------------------------- */
 /* Settings */
 
+/* ngtcp2's per-connection memory comes from pagealloc (see pagealloc.h:
+ * an idle connection then keeps only the pages it wrote). */
+static void *mem_malloc(size_t size, void *user)
+{
+	(void)user;
+	return pagealloc_malloc(size);
+}
+
+static void mem_free(void *ptr, void *user)
+{
+	(void)user;
+	pagealloc_free(ptr);
+}
+
+static void *mem_calloc(size_t nmemb, size_t size, void *user)
+{
+	(void)user;
+	return pagealloc_calloc(nmemb, size);
+}
+
+static void *mem_realloc(void *ptr, size_t size, void *user)
+{
+	(void)user;
+	return pagealloc_realloc(ptr, size);
+}
+
+static const ngtcp2_mem conn_mem = {
+    .malloc = mem_malloc, .free = mem_free, .calloc = mem_calloc, .realloc = mem_realloc};
+
 static void make_settings(struct quic_endpoint *ep, ngtcp2_settings *s, uint64_t now)
 {
 	static const ngtcp2_cc_algo algos[] = {
@@ -1619,7 +1649,7 @@ static struct quic_conn *accept_conn(struct quic_endpoint *ep, const struct sock
 		goto fail;
 	params.stateless_reset_token_present = 1;
 	rv = ngtcp2_conn_server_new(&qc->conn, &hd->scid, &scid, &path, hd->version,
-				    &server_callbacks, &settings, &params, NULL, qc);
+				    &server_callbacks, &settings, &params, &conn_mem, qc);
 	if (rv != 0) {
 		qc->conn = NULL;
 		goto fail;
@@ -1853,7 +1883,7 @@ int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const str
 	if (rv < 0)
 		goto fail;
 	rv = ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1,
-				    &client_callbacks, &settings, &params, NULL, qc);
+				    &client_callbacks, &settings, &params, &conn_mem, qc);
 	if (rv != 0) {
 		qc->conn = NULL;
 		rv = rv == NGTCP2_ERR_NOMEM ? -ENOMEM : -EINVAL;
