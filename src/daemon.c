@@ -48,6 +48,7 @@ static void tun_write(struct daemon *d, const uint8_t *pkt, size_t len)
 		return;
 	}
 	d->stats.tun_tx++;
+	d->tun_written = true;
 }
 
 static void send_unreachable(struct daemon *d, const uint8_t *pkt, size_t len, uint8_t code)
@@ -179,12 +180,8 @@ static void on_peer_packet(void *user, const struct iron_id *from, const uint8_t
 	tun_write(d, pkt, len);
 }
 
-static void on_tun_readable(uv_poll_t *handle, int status, int events)
+static void read_tun(struct daemon *d)
 {
-	struct daemon *d = handle->data;
-	(void)events;
-	if (status < 0)
-		return;
 	uint64_t now = daemon_now(d);
 	for (int i = 0; i < TUN_BATCH; i++) {
 		ssize_t n = read(d->tun_fd, d->tun_buf, sizeof(d->tun_buf));
@@ -193,6 +190,13 @@ static void on_tun_readable(uv_poll_t *handle, int status, int events)
 		d->stats.tun_rx++;
 		outbound(d, d->tun_buf, (size_t)n, now);
 	}
+}
+
+static void on_tun_readable(uv_poll_t *handle, int status, int events)
+{
+	(void)events;
+	if (status >= 0)
+		read_tun(handle->data);
 }
 
 /* ---- peers and QUIC ---- */
@@ -286,10 +290,23 @@ static void on_peer_timer(uv_timer_t *timer)
 	flush_and_arm(d);
 }
 
-/* After every loop iteration: write what the iteration produced. */
+/* After every loop iteration: write what the iteration produced.
+ *
+ * A packet written into the TUN is often answered by the kernel within the
+ * write() itself (an ICMPv6 echo reply, a TCP ACK), so when packets went
+ * in, the TUN is read first: the answer then leaves in this flush, and the
+ * QUIC ACK for the packets just received rides in the same packet. Waiting
+ * for the next iteration's poll would send an ACK-only packet first (on a
+ * fast link ngtcp2's ACK delay is an eighth of the RTT, already over) and
+ * cost the peer a second wake-up per round trip. */
 static void on_flush(uv_check_t *check)
 {
-	flush_and_arm(check->data);
+	struct daemon *d = check->data;
+	if (d->tun_written && !d->stopping) {
+		d->tun_written = false;
+		read_tun(d);
+	}
+	flush_and_arm(d);
 }
 
 /* ---- registry persistence ---- */

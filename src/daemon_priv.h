@@ -67,6 +67,9 @@ struct daemon {
 	char tun_name[IFNAMSIZ];
 	uv_poll_t tun_poll;
 	bool tun_poll_started;
+	/* Packets went into the TUN in this loop iteration: the kernel may
+	 * have answered them already (see on_flush). */
+	bool tun_written;
 
 	uv_timer_t peer_timer;
 	uv_timer_t save_timer;

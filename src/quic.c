@@ -1357,6 +1357,15 @@ static bool window_has_room(struct quic_conn *qc, size_t len, bool coalescing)
 	return ngtcp2_conn_get_cwnd_left(qc->conn) > packet;
 }
 
+/* Whether a datagram of len bytes, a tail probe and an ACK frame fit in
+ * one packet. */
+static bool probe_fits(struct quic_conn *qc, size_t len)
+{
+	size_t packet =
+	    len + DATAGRAM_OVERHEAD + ngtcp2_conn_get_dcid(qc->conn)->datalen + ACK_ROOM;
+	return packet <= ngtcp2_conn_get_max_tx_udp_payload_size(qc->conn);
+}
+
 /* What the next write call puts into the packet. */
 enum write_item { WRITE_FIN, WRITE_DATAGRAM, WRITE_STREAM, WRITE_NONE };
 
@@ -1370,7 +1379,7 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 	ngtcp2_pkt_info pi = {0};
 	const size_t cap = sizeof(ep->tx);
 	bool coalescing = false, streams_blocked = false, dgrams_blocked = false;
-	bool probed = false;
+	bool probed = false, folded = false;
 	size_t packets = 0;
 
 	if (qc->close_kind != CLOSE_NONE) {
@@ -1443,6 +1452,15 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 		case WRITE_DATAGRAM:
 			vec.base = pkt->data;
 			vec.len = pkt->len;
+			/* The last datagram of the burst carries the tail
+			 * probe itself when there is room: one packet instead
+			 * of two for each small packet of interactive traffic
+			 * (a ping costs one QUIC packet each way). */
+			if (!pkt->next && !probed && probe_fits(qc, pkt->len)) {
+				queue_tail_probe(qc);
+				probed = true;
+				folded = true;
+			}
 			n = ngtcp2_conn_writev_datagram(qc->conn, &ps.path, &pi, ep->tx, cap,
 							&accepted, NGTCP2_WRITE_DATAGRAM_FLAG_MORE,
 							0, &vec, 1, now);
@@ -1450,8 +1468,15 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 				buf_put(ep, queue_pop(&qc->send_queue));
 				qc->stats.packets_sent++;
 				qc->dgram_refused = 0;
-				qc->tail_exposed = true;
-			} else if (n > 0 && ++qc->dgram_refused > 8) {
+				/* In the probe's packet, the datagram is covered. */
+				qc->tail_exposed = !folded;
+			} else {
+				/* The probe went out without it (or not at
+				 * all): a later one covers the datagram. */
+				if (folded)
+					probed = folded = false;
+			}
+			if (!accepted && n > 0 && ++qc->dgram_refused > 8) {
 				/* Fresh packets with room in the window keep
 				 * leaving it out (a packet with only an ACK, or
 				 * a tail probe, counts once and is followed by

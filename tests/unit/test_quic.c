@@ -540,6 +540,17 @@ static void test_datagrams(void)
 	quic_conn_get_stats(s, &st);
 	CHECK_INT(st.packets_received, 3 + 256);
 	printf("rtt %.1f ms, min %.1f ms\n", (double)st.rtt_ns / 1e6, (double)st.min_rtt_ns / 1e6);
+
+	/* On a quiet connection a small packet leaves as one QUIC packet:
+	 * the tail probe rides in it rather than in a second packet. */
+	pump(NULL, 1 * SEC);
+	uint64_t before = net.sent;
+	fill(pkt, 100, 11);
+	CHECK_INT(quic_conn_send_packet(c, pkt, 100, now_ns), 0);
+	quic_endpoint_flush(client->ep, now_ns);
+	CHECK_INT(net.sent - before, 1);
+	want_packets = 3 + 256 + 1;
+	CHECK(pump(server_got_all, 1 * SEC));
 	teardown();
 }
 
