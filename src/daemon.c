@@ -43,27 +43,51 @@ uint64_t daemon_now(const struct daemon *d)
 
 /* ---- TUN output ---- */
 
+static int tun_writev(struct daemon *d, const uint8_t *vnet_hdr, const uint8_t *pkt, size_t len)
+{
+	struct iovec iov[2] = {
+	    {.iov_base = (void *)vnet_hdr, .iov_len = OFFLOAD_VNET_HDR_LEN},
+	    {.iov_base = (void *)pkt, .iov_len = len},
+	};
+	return writev(d->tun_fd, iov, 2) < 0 ? -errno : 0;
+}
+
+static void on_fallback_segment(void *user, const uint8_t *pkt, size_t len)
+{
+	static const uint8_t plain[OFFLOAD_VNET_HDR_LEN];
+	struct daemon *d = user;
+	if (tun_writev(d, plain, pkt, len) < 0)
+		d->stats.tun_tx_dropped++;
+	else
+		d->stats.tun_tx++;
+}
+
 /* The coalescer's output: the virtio_net_hdr and the packet in one write. */
 static void tun_write_vnet(void *user, const uint8_t *vnet_hdr, const uint8_t *pkt, size_t len,
 			   unsigned segments)
 {
 	struct daemon *d = user;
-	struct iovec iov[2] = {
-	    {.iov_base = (void *)vnet_hdr, .iov_len = OFFLOAD_VNET_HDR_LEN},
-	    {.iov_base = (void *)pkt, .iov_len = len},
-	};
-	if (writev(d->tun_fd, iov, 2) < 0) {
-		/* The kernel refusing a GSO write would be our bug: count it
-		 * apart from a full queue. */
-		if (segments > 1 && errno == EINVAL) {
-			d->stats.tun_offload_errors++;
-			log_debug("the TUN refused %u coalesced segments: %s", segments,
-				  strerror(errno));
-		}
+	int rc = tun_writev(d, vnet_hdr, pkt, len);
+	if (rc == 0) {
+		d->stats.tun_tx += segments;
+		return;
+	}
+	if (segments == 1 || rc != -EINVAL) {
 		d->stats.tun_tx_dropped += segments;
 		return;
 	}
-	d->stats.tun_tx += segments;
+	/* A kernel that refuses what GRO would have made: stop coalescing,
+	 * and write these segments one by one (from a copy: the split works
+	 * in place, and tun_buf may hold the packet being routed). */
+	d->stats.tun_offload_errors++;
+	log_warn("%s refused a coalesced write (%s); writing packets one by one from now on",
+		 d->tun_name, strerror(-rc));
+	offload_coalescer_disable(d->coalescer);
+	memcpy(d->fallback_buf, vnet_hdr, OFFLOAD_VNET_HDR_LEN);
+	memcpy(d->fallback_buf + OFFLOAD_VNET_HDR_LEN, pkt, len);
+	const struct offload_sink sink = {.packet = on_fallback_segment, .user = d};
+	if (offload_split(d->fallback_buf, OFFLOAD_VNET_HDR_LEN + len, &sink) < 0)
+		d->stats.tun_tx_dropped += segments;
 }
 
 /* Everything bound for the TUN: with offloads through the coalescer, which

@@ -104,6 +104,8 @@ struct daemon {
 	struct daemon_ping pings[DAEMON_MAX_PINGS];
 	uv_timer_t ping_timer;
 	uint8_t tun_buf[OFFLOAD_READ_MAX];
+	/* A coalesced write the kernel refused, split again (tun_write_vnet). */
+	uint8_t fallback_buf[OFFLOAD_VNET_HDR_LEN + OFFLOAD_COALESCE_MAX];
 	uint8_t out_buf[4200];
 };
 

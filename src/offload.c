@@ -214,6 +214,7 @@ struct run {
 struct offload_coalescer {
 	struct offload_writer writer;
 	struct offload_coalescer_stats stats;
+	bool disabled;
 	uint64_t tick;
 	struct run runs[OFFLOAD_COALESCE_FLOWS];
 };
@@ -353,7 +354,7 @@ void offload_coalescer_add(struct offload_coalescer *c, const uint8_t *pkt, size
 {
 	size_t headers_len = tcp_headers_len(pkt, len);
 	struct run *r = headers_len ? find_run(c, pkt) : NULL;
-	if (headers_len == 0 || !joinable(pkt, len, headers_len)) {
+	if (headers_len == 0 || c->disabled || !joinable(pkt, len, headers_len)) {
 		/* After what is held of its flow, if anything. */
 		if (r)
 			write_run(c, r);
@@ -387,6 +388,11 @@ void offload_coalescer_add(struct offload_coalescer *c, const uint8_t *pkt, size
 	/* Nothing more can join: out now rather than at the flush. */
 	if (r->closed || r->len >= OFFLOAD_COALESCE_MAX)
 		write_run(c, r);
+}
+
+void offload_coalescer_disable(struct offload_coalescer *c)
+{
+	c->disabled = true;
 }
 
 void offload_coalescer_flush(struct offload_coalescer *c)

@@ -118,6 +118,11 @@ void offload_coalescer_del(struct offload_coalescer *c);
  * what is held of its flow, so each flow keeps its order. */
 void offload_coalescer_add(struct offload_coalescer *c, const uint8_t *pkt, size_t len);
 
+/* From now on c holds nothing: every packet is written at once, as it
+ * came (for a kernel that refuses coalesced writes). Safe to call from
+ * the writer. */
+void offload_coalescer_disable(struct offload_coalescer *c);
+
 /* Writes everything held: a run of one segment as it came, a longer one as
  * a GSO_TCPV6 super-packet with NEEDS_CSUM (the TCP checksum field holds
  * the pseudo-header sum, which the kernel completes). Call it before the

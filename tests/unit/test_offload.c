@@ -838,6 +838,28 @@ static void test_coalesce_odd(void)
 	CHECK_INT(got.n, 4);
 }
 
+/* Disabled: every packet goes out at once, after what was held. */
+static void test_disabled(void)
+{
+	static uint8_t pkt[2000];
+	struct tcp_spec s = flow_ab();
+	capture_reset(&got);
+	add_segments(&s, 0, 2, MSS);
+	CHECK_INT(got.n, 0);
+	offload_coalescer_disable(coalescer);
+	struct tcp_spec t = s;
+	t.seq = s.seq + 2 * MSS;
+	size_t len = build_tcp(pkt, &t, 2 * MSS, MSS);
+	offload_coalescer_add(coalescer, pkt, len);
+	CHECK_INT(got.n, 2);
+	CHECK(got.n == 2 && check_coalesced(0, &s, 0, 2 * MSS, 2, TCP_ACK));
+	CHECK(got.n == 2 && is_plain(1, pkt, len));
+	add_segments(&s, 3 * MSS, 3, MSS);
+	CHECK_INT(got.n, 5);
+	offload_coalescer_flush(coalescer);
+	CHECK_INT(got.n, 5);
+}
+
 int main(void)
 {
 	test_vnet_hdr();
@@ -854,6 +876,7 @@ int main(void)
 	test_small_middle();
 	test_interleaved();
 	test_coalesce_odd();
+	test_disabled();
 	offload_coalescer_del(coalescer);
 	capture_reset(&got);
 	return check_done();
