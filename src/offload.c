@@ -98,7 +98,7 @@ static int split_unsegmented(uint8_t *pkt, size_t len, const struct offload_vnet
 {
 	if (hdr->flags & OFFLOAD_F_NEEDS_CSUM) {
 		size_t at = (size_t)hdr->csum_start + hdr->csum_offset;
-		if (hdr->csum_start >= len || at > len - 2)
+		if (len < 2 || hdr->csum_start >= len || at > len - 2)
 			return -EINVAL;
 		complete_checksum(pkt, len, hdr->csum_start, at);
 	}

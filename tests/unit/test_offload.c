@@ -425,6 +425,11 @@ static void test_split_malformed(void)
 	buf[9] = 0xff;
 	expect_error(len, -EINVAL, "both offsets huge");
 
+	/* One byte of packet: no room for a checksum anywhere. */
+	memset(buf, 0, OFFLOAD_VNET_HDR_LEN);
+	buf[0] = OFFLOAD_F_NEEDS_CSUM;
+	expect_error(OFFLOAD_VNET_HDR_LEN + 1, -EINVAL, "one-byte packet with NEEDS_CSUM");
+
 	len = build_tso(&s, 3000, 1000);
 	buf[4] = buf[5] = 0;
 	expect_error(len, -EINVAL, "gso_size 0");
