@@ -183,8 +183,10 @@ static size_t far_segment(uint8_t *out, uint16_t dport, uint32_t seq, uint32_t a
 	t[12] = (uint8_t)((tcp_len / 4) << 4);
 	t[13] = flags;
 	wr16(t + 14, 65535);
-	memcpy(t + 20, options, options_len);
-	memcpy(t + tcp_len, data, data_len);
+	if (options_len > 0)
+		memcpy(t + 20, options, options_len);
+	if (data_len > 0)
+		memcpy(t + tcp_len, data, data_len);
 	wr16(t + 16, ipv6_checksum(&far, &own, IPV6_PROTO_TCP, t, len - 40));
 	return len;
 }
