@@ -268,8 +268,12 @@ static void on_tun_readable(uv_poll_t *handle, int status, int events)
 		}
 		int count = offload_split(d->tun_buf, (size_t)n, &sink);
 		if (count < 0) {
-			d->stats.tun_offload_errors++;
-			log_debug("dropped a TUN read of %zd bytes: %s", n, strerror(-count));
+			/* Logged at powers of two: a kernel that keeps sending
+			 * what we cannot take apart must not flood the log. */
+			uint64_t errors = ++d->stats.tun_offload_errors;
+			if ((errors & (errors - 1)) == 0)
+				log_debug("dropped a TUN read of %zd bytes: %s (%llu so far)", n,
+					  strerror(-count), (unsigned long long)errors);
 			continue;
 		}
 		if (count > 1) {
