@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <ares.h>
 #include <sys/select.h>
@@ -24,6 +25,7 @@
 #include "iron/ipv6.h"
 #include "iron/ratelimit.h"
 #include "iron/log.h"
+#include "iron/offload.h"
 #include "iron/peer.h"
 #include "iron/registry.h"
 #include "iron/router.h"
@@ -41,14 +43,67 @@ uint64_t daemon_now(const struct daemon *d)
 
 /* ---- TUN output ---- */
 
+static int tun_writev(struct daemon *d, const uint8_t *vnet_hdr, const uint8_t *pkt, size_t len)
+{
+	struct iovec iov[2] = {
+	    {.iov_base = (void *)vnet_hdr, .iov_len = OFFLOAD_VNET_HDR_LEN},
+	    {.iov_base = (void *)pkt, .iov_len = len},
+	};
+	return writev(d->tun_fd, iov, 2) < 0 ? -errno : 0;
+}
+
+static void on_fallback_segment(void *user, const uint8_t *pkt, size_t len)
+{
+	static const uint8_t plain[OFFLOAD_VNET_HDR_LEN];
+	struct daemon *d = user;
+	if (tun_writev(d, plain, pkt, len) < 0)
+		d->stats.tun_tx_dropped++;
+	else
+		d->stats.tun_tx++;
+}
+
+/* The coalescer's output: the virtio_net_hdr and the packet in one write. */
+static void tun_write_vnet(void *user, const uint8_t *vnet_hdr, const uint8_t *pkt, size_t len,
+			   unsigned segments)
+{
+	struct daemon *d = user;
+	int rc = tun_writev(d, vnet_hdr, pkt, len);
+	if (rc == 0) {
+		d->stats.tun_tx += segments;
+		return;
+	}
+	if (segments == 1 || rc != -EINVAL) {
+		d->stats.tun_tx_dropped += segments;
+		return;
+	}
+	/* A kernel that refuses what GRO would have made: stop coalescing,
+	 * and write these segments one by one (from a copy: the split works
+	 * in place, and tun_buf may hold the packet being routed). */
+	d->stats.tun_offload_errors++;
+	log_warn("%s refused a coalesced write (%s); writing packets one by one from now on",
+		 d->tun_name, strerror(-rc));
+	offload_coalescer_disable(d->coalescer);
+	memcpy(d->fallback_buf, vnet_hdr, OFFLOAD_VNET_HDR_LEN);
+	memcpy(d->fallback_buf + OFFLOAD_VNET_HDR_LEN, pkt, len);
+	const struct offload_sink sink = {.packet = on_fallback_segment, .user = d};
+	if (offload_split(d->fallback_buf, OFFLOAD_VNET_HDR_LEN + len, &sink) < 0)
+		d->stats.tun_tx_dropped += segments;
+}
+
+/* Everything bound for the TUN: with offloads through the coalescer, which
+ * writes it at once or, for TCP data, by the end of the loop iteration. */
 static void tun_write(struct daemon *d, const uint8_t *pkt, size_t len)
 {
+	d->tun_written = true;
+	if (d->coalescer) {
+		offload_coalescer_add(d->coalescer, pkt, len);
+		return;
+	}
 	if (write(d->tun_fd, pkt, len) < 0) {
 		d->stats.tun_tx_dropped++;
 		return;
 	}
 	d->stats.tun_tx++;
-	d->tun_written = true;
 }
 
 static void send_unreachable(struct daemon *d, const uint8_t *pkt, size_t len, uint8_t code)
@@ -180,15 +235,49 @@ static void on_peer_packet(void *user, const struct iron_id *from, const uint8_t
 	tun_write(d, pkt, len);
 }
 
+/* One packet cut from an offloaded read. */
+struct tun_read {
+	struct daemon *d;
+	uint64_t now;
+};
+
+static void on_tun_segment(void *user, const uint8_t *pkt, size_t len)
+{
+	struct tun_read *r = user;
+	r->d->stats.tun_rx++;
+	outbound(r->d, pkt, len, r->now);
+}
+
 static void read_tun(struct daemon *d)
 {
-	uint64_t now = daemon_now(d);
-	for (int i = 0; i < TUN_BATCH; i++) {
+	struct tun_read r = {.d = d, .now = daemon_now(d)};
+	const struct offload_sink sink = {.packet = on_tun_segment, .user = &r};
+	for (unsigned packets = 0, reads = 0; reads < TUN_BATCH && packets < TUN_SEGMENT_BUDGET;
+	     reads++) {
 		ssize_t n = read(d->tun_fd, d->tun_buf, sizeof(d->tun_buf));
 		if (n <= 0)
 			break;
-		d->stats.tun_rx++;
-		outbound(d, d->tun_buf, (size_t)n, now);
+		if (!d->tun_vnet_hdr) {
+			d->stats.tun_rx++;
+			outbound(d, d->tun_buf, (size_t)n, r.now);
+			packets++;
+			continue;
+		}
+		int count = offload_split(d->tun_buf, (size_t)n, &sink);
+		if (count < 0) {
+			/* Logged at powers of two: a kernel that keeps sending
+			 * what we cannot take apart must not flood the log. */
+			uint64_t errors = ++d->stats.tun_offload_errors;
+			if ((errors & (errors - 1)) == 0)
+				log_debug("dropped a TUN read of %zd bytes: %s (%llu so far)", n,
+					  strerror(-count), (unsigned long long)errors);
+			continue;
+		}
+		if (count > 1) {
+			d->stats.tun_gso_reads++;
+			d->stats.tun_segments_split += (unsigned)count;
+		}
+		packets += (unsigned)count;
 	}
 }
 
@@ -274,6 +363,10 @@ static void flush_and_arm(struct daemon *d)
 {
 	if (d->stopping)
 		return;
+	/* Packets only reach the TUN from this iteration's callbacks, so
+	 * nothing held waits past it (a ping reply included). */
+	if (d->coalescer)
+		offload_coalescer_flush(d->coalescer);
 	peer_table_flush(d->peers, daemon_now(d));
 	for (size_t i = 0; i < d->nudp; i++)
 		udp_flush(d->udp[i]);
@@ -298,11 +391,14 @@ static void on_peer_timer(uv_timer_t *timer)
  * QUIC ACK for the packets just received rides in the same packet. Waiting
  * for the next iteration's poll would send an ACK-only packet first (on a
  * fast link ngtcp2's ACK delay is an eighth of the RTT, already over) and
- * cost the peer a second wake-up per round trip. */
+ * cost the peer a second wake-up per round trip. Segments the coalescer
+ * holds are written first, for the same reason. */
 static void on_flush(uv_check_t *check)
 {
 	struct daemon *d = check->data;
 	if (d->tun_written && !d->stopping) {
+		if (d->coalescer)
+			offload_coalescer_flush(d->coalescer);
 		d->tun_written = false;
 		read_tun(d);
 	}
@@ -584,6 +680,30 @@ static int resolve_peer(const struct daemon_peer_config *pc, struct sockaddr_sto
 	return resolve_name(pc->host, pc->port, out);
 }
 
+/* Opens the TUN with offloads unless IRON_TUN_OFFLOAD=0 (which keeps the
+ * plain device, to compare or to get around a kernel that misbehaves). */
+static int open_tun(struct daemon *d)
+{
+	const char *env = getenv("IRON_TUN_OFFLOAD");
+	if (env && strcmp(env, "0") == 0) {
+		log_debug("TUN offloads off (IRON_TUN_OFFLOAD=0)");
+		return tun_open(d->config->tun_name, &d->tun_fd, d->tun_name);
+	}
+	struct offload_writer writer = {.write = tun_write_vnet, .user = d};
+	int rc = offload_coalescer_new(&writer, &d->coalescer);
+	if (rc < 0)
+		return rc;
+	rc = tun_open_offload(d->config->tun_name, &d->tun_fd, d->tun_name, &d->tun_offloads);
+	if (rc < 0)
+		return rc;
+	d->tun_vnet_hdr = true;
+	log_debug("TUN offloads: checksum %s, TSO %s, USO %s, coalescing on",
+		  d->tun_offloads & TUN_OFFLOAD_CSUM ? "on" : "off",
+		  d->tun_offloads & TUN_OFFLOAD_TSO ? "on" : "off",
+		  d->tun_offloads & TUN_OFFLOAD_USO ? "on" : "off");
+	return 0;
+}
+
 static int start(struct daemon *d)
 {
 	const struct daemon_config *cfg = d->config;
@@ -708,7 +828,7 @@ static int start(struct daemon *d)
 	}
 
 	/* 4. TUN */
-	rc = tun_open(cfg->tun_name, &d->tun_fd, d->tun_name);
+	rc = open_tun(d);
 	if (rc < 0) {
 		cli_error("serve: cannot create the TUN interface %s: %s", cfg->tun_name,
 			  strerror(-rc));
@@ -819,6 +939,7 @@ out:
 	if (d->tun_fd >= 0)
 		tun_close(d->tun_fd); /* removes the interface */
 	peer_table_del(d->peers);
+	offload_coalescer_del(d->coalescer);
 	registry_del(d->registry);
 	if (uv_loop_close(&d->loop) != 0)
 		log_debug("loop closed with handles left");

@@ -10,6 +10,7 @@
 #include "iron/addr.h"
 #include "iron/ipv6.h"
 #include "iron/log.h"
+#include "iron/tun.h"
 #include "iron/version.h"
 
 #include "daemon_priv.h"
@@ -113,6 +114,12 @@ static void reply_status(struct daemon *d, struct ctl_reply *reply)
 	ctl_reply_begin_object(reply, "tun");
 	ctl_reply_string(reply, "name", d->tun_name);
 	ctl_reply_uint(reply, "mtu", cfg->mtu);
+	ctl_reply_begin_object(reply, "offload");
+	ctl_reply_bool(reply, "vnet_hdr", d->tun_vnet_hdr);
+	ctl_reply_bool(reply, "checksum", (d->tun_offloads & TUN_OFFLOAD_CSUM) != 0);
+	ctl_reply_bool(reply, "tso", (d->tun_offloads & TUN_OFFLOAD_TSO) != 0);
+	ctl_reply_bool(reply, "uso", (d->tun_offloads & TUN_OFFLOAD_USO) != 0);
+	ctl_reply_end_object(reply);
 	ctl_reply_end_object(reply);
 	ctl_reply_begin_array(reply, "listen");
 	for (size_t i = 0; i < d->nudp; i++)
@@ -137,6 +144,14 @@ static void reply_status(struct daemon *d, struct ctl_reply *reply)
 	ctl_reply_uint(reply, "tun_rx", d->stats.tun_rx);
 	ctl_reply_uint(reply, "tun_tx", d->stats.tun_tx);
 	ctl_reply_uint(reply, "tun_tx_dropped", d->stats.tun_tx_dropped);
+	struct offload_coalescer_stats gro = {0};
+	if (d->coalescer)
+		offload_coalescer_stats(d->coalescer, &gro);
+	ctl_reply_uint(reply, "tun_gso_reads", d->stats.tun_gso_reads);
+	ctl_reply_uint(reply, "tun_segments_split", d->stats.tun_segments_split);
+	ctl_reply_uint(reply, "tun_coalesced_writes", gro.coalesced_writes);
+	ctl_reply_uint(reply, "tun_coalesced_segments", gro.coalesced_segments);
+	ctl_reply_uint(reply, "tun_offload_errors", d->stats.tun_offload_errors);
 	ctl_reply_uint(reply, "to_peers", d->stats.to_peers);
 	ctl_reply_uint(reply, "out_not_ipv6", d->stats.out_not_ipv6);
 	ctl_reply_uint(reply, "out_malformed", d->stats.out_malformed);

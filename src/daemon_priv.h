@@ -15,17 +15,22 @@
 #include "iron/daemon.h"
 #include "iron/dns_server.h"
 #include "iron/identity.h"
+#include "iron/offload.h"
 #include "iron/peer.h"
 #include "iron/ratelimit.h"
 #include "iron/registry.h"
 #include "iron/sysdns.h"
 #include "iron/udp.h"
 
-#define TUN_BATCH	 64
-#define TUN_PACKET_MAX	 65536
-#define REGISTRY_SAVE_MS (60 * 1000)
-#define IDLE_CLOSE_NS	 (120ull * 1000000000)
-#define KEEPALIVE_NS	 (5ull * 1000000000)
+#define TUN_BATCH 64
+/* Packets (TSO segments included) read from the TUN per wake-up: one
+ * offloaded read can bring 45 of them, and all wait in the QUIC send
+ * queues (256 per connection) until the flush at the end of the
+ * iteration. */
+#define TUN_SEGMENT_BUDGET 128
+#define REGISTRY_SAVE_MS   (60 * 1000)
+#define IDLE_CLOSE_NS	   (120ull * 1000000000)
+#define KEEPALIVE_NS	   (5ull * 1000000000)
 
 struct dns_tag {
 	struct in6_addr client;
@@ -35,6 +40,10 @@ struct dns_tag {
 struct daemon_stats {
 	uint64_t tun_rx, tun_tx, tun_tx_dropped, out_not_ipv6, out_malformed, out_bad_source,
 	    out_unreachable, in_not_ipv6, in_malformed, in_spoofed, in_not_for_us, to_peers;
+	/* Offloads: reads that brought more than one packet, the packets they
+	 * brought, and reads or writes the offload code or the kernel
+	 * refused. */
+	uint64_t tun_gso_reads, tun_segments_split, tun_offload_errors;
 };
 
 #define DAEMON_MAX_PINGS 64
@@ -70,6 +79,11 @@ struct daemon {
 	/* Packets went into the TUN in this loop iteration: the kernel may
 	 * have answered them already (see on_flush). */
 	bool tun_written;
+	/* IFF_VNET_HDR: every read and write carries a virtio_net_hdr, and
+	 * what goes into the TUN passes the coalescer. */
+	bool tun_vnet_hdr;
+	unsigned tun_offloads; /* TUN_OFFLOAD_* */
+	struct offload_coalescer *coalescer;
 
 	uv_timer_t peer_timer;
 	uv_timer_t save_timer;
@@ -92,7 +106,9 @@ struct daemon {
 	uint16_t ping_next_seq;
 	struct daemon_ping pings[DAEMON_MAX_PINGS];
 	uv_timer_t ping_timer;
-	uint8_t tun_buf[TUN_PACKET_MAX];
+	uint8_t tun_buf[OFFLOAD_READ_MAX];
+	/* A coalesced write the kernel refused, split again (tun_write_vnet). */
+	uint8_t fallback_buf[OFFLOAD_VNET_HDR_LEN + OFFLOAD_COALESCE_MAX];
 	uint8_t out_buf[4200];
 };
 

@@ -122,6 +122,21 @@ uint16_t ipv6_checksum(const struct in6_addr *src, const struct in6_addr *dst, u
 	return ntohs((uint16_t)~fold(sum));
 }
 
+uint16_t ipv6_sum(const uint8_t *data, size_t len, uint16_t initial)
+{
+	return ntohs(fold(sum_bytes(data, len, htons(initial))));
+}
+
+uint16_t ipv6_pseudo_sum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t protocol,
+			 size_t len)
+{
+	uint64_t sum = sum_bytes(src->s6_addr, 16, 0);
+	sum = sum_bytes(dst->s6_addr, 16, sum);
+	sum += htonl((uint32_t)len);
+	sum += htonl(protocol);
+	return ntohs(fold(sum));
+}
+
 /* Walks the extension headers that start at off with Next Header nh. The
  * loop is bounded by IPV6_MAX_EXTENSION_HEADERS, and each header's length is
  * checked against the bytes left before it is skipped. */

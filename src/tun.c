@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "iron/log.h"
+#include "iron/offload.h"
 
 #define TUN_DEVICE	"/dev/net/tun"
 #define NL_REQUEST_SIZE 256
@@ -21,7 +22,13 @@
 #define LOCAL_ROUTE_ATTEMPTS	5000
 #define LOCAL_ROUTE_INTERVAL_US 1000
 
-int tun_open(const char *name, int *fd, char *actual_name)
+/* USO arrived in Linux 6.2; older headers lack it. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+
+static int open_device(const char *name, short flags, int *fd, char *actual_name)
 {
 	struct ifreq ifr;
 	int tun = -1, err = 0;
@@ -32,7 +39,7 @@ int tun_open(const char *name, int *fd, char *actual_name)
 		strcpy(ifr.ifr_name, name);
 	/* IFF_TUN_EXCL: fail with EBUSY rather than attach to an existing
 	 * device of that name, which may be another daemon's. */
-	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL);
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL | flags);
 	tun = open(TUN_DEVICE, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (tun < 0) {
 		err = -errno;
@@ -53,6 +60,46 @@ out:
 	if (tun >= 0)
 		close(tun);
 	return err;
+}
+
+int tun_open(const char *name, int *fd, char *actual_name)
+{
+	return open_device(name, 0, fd, actual_name);
+}
+
+int tun_open_offload(const char *name, int *fd, char *actual_name, unsigned *offloads)
+{
+	/* Most first; TSO needs CSUM, and the kernel takes USO only for
+	 * both families at once. IPv4 TSO costs nothing: the router drops
+	 * IPv4 whole. */
+	static const struct {
+		unsigned flags, offloads;
+	} tries[] = {
+	    {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+	     TUN_OFFLOAD_CSUM | TUN_OFFLOAD_TSO | TUN_OFFLOAD_USO},
+	    {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+	     TUN_OFFLOAD_CSUM | TUN_OFFLOAD_TSO},
+	    {TUN_F_CSUM, TUN_OFFLOAD_CSUM},
+	};
+	int hdr_size = OFFLOAD_VNET_HDR_LEN, tun = -1;
+	int err = open_device(name, IFF_VNET_HDR, &tun, actual_name);
+	if (err != 0)
+		return err;
+	if (ioctl(tun, TUNSETVNETHDRSZ, &hdr_size) != 0) {
+		err = -errno;
+		close(tun);
+		return err;
+	}
+	*offloads = 0;
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		if (ioctl(tun, TUNSETOFFLOAD, (unsigned long)tries[i].flags) == 0) {
+			*offloads = tries[i].offloads;
+			break;
+		}
+		log_debug("TUNSETOFFLOAD %#x: %s", tries[i].flags, strerror(errno));
+	}
+	*fd = tun;
+	return 0;
 }
 
 void tun_close(int fd)

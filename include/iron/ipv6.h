@@ -96,6 +96,16 @@ bool ipv6_is_unspecified(const struct in6_addr *addr);
 uint16_t ipv6_checksum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t protocol,
 		       const uint8_t *data, size_t len);
 
+/* The same sum in parts, for checksums that someone else completes or
+ * began (the TUN's partial checksums): ipv6_sum() is the folded, not
+ * complemented RFC 1071 sum of data added to initial (a previous result, or
+ * 0); ipv6_pseudo_sum() that of the pseudo-header alone, for an
+ * upper-layer length of len. Both in host byte order. The checksum of a
+ * segment is then ~ipv6_sum(segment, len, ipv6_pseudo_sum(...)). */
+uint16_t ipv6_sum(const uint8_t *data, size_t len, uint16_t initial);
+uint16_t ipv6_pseudo_sum(const struct in6_addr *src, const struct in6_addr *dst, uint8_t protocol,
+			 size_t len);
+
 /* A UDP datagram: both ends and the payload. The payload points into the
  * packet it was parsed from (or is the caller's, for building). */
 struct ipv6_udp {

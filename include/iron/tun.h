@@ -27,6 +27,19 @@
  * else's device); other -errno from the kernel. */
 int tun_open(const char *name, int *fd, char *actual_name);
 
+/* What tun_open_offload() got the kernel to hand over (TUNSETOFFLOAD). */
+#define TUN_OFFLOAD_CSUM 1 /* packets with partial checksums (NEEDS_CSUM) */
+#define TUN_OFFLOAD_TSO	 2 /* TCP super-packets of up to 64 KB */
+#define TUN_OFFLOAD_USO	 4 /* UDP super-packets (UDP_SEGMENT senders; Linux 6.2) */
+
+/* Like tun_open(), with IFF_VNET_HDR: every read and every write on the
+ * descriptor starts with a 10-byte virtio_net_hdr (iron/offload.h). Then
+ * asks for checksum, TSO and USO offloads, and for fewer when the kernel
+ * refuses (it answers EINVAL for flags it does not know); *offloads gets
+ * the TUN_OFFLOAD_* bits in force (0 is possible: the header is still
+ * there, and writes may still carry GSO). Returns as tun_open(). */
+int tun_open_offload(const char *name, int *fd, char *actual_name, unsigned *offloads);
+
 /* Configures the interface over rtnetlink: sets the MTU, turns off
  * link-local address generation (the overlay needs no neighbour discovery,
  * and it would only send multicast noise into the TUN), brings the link up
