@@ -1248,6 +1248,18 @@ static void test_retry_tokens(void)
 	CHECK(take_intercepted(&second));
 	CHECK(second.len >= 1200 && (second.data[0] & 0xf0) == 0xc0);
 	CHECK(second.len > first.len - 100); /* carries the token */
+	/* For fuzz_quic_recv's corpus: an Initial with a Retry token (which
+	 * that endpoint's secret does not verify). */
+	const char *dir = getenv("IRON_QUIC_CORPUS");
+	if (dir) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/client-retry-token.bin", dir);
+		FILE *f = fopen(path, "wb");
+		if (f) {
+			fwrite(second.data, 1, second.len, f);
+			fclose(f);
+		}
+	}
 
 	/* Replayed from another port, then another address: refused. */
 	other = client->addr;
