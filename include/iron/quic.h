@@ -118,8 +118,9 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 void quic_endpoint_del(struct quic_endpoint *ep);
 
 /* Feeds one received UDP datagram: to its connection by destination
- * connection ID, or to a new accepted connection (an Initial), or answered
- * with version negotiation or a stateless reset. Bad input is dropped and
+ * connection ID, or to a new accepted connection (an Initial; under load,
+ * only one carrying the token of our Retry), or answered with a Retry,
+ * version negotiation or a stateless reset. Bad input is dropped and
  * counted. Call quic_endpoint_flush() after a batch. */
 void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
 			   const struct sockaddr *remote, const uint8_t *data, size_t len,
