@@ -368,6 +368,11 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	     * tunnel's rate. */
 	    .congestion_control = QUIC_CC_BBR,
 	};
+	/* Hidden, for tests: every new client through a Retry round trip,
+	 * not only under load (interop with other QUIC stacks' Retry). */
+	const char *retry = getenv("IRON_QUIC_RETRY");
+	if (retry && strcmp(retry, "always") == 0)
+		qc.retry_half_open = QUIC_RETRY_ALWAYS;
 	struct quic_callbacks qcb = {
 	    .user = table,
 	    .send = on_send,

@@ -60,6 +60,11 @@
 #define RESET_PER_SEC 16
 #define RESET_MAX_LEN 43
 
+/* How long a Retry token is good for: a client answers a Retry at once, so
+ * this only has to cover its retransmissions of the Initial that carries it
+ * (with ngtcp2's backoff the fourth goes out ~2 s later). */
+#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
+
 /* Log lines about refused clients: one a second on average, bursts of 10. */
 #define REFUSED_LOG_PER_SEC 1
 #define REFUSED_LOG_BURST   10
@@ -165,6 +170,8 @@ struct quic_endpoint {
 	uint8_t rng_key[crypto_stream_chacha20_KEYBYTES];
 	uint64_t rng_counter;
 	uint8_t reset_secret[32];
+	uint8_t retry_secret[32];
+	size_t retry_threshold; /* half-open connections from which we send Retry */
 	double reset_tokens;
 	uint64_t reset_last_ns;
 	struct ratelimit refused_log; /* info lines about refused clients */
@@ -1648,9 +1655,83 @@ static void send_version_negotiation(struct quic_endpoint *ep, const struct sock
 	ep->cb.send(ep->cb.user, local, remote, ep->tx, (size_t)n);
 }
 
+/* The client's address as a Retry token binds it: family, address, port
+ * and scope only. ngtcp2 authenticates the sockaddr's bytes, and nothing
+ * promises that padding and flow label are the same in every datagram. */
+static socklen_t token_address(const struct sockaddr *sa, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		struct sockaddr_in *o = (struct sockaddr_in *)out;
+		o->sin_family = AF_INET;
+		o->sin_port = in->sin_port;
+		o->sin_addr = in->sin_addr;
+		return sizeof(*o);
+	}
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+	struct sockaddr_in6 *o6 = (struct sockaddr_in6 *)out;
+	o6->sin6_family = AF_INET6;
+	o6->sin6_port = in6->sin6_port;
+	o6->sin6_addr = in6->sin6_addr;
+	o6->sin6_scope_id = in6->sin6_scope_id;
+	return sizeof(*o6);
+}
+
+/* Answers a client's token-less Initial with a Retry (RFC 9000 §8.1.2):
+ * the client must come back with the token, from the same address, before
+ * we keep any state for it. A spoofed source never sees the token. The
+ * Retry (~120 bytes) is far smaller than the Initial (1200 bytes or more),
+ * so it amplifies nothing and needs no rate limit of its own. */
+static void send_retry(struct quic_endpoint *ep, const struct sockaddr *local,
+		       const struct sockaddr *remote, const ngtcp2_pkt_hd *hd, uint64_t now)
+{
+	uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+	struct sockaddr_storage addr;
+	socklen_t addrlen = token_address(remote, &addr);
+	ngtcp2_ssize token_len, n;
+	ngtcp2_cid scid;
+
+	if (cid_new(ep, &scid, CID_LEN) < 0)
+		return;
+	token_len = ngtcp2_crypto_generate_retry_token(
+	    token, ep->retry_secret, sizeof(ep->retry_secret), hd->version,
+	    (const ngtcp2_sockaddr *)&addr, addrlen, &scid, &hd->dcid, now);
+	if (token_len < 0)
+		return;
+	n = ngtcp2_crypto_write_retry(ep->tx, sizeof(ep->tx), hd->version, &hd->scid, &scid,
+				      &hd->dcid, token, (size_t)token_len);
+	if (n <= 0)
+		return;
+	if (ep->stats.retries_sent++ % 1024 == 0)
+		log_info("validating new clients' addresses with Retry: %zu handshaking "
+			 "(%llu Retries so far)",
+			 ep->nhalf_open, (unsigned long long)ep->stats.retries_sent);
+	ep->cb.send(ep->cb.user, local, remote, ep->tx, (size_t)n);
+}
+
+/* Checks the Retry token of an Initial: made by us for this address and
+ * this DCID (the SCID of our Retry) less than RETRY_TOKEN_TIMEOUT ago.
+ * Recovers the client's first DCID into *odcid. Returns 0 or -EACCES. */
+static int verify_retry_token(struct quic_endpoint *ep, const struct sockaddr *remote,
+			      const ngtcp2_pkt_hd *hd, ngtcp2_cid *odcid, uint64_t now)
+{
+	struct sockaddr_storage addr;
+	socklen_t addrlen = token_address(remote, &addr);
+
+	if (ngtcp2_crypto_verify_retry_token(odcid, hd->token.base, hd->token.len, ep->retry_secret,
+					     sizeof(ep->retry_secret), hd->version,
+					     (const ngtcp2_sockaddr *)&addr, addrlen, &hd->dcid,
+					     RETRY_TOKEN_TIMEOUT, now) != 0)
+		return -EACCES;
+	return 0;
+}
+
+/* Accepts a client's Initial. odcid is the client's first DCID recovered
+ * from a verified Retry token, or NULL when the Initial carried none. */
 static struct quic_conn *accept_conn(struct quic_endpoint *ep, const struct sockaddr *local,
 				     const struct sockaddr *remote, const ngtcp2_pkt_hd *hd,
-				     uint64_t now)
+				     const ngtcp2_cid *odcid, uint64_t now)
 {
 	struct tls_session_params tp = {.is_client = false, .get_conn = get_conn};
 	ngtcp2_transport_params params;
@@ -1667,7 +1748,16 @@ static struct quic_conn *accept_conn(struct quic_endpoint *ep, const struct sock
 	make_path(&path, local, remote);
 	make_settings(ep, &settings, now);
 	make_params(ep, true, &params);
-	params.original_dcid = hd->dcid;
+	if (odcid) {
+		/* RFC 9000 §7.3: the client checks both against the Retry it
+		 * followed; the token also lifts the anti-amplification limit. */
+		params.original_dcid = *odcid;
+		params.retry_scid = hd->dcid;
+		params.retry_scid_present = 1;
+		settings.token = hd->token;
+	} else {
+		params.original_dcid = hd->dcid;
+	}
 	if (cid_new(ep, &scid, CID_LEN) < 0 || ngtcp2_crypto_generate_stateless_reset_token(
 						   params.stateless_reset_token, ep->reset_secret,
 						   sizeof(ep->reset_secret), &scid) != 0)
@@ -1699,7 +1789,9 @@ static void endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *lo
 {
 	ngtcp2_version_cid vc;
 	ngtcp2_pkt_hd hd;
+	ngtcp2_cid odcid;
 	struct quic_conn *qc;
+	bool validated = false;
 	bool long_header;
 	int rv;
 
@@ -1746,7 +1838,29 @@ static void endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *lo
 				 ep->nhalf_open, ep->nconns);
 		return;
 	}
-	qc = accept_conn(ep, local, remote, &hd, now_ns);
+	if (hd.token.len && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+		/* Dropped at any load: the client followed a Retry and will
+		 * refuse a connection whose transport parameters do not name
+		 * it, and only an attacker or a 10 s old Initial gets here. */
+		if (verify_retry_token(ep, remote, &hd, &odcid, now_ns) < 0) {
+			ep->stats.retry_tokens_invalid++;
+			if (ratelimit_allow(&ep->refused_log, now_ns)) {
+				char text[64];
+				log_info("dropped an Initial from %s: invalid or expired Retry "
+					 "token (%llu so far)",
+					 addr_text(remote, text, sizeof(text)),
+					 (unsigned long long)ep->stats.retry_tokens_invalid);
+			}
+			return;
+		}
+		validated = true;
+	} else if (ep->nhalf_open >= ep->retry_threshold) {
+		/* Tokens of other kinds (NEW_TOKEN, other servers) count as
+		 * none (RFC 9000 §8.1.3); we issue no NEW_TOKEN. */
+		send_retry(ep, local, remote, &hd, now_ns);
+		return;
+	}
+	qc = accept_conn(ep, local, remote, &hd, validated ? &odcid : NULL, now_ns);
 	if (!qc)
 		goto drop;
 	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
@@ -1805,6 +1919,12 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 		c->max_connections = DEFAULT_MAX_CONNECTIONS;
 	if (!c->max_half_open)
 		c->max_half_open = DEFAULT_MAX_HALF_OPEN;
+	if (c->retry_half_open == QUIC_RETRY_ALWAYS)
+		ep->retry_threshold = 0;
+	else if (c->retry_half_open)
+		ep->retry_threshold = c->retry_half_open;
+	else
+		ep->retry_threshold = c->max_half_open / 4;
 	if (!c->send_queue_len)
 		c->send_queue_len = DEFAULT_SEND_QUEUE_LEN;
 	if (!c->max_stream_packet || c->max_stream_packet > QUIC_MAX_STREAM_PACKET)
@@ -1829,6 +1949,10 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 	} else {
 		rng_fill(ep, ep->reset_secret, sizeof(ep->reset_secret));
 	}
+	/* Random per process, from the system even in seeded tests: a token
+	 * lives 10 s, so nothing is gained by surviving a restart, and a
+	 * secret of its own keeps the node key out of one more use. */
+	randombytes_buf(ep->retry_secret, sizeof(ep->retry_secret));
 	ep->reset_tokens = RESET_BURST;
 	ratelimit_init(&ep->refused_log, REFUSED_LOG_PER_SEC, REFUSED_LOG_BURST);
 	if (map_init(ep, &ep->cids) < 0 || map_init(ep, &ep->tokens) < 0) {
@@ -1862,6 +1986,7 @@ void quic_endpoint_del(struct quic_endpoint *ep)
 	free(ep->tokens.buckets);
 	tls_context_del(ep->tls);
 	sodium_memzero(ep->reset_secret, sizeof(ep->reset_secret));
+	sodium_memzero(ep->retry_secret, sizeof(ep->retry_secret));
 	free(ep);
 }
 

@@ -42,6 +42,9 @@ enum quic_alpn { QUIC_ALPN_NONE, QUIC_ALPN_PACKET1, QUIC_ALPN_PACKET0 };
 
 enum quic_cc { QUIC_CC_CUBIC, QUIC_CC_BBR, QUIC_CC_RENO };
 
+/* quic_config.retry_half_open: validate every new client's address. */
+#define QUIC_RETRY_ALWAYS SIZE_MAX
+
 /* Largest UDP payload iron sends; with 8-byte connection IDs a 1420-byte IP
  * packet always fits one DATAGRAM frame. */
 #define QUIC_MAX_UDP_PAYLOAD 1452
@@ -85,7 +88,12 @@ struct quic_config {
 	enum quic_cc congestion_control;
 	size_t max_connections; /* 0: 4096 */
 	size_t max_half_open;	/* accepted connections still handshaking; 0: 256 */
-	size_t send_queue_len;	/* packets queued per connection; 0: 256 */
+	/* From this many half-open connections on, a client must first prove
+	 * its address with a Retry round trip (RFC 9000 §8.1.2) before we
+	 * keep any state for it; 0: max_half_open / 4; QUIC_RETRY_ALWAYS:
+	 * every new client; max_half_open or more: never. */
+	size_t retry_half_open;
+	size_t send_queue_len; /* packets queued per connection; 0: 256 */
 	/* Largest packet taken from an iron/packet/0 stream (a longer stream
 	 * is reset and dropped); 0 or more than 1500: 1500. */
 	size_t max_stream_packet;
@@ -110,8 +118,9 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 void quic_endpoint_del(struct quic_endpoint *ep);
 
 /* Feeds one received UDP datagram: to its connection by destination
- * connection ID, or to a new accepted connection (an Initial), or answered
- * with version negotiation or a stateless reset. Bad input is dropped and
+ * connection ID, or to a new accepted connection (an Initial; under load,
+ * only one carrying the token of our Retry), or answered with a Retry,
+ * version negotiation or a stateless reset. Bad input is dropped and
  * counted. Call quic_endpoint_flush() after a batch. */
 void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
 			   const struct sockaddr *remote, const uint8_t *data, size_t len,
@@ -200,6 +209,8 @@ struct quic_endpoint_stats {
 	uint64_t datagrams_dropped; /* undecodable, unknown connection */
 	uint64_t version_negotiations_sent;
 	uint64_t stateless_resets_sent;
+	uint64_t retries_sent;	       /* Retry packets: Initials without a token under load */
+	uint64_t retry_tokens_invalid; /* Initials dropped: forged, expired or other address */
 };
 void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoint_stats *stats);
 

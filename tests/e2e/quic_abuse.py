@@ -12,7 +12,8 @@ transport_abuse.sh).
         N real client Initials from N distinct source ports: the captured
         Initial of the corpus (client-0.bin) decrypted and encrypted again
         under a fresh random DCID each, so each is a new, valid connection
-        attempt; prints how many distinct ports the daemon answered
+        attempt; prints how many distinct ports the daemon answered with
+        a handshake and how many with a Retry ("answered N retried M")
 
 Prints one line per assertion, "ok - what" or "not ok - what", and
 "info - ..." lines with numbers; exits 1 on any failure. Every wait is
@@ -283,6 +284,7 @@ def cmd_flood(host, port, corpus, n):
     elapsed = time.monotonic() - start
     info(f"{n} Initials from {n} source ports in {elapsed:.2f} s")
     answered = set()
+    retried = set()
     end = time.monotonic() + 2
     poller = select.poll()
     for s in socks:
@@ -291,13 +293,17 @@ def cmd_flood(host, port, corpus, n):
     while time.monotonic() < end:
         for fd, _ in poller.poll(100):
             try:
-                while by_fd[fd].recv(65535):
-                    answered.add(fd)
+                while True:
+                    reply = by_fd[fd].recv(65535)
+                    if not reply:
+                        break
+                    # A long header of type 3 is a Retry (RFC 9000 17.2.5).
+                    (retried if reply[0] & 0xF0 == 0xF0 else answered).add(fd)
             except BlockingIOError:
                 pass
     for s in socks:
         s.close()
-    print(f"answered {len(answered)}", flush=True)
+    print(f"answered {len(answered)} retried {len(retried)}", flush=True)
     return 0
 
 

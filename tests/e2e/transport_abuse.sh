@@ -10,9 +10,13 @@
 #    A as destination: each is counted exactly and nothing of it reaches
 #    B's TUN (a packet socket on iron0 sees only C's valid echo requests,
 #    whose replies come back) or A;
-#  - a flood of real Initials from thousands of source ports: B keeps at
-#    most 256 half-open handshakes, its memory stays bounded, the A-B
-#    tunnel keeps working, and a new peer connects afterwards.
+#  - a flood of real Initials from thousands of source ports: B accepts
+#    64 (the Retry threshold) and answers the rest with a QUIC Retry, which
+#    the flood does not follow; with those 64 still pending, new peers get
+#    in through a Retry at once: rawpeer (key D) is answered, and a new
+#    `iron serve` node E, behind a second veth, pings B by name; B's memory
+#    stays bounded, the A-B tunnel keeps working, and a new peer connects
+#    after the flood's handshakes time out.
 # Every daemon exits cleanly at the end, with no sanitizer report (run with
 # IRON_BIN pointing at an IRON_SANITIZE build to check for leaks).
 . "$(dirname "$0")/lib.sh"
@@ -87,7 +91,17 @@ delta() {
 setup_pair 4 || exit 1
 new_key c
 new_key d
+new_key e
 C_IP=$(node_ip c)
+E=$(node_id e)
+# Node E's namespace, joined to B by a second veth (10.98.0.1 - 10.98.0.2).
+make_ns e
+ip link add "${PREFIX}e" netns "${PREFIX}e" type veth peer name "${PREFIX}f" netns "${PREFIX}b"
+ip -n "${PREFIX}e" addr add 10.98.0.1/24 dev "${PREFIX}e"
+ip -n "${PREFIX}b" addr add 10.98.0.2/24 dev "${PREFIX}f"
+ip -n "${PREFIX}e" link set "${PREFIX}e" up
+ip -n "${PREFIX}b" link set "${PREFIX}f" up
+wait_for 5 ip netns exec "${PREFIX}e" ping -c 1 -W 1 10.98.0.2
 check "A pings B through the tunnel" ping_ok a "$B_IP" 5
 rss_start=$(rss_kb b)
 
@@ -146,24 +160,52 @@ check "B alive after the malicious peer" alive b
 # --- a flood of Initials ---------------------------------------------------------------
 # flood ROUND: FLOOD Initials at B; checks the bounds, sets rss_flood.
 flood() {
-	drops0=$(status_of b quic.initials_dropped)
+	read -r drops0 retries0 <<<"$(status_of b quic.initials_dropped quic.retries_sent | tr '\n' ' ')"
 	PY_OUT=
 	run_py a "Initial flood $1" "$HERE/quic_abuse.py" flood 10.99.0.2 4766 "$CORPUS" "$FLOOD"
-	read -r half_open drops1 <<<"$(status_of b quic.half_open quic.initials_dropped | tr '\n' ' ')"
+	read -r half_open drops1 retries1 <<<"$(status_of b quic.half_open quic.initials_dropped \
+		quic.retries_sent | tr '\n' ' ')"
 	rss_flood=$(rss_kb b)
-	answered=${PY_OUT#answered }
-	check "flood $1: the re-encrypted Initials are real: B answered $answered source ports, at most 256" \
-		test "${answered:-0}" -ge 1 -a "${answered:-0}" -le 256
-	check "flood $1: B keeps at most 256 half-open handshakes ($half_open)" test "${half_open:-999}" -le 256
-	check "flood $1: B dropped the Initials over its bound ($((drops1 - drops0)) of $FLOOD)" \
-		test $((drops1 - drops0)) -ge $((FLOOD - 256 - answered))
+	read -r _ answered _ retried <<<"$PY_OUT"
+	retries=$((retries1 - retries0))
+	check "flood $1: the re-encrypted Initials are real: B took $answered source ports, 1 to 64 (the Retry threshold)" \
+		test "${answered:-0}" -ge 1 -a "${answered:-0}" -le 64
+	check "flood $1: B answered the rest with a Retry: $retries sent, $retried ports got one (of $FLOOD)" \
+		test "$retries" -ge $((FLOOD - 128)) -a "${retried:-0}" -ge $((FLOOD - 128))
+	check "flood $1: B keeps at most 64 half-open handshakes ($half_open)" test "${half_open:-999}" -le 64
+	check "flood $1: B's table never filled: no Initial dropped ($((drops1 - drops0)))" \
+		test $((drops1 - drops0)) -eq 0
 	check "flood $1: B alive" alive b
+}
+
+e_pings_b() {
+	ip netns exec "${PREFIX}e" ping -6 -c 1 -W 1 "$B.iron"
 }
 
 rss_before_flood=$(rss_kb b)
 flood 1
 rss_flood1=$rss_flood
 check "A still pings B while the half-open handshakes are pending" ping_ok a "$B_IP" 5
+# New peers while the flood's 64 handshakes are pending (10 s): each gets a
+# Retry, comes back with the token and is in.
+read -r half_open retries0 <<<"$(status_of b quic.half_open quic.retries_sent | tr '\n' ' ')"
+check "B still has the flood's $half_open half-open handshakes pending" test "${half_open:-0}" -ge 64
+out=$(timeout 30 ip netns exec "${PREFIX}a" "$TOOLS/rawpeer" --key "$WORK/d/secret.key" --peer "$B" \
+	--connect 10.99.0.2:4766 --count 3 --timeout 5 echo 2>&1)
+rc=$?
+echo "$out" >>"$WORK/check.log"
+retries1=$(status_of b quic.retries_sent)
+check "a new peer (rawpeer) connects at once and is answered, through a Retry (exit $rc, Retries +$((retries1 - retries0)))" \
+	test "$rc" -eq 0 -a $((retries1 - retries0)) -ge 1
+start_iron e --peer "$B@10.98.0.2:4766" || not_ok "node E starts"
+check "a new iron node E pings B by name ($B.iron)" wait_for 5 e_pings_b
+check "E pings B by name again: ping -6 -c 3 $B.iron" ping_ok e "$B.iron" 3
+read -r half_open retries2 invalid <<<"$(status_of b quic.half_open quic.retries_sent \
+	quic.retry_tokens_invalid | tr '\n' ' ')"
+check "E came in through a Retry too (Retries +$((retries2 - retries1)), $half_open still half-open)" \
+	test $((retries2 - retries1)) -ge 1
+check "B found no bad Retry token ($invalid)" test "${invalid:-1}" -eq 0
+check "B logged E's connection" grep -q "connected to ${E:0:10} (10\.98\.0\.1:[0-9]*, accepted" "$WORK/b.log"
 # B takes new connections again once the flood's half-open ones have timed
 # out, 10 s after they came (a client that keeps retransmitting its Initial
 # gets through at its next retransmission after that, ~19 s after the flood
@@ -199,7 +241,7 @@ echo "B RSS: start $rss_start kB, after garbage $rss_garbage kB, before the floo
 	"flood 2 $rss_flood2 kB, flood 3 $rss_flood3 kB"
 
 # --- clean exit ---------------------------------------------------------------------------
-for node in a b; do
+for node in a b e; do
 	eval "pid=\$PID_$node"
 	stop_iron "$node" TERM
 	wait "$pid"

@@ -48,4 +48,24 @@ check "iron reset none of its streams (no RESET_STREAM or STOP_SENDING in iroh's
 	test "$(js_frames trace "got frame (RESET_STREAM|STOP_SENDING)")" -eq 0
 
 check "iron is still running" alive a
+
+# Once more with every new client sent through a QUIC Retry first
+# (IRON_QUIC_RETRY=always, what iron does from 64 half-open handshakes on):
+# iroh's QUIC stack follows the Retry, and the handshake checks iron's
+# original_destination_connection_id and retry_source_connection_id.
+stop_iron a TERM
+mv "$WORK/a.out" "$WORK/a.out.1"
+IRON_QUIC_RETRY=always start_iron a || { not_ok "iron restarts with IRON_QUIC_RETRY=always"; finish; }
+run_js retry j --key "$WORK/j/secret.key" --bind "10.99.0.2:$JS_PORT" --alpn iron/packet/1 \
+	--peer "$A@10.99.0.1:4766" --ping "$A" --count 5 --interval 100
+rc=$?
+received=$(js_get retry '.event == "ping-done"' received)
+read -r retries invalid <<<"$(python3 "$INTEROP_DIR/../e2e/iron_status.py" "$WORK/a/iron.sock" \
+	quic.retries_sent quic.retry_tokens_invalid | tr '\n' ' ')"
+check "iroh -> iron through a Retry: ${received:-0}/5 replies (exit $rc), iron sent ${retries:-0} Retries" \
+	test "$rc" -eq 0 -a "${received:-0}" -eq 5 -a "${retries:-0}" -ge 1
+check "iron found the iroh client's Retry token good (${invalid:-?} invalid)" test "${invalid:-1}" -eq 0
+check "iron accepted the iroh node's connection after the Retry" \
+	log_has a "connected to ${J:0:10} \(10\.99\.0\.2:$JS_PORT, accepted, iron/packet/1\)"
+check "iron is still running" alive a
 finish

@@ -1053,18 +1053,37 @@ static void test_garbage(void)
 	teardown();
 }
 
-static void test_initial_flood(void)
+/* Sends one datagram both ways on the established pair and checks that
+ * each arrives. */
+static void exchange_datagram(void)
 {
-	struct quic_config limits = {.max_half_open = 32, .max_connections = 100};
-	struct quic_endpoint_stats st;
-	static struct datagram initials[200];
-	struct sockaddr_in6 from;
-	struct node *flood;
-	size_t max_conns = 0, max_half = 0;
+	uint8_t pkt[500];
+	size_t before_server = server->packets, before_client = client->packets;
 
-	setup_pair(NULL, &limits);
-	flood = node_new(0x44, 4, NULL);
-	/* Genuine, distinct Initials, intercepted instead of delivered. */
+	CHECK(client->conn && server->conn);
+	if (!client->conn || !server->conn)
+		return;
+	fill(pkt, sizeof(pkt), 7);
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	want_packets = before_server + 1;
+	CHECK(pump(server_got_all, 1 * SEC));
+	CHECK(server->last_len == sizeof(pkt) && intact(server->last_packet, sizeof(pkt)));
+	CHECK_INT(quic_conn_send_packet(server->conn, pkt, sizeof(pkt), now_ns), 0);
+	want_packets = before_client + 1;
+	CHECK(pump(client_got_all, 1 * SEC));
+	CHECK(client->last_len == sizeof(pkt) && intact(client->last_packet, sizeof(pkt)));
+}
+
+/* 10000 genuine, distinct Initials at the server, from 10000 source ports,
+ * none of which ever answers. Returns the largest numbers of connections
+ * and half-open ones seen. */
+static void flood_initials(struct node *flood, size_t *max_conns, size_t *max_half)
+{
+	static struct datagram initials[200];
+	struct quic_endpoint_stats st;
+	struct sockaddr_in6 from;
+
+	/* Intercepted instead of delivered. */
 	for (size_t i = 0; i < 200; i++) {
 		struct quic_conn *c;
 		net.intercept = true;
@@ -1079,6 +1098,7 @@ static void test_initial_flood(void)
 		quic_endpoint_flush(flood->ep, now_ns);
 		net.intercept = false;
 	}
+	*max_conns = *max_half = 0;
 	from = flood->addr;
 	for (uint32_t i = 0; i < 10000; i++) {
 		const struct datagram *d = &initials[i % 200];
@@ -1088,14 +1108,27 @@ static void test_initial_flood(void)
 		if (i % 16 == 0)
 			quic_endpoint_flush(server->ep, now_ns);
 		quic_endpoint_get_stats(server->ep, &st);
-		if (st.connections > max_conns)
-			max_conns = st.connections;
-		if (st.half_open > max_half)
-			max_half = st.half_open;
+		if (st.connections > *max_conns)
+			*max_conns = st.connections;
+		if (st.half_open > *max_half)
+			*max_half = st.half_open;
 	}
 	quic_endpoint_flush(server->ep, now_ns);
+}
+
+static void test_initial_flood(void)
+{
+	/* Retry off (at max_half_open): the hard bound alone. */
+	struct quic_config limits = {
+	    .max_half_open = 32, .max_connections = 100, .retry_half_open = 32};
+	struct quic_endpoint_stats st;
+	size_t max_conns, max_half;
+
+	setup_pair(NULL, &limits);
+	flood_initials(node_new(0x44, 4, NULL), &max_conns, &max_half);
 	quic_endpoint_get_stats(server->ep, &st);
-	printf("Initial flood: at most %zu connections (%zu half-open), %llu Initials dropped\n",
+	printf("Initial flood without Retry: at most %zu connections (%zu half-open), %llu "
+	       "Initials dropped\n",
 	       max_conns, max_half, (unsigned long long)st.initials_dropped);
 	CHECK(max_conns <= 32);
 	CHECK(max_half <= 32);
@@ -1103,13 +1136,196 @@ static void test_initial_flood(void)
 	/* Beyond the first 32, every Initial is dropped except repeats of
 	 * those 32 (50 each), which go to their connection. */
 	CHECK_INT(st.initials_dropped, 10000 - 32 * 50);
+	CHECK_INT(st.retries_sent, 0);
 	CHECK_INT(server->established, 0);
-	/* The half-open ones time out; then a real client gets in. */
-	pump(NULL, 11 * SEC);
+	/* A real client is shut out until the half-open ones time out (and
+	 * gives up itself after its 10 s handshake timeout). */
+	dial(client, server, NULL);
+	CHECK(!pump(both_established, 5 * SEC));
+	pump(NULL, 6 * SEC);
 	quic_endpoint_get_stats(server->ep, &st);
 	CHECK_INT(st.connections, 0);
+	CHECK_INT(client->closed, 1);
 	dial(client, server, NULL);
 	CHECK(pump(both_established, 5 * SEC));
+	teardown();
+}
+
+/* The same flood with Retry from a quarter of max_half_open (the default):
+ * the spoofed Initials fill only that quarter, the rest are answered with
+ * a Retry nobody follows, and a real client gets in at once through one. */
+static void test_initial_flood_retry(void)
+{
+	struct quic_config limits = {.max_half_open = 32, .max_connections = 100};
+	struct quic_endpoint_stats st0, st;
+	size_t max_conns, max_half;
+	uint64_t start;
+
+	setup_pair(NULL, &limits);
+	flood_initials(node_new(0x44, 4, NULL), &max_conns, &max_half);
+	quic_endpoint_get_stats(server->ep, &st0);
+	printf("Initial flood with Retry: at most %zu connections (%zu half-open), %llu Retries "
+	       "sent, %llu Initials dropped\n",
+	       max_conns, max_half, (unsigned long long)st0.retries_sent,
+	       (unsigned long long)st0.initials_dropped);
+	CHECK(max_half <= 8);
+	CHECK_INT(st0.connections, 8);
+	/* Every Initial beyond the first 8 is answered with a Retry, except
+	 * the repeats of those 8 (50 each), which go to their connection. */
+	CHECK_INT(st0.retries_sent, 10000 - 8 * 50);
+	CHECK_INT(st0.initials_dropped, 0);
+	CHECK_INT(st0.retry_tokens_invalid, 0);
+
+	/* With the 8 still pending, a real client connects: one Retry, then a
+	 * handshake that completes only if the server's transport parameters
+	 * name the client's first DCID and the Retry's SCID (ngtcp2 checks). */
+	start = now_ns;
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	printf("handshake through a Retry took %.1f ms of fake time\n",
+	       (double)(now_ns - start) / 1e6);
+	CHECK(now_ns - start <= 6 * LATENCY + 5 * MS);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.retries_sent, st0.retries_sent + 1);
+	CHECK_INT(st.retry_tokens_invalid, 0);
+	CHECK_INT(st.connections, 9);
+	CHECK_INT(client->closed + server->closed, 0);
+	if (server->conn)
+		CHECK(same_addr((const struct sockaddr_in6 *)quic_conn_remote(server->conn),
+				&client->addr));
+	exchange_datagram();
+	teardown();
+}
+
+/* Moves the one intercepted datagram to *out; false when there was not
+ * exactly one. */
+static bool take_intercepted(struct datagram *out)
+{
+	bool one = net.nintercepted == 1;
+	if (one)
+		*out = net.intercepted[0];
+	net.nintercepted = 0;
+	return one;
+}
+
+static void test_retry_tokens(void)
+{
+	struct quic_config always = {.retry_half_open = QUIC_RETRY_ALWAYS};
+	struct quic_endpoint_stats st;
+	struct datagram first, retry, second;
+	struct sockaddr_in6 other;
+	struct quic_conn *c;
+	uint64_t start;
+
+	/* Below the threshold: no Retry, the usual 1-RTT handshake. */
+	setup_pair(NULL, NULL);
+	start = now_ns;
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK(now_ns - start <= 4 * LATENCY + 5 * MS);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.retries_sent, 0);
+	teardown();
+
+	/* By hand, through the intercept: Initial, Retry, Initial with the
+	 * token. */
+	setup_pair(NULL, &always);
+	net.intercept = true;
+	c = dial(client, server, NULL);
+	quic_endpoint_flush(client->ep, now_ns);
+	CHECK(take_intercepted(&first));
+	CHECK(first.len >= 1200 && (first.data[0] & 0xf0) == 0xc0); /* Initial */
+	feed(server, &client->addr, first.data, first.len);
+	CHECK(take_intercepted(&retry));
+	/* A long-header Retry, far smaller than the Initial. */
+	CHECK((retry.data[0] & 0xf0) == 0xf0);
+	CHECK(retry.len < 200);
+	printf("Retry: %u bytes in answer to a %u-byte Initial\n", retry.len, first.len);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.retries_sent, 1);
+	CHECK_INT(st.connections, 0);
+	feed(client, &server->addr, retry.data, retry.len);
+	CHECK(take_intercepted(&second));
+	CHECK(second.len >= 1200 && (second.data[0] & 0xf0) == 0xc0);
+	CHECK(second.len > first.len - 100); /* carries the token */
+	/* For fuzz_quic_recv's corpus: an Initial with a Retry token (which
+	 * that endpoint's secret does not verify). */
+	const char *dir = getenv("IRON_QUIC_CORPUS");
+	if (dir) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/client-retry-token.bin", dir);
+		FILE *f = fopen(path, "wb");
+		if (f) {
+			fwrite(second.data, 1, second.len, f);
+			fclose(f);
+		}
+	}
+
+	/* Replayed from another port, then another address: refused. */
+	other = client->addr;
+	other.sin6_port = htons(999);
+	feed(server, &other, second.data, second.len);
+	other = client->addr;
+	other.sin6_addr.s6_addr[14] = 0x77;
+	feed(server, &other, second.data, second.len);
+	CHECK_INT(net.nintercepted, 0);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.retry_tokens_invalid, 2);
+	CHECK_INT(st.connections, 0);
+	CHECK_INT(st.retries_sent, 1);
+
+	/* Forged: one bit of the token flipped (the token is checked before
+	 * the packet is decrypted). */
+	{
+		struct datagram forged = second;
+		size_t pos = 6 + forged.data[5];
+		size_t token_len, token_at;
+		pos += 1 + forged.data[pos];
+		CHECK_INT(forged.data[pos] >> 6, 1); /* a 2-byte length */
+		token_len = (size_t)(forged.data[pos] & 0x3f) << 8 | forged.data[pos + 1];
+		token_at = pos + 2;
+		CHECK(token_len > 32 && token_at + token_len < forged.len);
+		CHECK_INT(forged.data[token_at], 0xb6); /* ngtcp2's Retry token magic */
+		forged.data[token_at + token_len / 2] ^= 1;
+		feed(server, &client->addr, forged.data, forged.len);
+		CHECK_INT(net.nintercepted, 0);
+		quic_endpoint_get_stats(server->ep, &st);
+		CHECK_INT(st.retry_tokens_invalid, 3);
+		CHECK_INT(st.connections, 0);
+	}
+
+	/* Expired: the same Initial 11 s later from the right address. */
+	now_ns += 11 * SEC;
+	feed(server, &client->addr, second.data, second.len);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.retry_tokens_invalid, 4);
+	CHECK_INT(st.connections, 0);
+	CHECK_INT(net.nintercepted, 0);
+	now_ns -= 11 * SEC;
+
+	/* In time and from the right address: accepted. */
+	feed(server, &client->addr, second.data, second.len);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.retry_tokens_invalid, 4);
+	CHECK_INT(st.connections, 1);
+	CHECK(net.nintercepted > 0);
+	quic_conn_close(c, 0, now_ns);
+	net_reset();
+	teardown();
+
+	/* Every client through a Retry (QUIC_RETRY_ALWAYS): connects and
+	 * carries datagrams both ways. */
+	setup_pair(NULL, &always);
+	start = now_ns;
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	printf("handshake through a forced Retry took %.1f ms of fake time\n",
+	       (double)(now_ns - start) / 1e6);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.retries_sent, 1);
+	CHECK_INT(st.connections, 1);
+	exchange_datagram();
+	CHECK_INT(client->closed + server->closed, 0);
 	teardown();
 }
 
@@ -1293,6 +1509,8 @@ int main(void)
 	test_datagram_sustained_loss();
 	test_garbage();
 	test_initial_flood();
+	test_initial_flood_retry();
+	test_retry_tokens();
 	test_version_negotiation();
 	test_stateless_reset();
 	measure();
