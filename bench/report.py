@@ -14,7 +14,7 @@ import statistics
 import sys
 
 NAMES = {"iron": "iron", "wg": "wireguard-go", "veth": "veth", "nebula": "nebula",
-         "tinc": "tinc", "fastd": "fastd"}
+         "tinc": "tinc", "fastd": "fastd", "ygg": "yggdrasil", "openvpn": "openvpn"}
 
 # metric, label, format
 ROWS = [
