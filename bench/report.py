@@ -172,6 +172,11 @@ def main():
         if "fastd" in summ:
             r = ratio("rtt_p50_ms", "fastd")
             target("RTT p50: iron / fastd", r, "<= 1", r is not None and r <= 1)
+        # Ahead of every other VPN in the run, single stream (issue 7).
+        for other in ("nebula", "tinc", "fastd", "ygg", "openvpn"):
+            if other in summ:
+                r = ratio("tcp1_mbps", other)
+                target(f"TCP 1 stream: iron / {NAMES[other]}", r, "> 1", r is not None and r > 1)
         v = med("iron", "first_ping_ms")
         target("first ping after start of B (ms)", v, "<= 50", v is not None and v <= 50)
         v = med("iron", "rss_idle_kb")
