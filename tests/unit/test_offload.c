@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "iron/offload.h"
 
 #define TCP_FIN 0x01
@@ -25,30 +26,6 @@
 
 static const uint8_t addr_a[16] = {0xfd, 0x69, 0x72, 0x6f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 static const uint8_t addr_b[16] = {0xfd, 0x69, 0x72, 0x6f, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* RFC 1071 byte by byte over the pseudo-header and the upper-layer bytes
  * of an IPv6 packet without extension headers, not complemented. */

@@ -20,26 +20,12 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "iron/ipv6.h"
 #include "iron/tun.h"
 
 #define SKIP	 77
 #define TUN_NAME "iront0"
-
-static struct in6_addr addr(const char *text)
-{
-	struct in6_addr a;
-	if (inet_pton(AF_INET6, text, &a) != 1)
-		abort();
-	return a;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Reads packets from the TUN until one of the protocol arrives that is not
  * multicast (the kernel may send MLD reports), for at most 2 s. Returns its

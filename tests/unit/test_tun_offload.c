@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "iron/ipv6.h"
 #include "iron/offload.h"
 #include "iron/tun.h"
@@ -39,45 +40,6 @@
 #endif
 
 static struct in6_addr own, far;
-
-static struct in6_addr addr(const char *text)
-{
-	struct in6_addr a;
-	if (inet_pton(AF_INET6, text, &a) != 1)
-		abort();
-	return a;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* ---- reading: every read split, the packets queued ---- */
 
