@@ -1349,6 +1349,14 @@ static bool tail_needs_probe(struct quic_conn *qc)
 	return cs.bytes_in_flight > 0 && cs.loss_detection_timer == UINT64_MAX;
 }
 
+/* The size of a short-header packet carrying a datagram of len bytes and
+ * an ACK frame (ACK_ROOM also covers a small control frame such as the
+ * tail probe). */
+static size_t datagram_packet_len(struct quic_conn *qc, size_t len)
+{
+	return len + DATAGRAM_OVERHEAD + ngtcp2_conn_get_dcid(qc->conn)->datalen + ACK_ROOM;
+}
+
 /* Whether the congestion window keeps room for the tail probe after a
  * datagram of len bytes (ngtcp2 writes a packet while bytes_in_flight <
  * cwnd, whatever its size). The packet also carries any pending ACK frame,
@@ -1356,8 +1364,7 @@ static bool tail_needs_probe(struct quic_conn *qc)
 static bool window_has_room(struct quic_conn *qc, size_t len, bool coalescing)
 {
 	size_t full = ngtcp2_conn_get_max_tx_udp_payload_size(qc->conn);
-	size_t packet =
-	    len + DATAGRAM_OVERHEAD + ngtcp2_conn_get_dcid(qc->conn)->datalen + ACK_ROOM;
+	size_t packet = datagram_packet_len(qc, len);
 
 	if (coalescing || packet > full)
 		packet = full;
@@ -1368,9 +1375,7 @@ static bool window_has_room(struct quic_conn *qc, size_t len, bool coalescing)
  * one packet. */
 static bool probe_fits(struct quic_conn *qc, size_t len)
 {
-	size_t packet =
-	    len + DATAGRAM_OVERHEAD + ngtcp2_conn_get_dcid(qc->conn)->datalen + ACK_ROOM;
-	return packet <= ngtcp2_conn_get_max_tx_udp_payload_size(qc->conn);
+	return datagram_packet_len(qc, len) <= ngtcp2_conn_get_max_tx_udp_payload_size(qc->conn);
 }
 
 /* What the next write call puts into the packet. */
