@@ -7,7 +7,7 @@
 #include "iron/commands.h"
 #include "iron/config.h"
 #include "iron/daemon.h"
-#include "iron/udp.h"
+#include "iron/netaddr.h"
 
 static void serve_usage(FILE *f)
 {
@@ -57,6 +57,17 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 	config->dns_port = globals->dns_port;
 	config->tun_name = "iron0";
 	config->mtu = 1420;
+	/* The environment is read here, once, and nowhere below the command
+	 * layer. IRON_TUN_OFFLOAD=0 keeps a plain TUN (to compare, or to get
+	 * around a kernel that misbehaves); IRON_QUIC_RETRY=always sends every
+	 * new client through a Retry round trip (interop tests). */
+	const char *env = getenv("IRON_TUN_OFFLOAD");
+	config->tun_offload = !(env && strcmp(env, "0") == 0);
+	env = getenv("IRON_QUIC_RETRY");
+	config->quic_retry_always = env && strcmp(env, "always") == 0;
+	config->log_env = getenv("IRON_LOG");
+	if (!config->log_env || !*config->log_env)
+		config->log_env = getenv("RUST_LOG");
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
@@ -67,7 +78,7 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 					  DAEMON_MAX_LISTEN);
 				goto out;
 			}
-			if (udp_parse_addr(optarg, &config->listen[config->nlisten]) != 0) {
+			if (netaddr_parse(optarg, &config->listen[config->nlisten]) != 0) {
 				cli_error("serve: --listen '%s': expected IP:PORT or [IPv6]:PORT",
 					  optarg);
 				goto out;
@@ -99,7 +110,7 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 					  DAEMON_MAX_UPSTREAMS);
 				goto out;
 			}
-			if (udp_parse_addr(optarg, &config->dns_upstream[config->nupstream]) != 0) {
+			if (netaddr_parse(optarg, &config->dns_upstream[config->nupstream]) != 0) {
 				cli_error(
 				    "serve: --dns-upstream '%s': expected IP:PORT or [IPv6]:PORT",
 				    optarg);
@@ -161,9 +172,7 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 		goto out;
 	}
 	if (config->nlisten == 0) {
-		struct sockaddr_in6 *any = (struct sockaddr_in6 *)&config->listen[0];
-		any->sin6_family = AF_INET6;
-		any->sin6_port = htons(4766);
+		netaddr_parse("[::]:4766", &config->listen[0]);
 		config->nlisten = 1;
 	}
 	if (globals->dns_port_given)

@@ -152,7 +152,14 @@ static void fill_row(const struct json_value *peer, struct peer_row *row)
 	cli_printable(json_string(json_get(peer, "ipv6"), "-"), row->cell[COL_ADDRESS], CELL_SIZE);
 	cli_printable(json_string(json_get(peer, "path"), "none"), path, sizeof(path));
 	cli_printable(remote_text, remote, sizeof(remote));
-	if (remote_text)
+	const char *source_text = json_string(json_get(peer, "source"), NULL);
+	char source[16] = "";
+	if (source_text)
+		cli_printable(source_text, source, sizeof(source));
+	if (remote_text && source[0])
+		snprintf(row->cell[COL_PATH], CELL_SIZE, "%.12s %.56s (%.12s)", path, remote,
+			 source);
+	else if (remote_text)
 		snprintf(row->cell[COL_PATH], CELL_SIZE, "%.20s %.64s", path, remote);
 	else
 		snprintf(row->cell[COL_PATH], CELL_SIZE, "%s", path);

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "iron/id.h"
-#include "iron/udp.h"
 
 enum section { SECTION_INTERFACE, SECTION_PEER };
 
@@ -101,7 +100,7 @@ static int parse_listen(struct parse *p, const char *name, const char *value)
 	struct config_file *f = p->out;
 	if (f->nlisten == DAEMON_MAX_LISTEN)
 		return fail(p, p->line, "%s: at most %d addresses", name, DAEMON_MAX_LISTEN);
-	if (udp_parse_addr(value, &f->listen[f->nlisten]) != 0)
+	if (netaddr_parse(value, &f->listen[f->nlisten]) != 0)
 		return fail(p, p->line,
 			    "%s: expected ADDR:PORT with a numeric address, e.g. [::]:4766", name);
 	f->nlisten++;
@@ -112,13 +111,11 @@ static int parse_listen(struct parse *p, const char *name, const char *value)
 static int parse_dns_upstream(struct parse *p, const char *name, const char *value)
 {
 	struct config_file *f = p->out;
-	struct sockaddr_storage *ss = &f->dns_upstream[f->nupstream];
+	struct netaddr *upstream = &f->dns_upstream[f->nupstream];
 	if (f->nupstream == DAEMON_MAX_UPSTREAMS)
 		return fail(p, p->line, "%s: at most %d servers", name, DAEMON_MAX_UPSTREAMS);
 	/* Port 0 parses as an address but cannot be sent to. */
-	if (udp_parse_addr(value, ss) != 0 ||
-	    (ss->ss_family == AF_INET ? ((struct sockaddr_in *)ss)->sin_port
-				      : ((struct sockaddr_in6 *)ss)->sin6_port) == 0)
+	if (netaddr_parse(value, upstream) != 0 || netaddr_port(&upstream->sa) == 0)
 		return fail(p, p->line,
 			    "%s: expected ADDR:PORT with a numeric address, e.g. 9.9.9.9:53", name);
 	f->nupstream++;

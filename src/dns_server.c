@@ -91,7 +91,7 @@ struct tcp_write {
 struct dns_server {
 	uv_loop_t *loop;
 	uint16_t port;
-	struct sockaddr_storage upstreams[DNS_SERVER_UPSTREAM_MAX];
+	struct netaddr upstreams[DNS_SERVER_UPSTREAM_MAX];
 	size_t n_upstreams;
 	unsigned upstream_timeout_ms, tcp_idle_timeout_ms, max_in_flight, max_tcp_conns;
 	void (*on_node)(void *user, const struct iron_id *id);
@@ -241,24 +241,6 @@ static bool send_answer(struct dns_server *s, const struct origin *o, const uint
 
 /* --- forwarding ---------------------------------------------------------- */
 
-static bool same_address(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-	if (a->ss_family != b->sa_family)
-		return false;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
-		const struct sockaddr_in *y = (const struct sockaddr_in *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
-		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
-		return x->sin6_port == y->sin6_port &&
-		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-	}
-	return false;
-}
-
 static void pending_closed(uv_handle_t *handle)
 {
 	struct pending *p = handle->data;
@@ -307,12 +289,12 @@ static bool pending_send(struct pending *p)
 {
 	struct dns_server *s = p->server;
 	for (; p->upstream < s->n_upstreams; p->upstream++) {
-		const struct sockaddr_storage *to = &s->upstreams[p->upstream];
-		uv_udp_t *sock = to->ss_family == AF_INET6 ? &s->upstream6 : &s->upstream4;
+		const struct netaddr *to = &s->upstreams[p->upstream];
+		uv_udp_t *sock = to->sa.sa_family == AF_INET6 ? &s->upstream6 : &s->upstream4;
 		p->upstream_id = fresh_id(s);
 		dns_set_id(p->query, p->upstream_id);
 		uv_buf_t buf = uv_buf_init((char *)p->query, (unsigned)p->len);
-		int r = uv_udp_try_send(sock, &buf, 1, (const struct sockaddr *)to);
+		int r = uv_udp_try_send(sock, &buf, 1, &to->sa);
 		if (r < 0) {
 			if (log_allowed(s))
 				log_debug("upstream %zu: %s", p->upstream + 1, uv_strerror(r));
@@ -391,7 +373,7 @@ static void upstream_received(struct dns_server *s, uint8_t *data, size_t len,
 		goto mismatch;
 	for (p = s->pending; p; p = p->next)
 		if (p->upstream_id == dns_get_id(data) &&
-		    same_address(&s->upstreams[p->upstream], from))
+		    netaddr_equal(&s->upstreams[p->upstream].sa, from))
 			break;
 	if (!p || !dns_reply_matches(p->query, p->len, data, len))
 		goto mismatch;
@@ -658,37 +640,14 @@ static void tcp_accepted(uv_stream_t *listener, int status)
 
 /* --- set-up ------------------------------------------------------------------ */
 
-static int parse_listen(const char *text, uint16_t port, struct sockaddr_storage *out)
-{
-	memset(out, 0, sizeof(*out));
-	struct sockaddr_in *in = (struct sockaddr_in *)out;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
-	if (inet_pton(AF_INET, text, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		return 0;
-	}
-	return -EINVAL;
-}
-
-static socklen_t addr_len(const struct sockaddr_storage *a)
-{
-	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
 /* A bound socket (listening for TCP). Returns the descriptor or -errno. */
-static int bound_socket(const struct sockaddr_storage *addr, int type)
+static int bound_socket(const struct netaddr *addr, int type)
 {
 	int one = 1, udp_rcvbuf = UDP_RCVBUF, err;
-	int fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(addr->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (addr->ss_family == AF_INET6)
+	if (addr->sa.sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	/* Room for a burst of queries while the loop is busy (best effort:
 	 * the kernel caps it at net.core.rmem_max). */
@@ -697,7 +656,7 @@ static int bound_socket(const struct sockaddr_storage *addr, int type)
 	/* Lets a restarted daemon bind while old connections linger. */
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)addr, addr_len(addr)) != 0 ||
+	if (bind(fd, &addr->sa, netaddr_len(&addr->sa)) != 0 ||
 	    (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) != 0)) {
 		err = -errno;
 		close(fd);
@@ -708,18 +667,17 @@ static int bound_socket(const struct sockaddr_storage *addr, int type)
 
 static uint16_t bound_port(int fd)
 {
-	struct sockaddr_storage a;
+	struct netaddr a;
 	socklen_t len = sizeof(a);
-	if (getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+	if (getsockname(fd, &a.sa, &len) != 0)
 		return 0;
-	return ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
-					     : ((struct sockaddr_in *)&a)->sin_port);
+	return netaddr_port(&a.sa);
 }
 
 /* True for the errors of an IPv6 address on a host without IPv6. */
-static bool ipv6_unavailable(const struct sockaddr_storage *a, int err)
+static bool ipv6_unavailable(const struct netaddr *a, int err)
 {
-	return a->ss_family == AF_INET6 && (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT);
+	return a->sa.sa_family == AF_INET6 && (err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT);
 }
 
 struct bound_fds {
@@ -738,30 +696,21 @@ static void close_fds(struct bound_fds *fds)
 
 /* Binds UDP and TCP on every address with one port; port 0 takes the
  * first free port of the first address for all. */
-static int bind_all(const struct sockaddr_storage *addrs, size_t n, uint16_t port,
-		    struct bound_fds *fds, uint16_t *bound)
+static int bind_all(const struct netaddr *addrs, size_t n, uint16_t port, struct bound_fds *fds,
+		    uint16_t *bound)
 {
 	int err = 0;
 	fds->n = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct sockaddr_storage a = addrs[i];
-		char text[INET6_ADDRSTRLEN] = "?";
-		if (a.ss_family == AF_INET6) {
-			((struct sockaddr_in6 *)&a)->sin6_port = htons(port);
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a)->sin6_addr, text,
-				  sizeof(text));
-		} else {
-			((struct sockaddr_in *)&a)->sin_port = htons(port);
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&a)->sin_addr, text,
-				  sizeof(text));
-		}
+		struct netaddr a = addrs[i];
+		char text[NETADDR_STR_SIZE];
+		netaddr_format_host(&a.sa, text, sizeof(text));
+		netaddr_set_port(&a, port);
 		int udp = bound_socket(&a, SOCK_DGRAM);
 		if (udp >= 0 && port == 0)
 			port = bound_port(udp);
-		if (udp >= 0 && a.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&a)->sin6_port = htons(port);
-		else if (udp >= 0)
-			((struct sockaddr_in *)&a)->sin_port = htons(port);
+		if (udp >= 0)
+			netaddr_set_port(&a, port);
 		int tcp = udp >= 0 ? bound_socket(&a, SOCK_STREAM) : udp;
 		if (udp >= 0 && tcp < 0)
 			close(udp);
@@ -790,7 +739,7 @@ static int bind_all(const struct sockaddr_storage *addrs, size_t n, uint16_t por
 
 static int upstream_socket(int family)
 {
-	struct sockaddr_storage any = {.ss_family = (sa_family_t)family};
+	struct netaddr any = {.sa.sa_family = (sa_family_t)family};
 	return bound_socket(&any, SOCK_DGRAM);
 }
 
@@ -809,7 +758,7 @@ int dns_server_new(const struct dns_server_config *config, struct dns_server **o
 	static const char *const default_listen[] = {"127.0.0.1", "::1"};
 	const char *const *listen_text = config->listen;
 	size_t n_listen = config->n_listen;
-	struct sockaddr_storage addrs[DNS_SERVER_LISTEN_MAX];
+	struct netaddr addrs[DNS_SERVER_LISTEN_MAX];
 	struct bound_fds fds = {.n = 0};
 	int up4 = -1, up6 = -1, err;
 	struct dns_server *s = NULL;
@@ -824,13 +773,13 @@ int dns_server_new(const struct dns_server_config *config, struct dns_server **o
 	    config->n_upstreams > DNS_SERVER_UPSTREAM_MAX)
 		return -EINVAL;
 	for (size_t i = 0; i < n_listen; i++) {
-		if (parse_listen(listen_text[i], 0, &addrs[i]) != 0) {
+		if (netaddr_parse_host(listen_text[i], 0, &addrs[i]) != 0) {
 			log_error("not an IP address to listen on: %s", listen_text[i]);
 			return -EINVAL;
 		}
 	}
 	for (size_t i = 0; i < config->n_upstreams; i++) {
-		sa_family_t family = config->upstreams[i].ss_family;
+		sa_family_t family = config->upstreams[i].sa.sa_family;
 		if (family != AF_INET && family != AF_INET6)
 			return -EINVAL;
 	}
@@ -845,10 +794,10 @@ int dns_server_new(const struct dns_server_config *config, struct dns_server **o
 	if (err < 0)
 		goto out;
 	for (size_t i = 0; i < config->n_upstreams; i++) {
-		int *fd = config->upstreams[i].ss_family == AF_INET6 ? &up6 : &up4;
+		int *fd = config->upstreams[i].sa.sa_family == AF_INET6 ? &up6 : &up4;
 		if (*fd >= 0)
 			continue;
-		*fd = upstream_socket(config->upstreams[i].ss_family);
+		*fd = upstream_socket(config->upstreams[i].sa.sa_family);
 		if (*fd < 0) {
 			err = *fd;
 			log_error("cannot open a socket for the upstream servers: %s",

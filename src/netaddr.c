@@ -145,6 +145,14 @@ uint16_t netaddr_port(const struct sockaddr *addr)
 	return 0;
 }
 
+void netaddr_set_port(struct netaddr *addr, uint16_t port)
+{
+	if (addr->sa.sa_family == AF_INET)
+		addr->in.sin_port = htons(port);
+	else if (addr->sa.sa_family == AF_INET6)
+		addr->in6.sin6_port = htons(port);
+}
+
 bool netaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
 {
 	if (a->sa_family != b->sa_family)
@@ -208,6 +216,18 @@ int netaddr_to_v6(const struct sockaddr *addr, struct netaddr *out)
 	out->in6.sin6_addr.s6_addr[10] = 0xff;
 	out->in6.sin6_addr.s6_addr[11] = 0xff;
 	memcpy(out->in6.sin6_addr.s6_addr + 12, &v4->sin_addr, 4);
+	return 0;
+}
+
+int netaddr_canonical(const struct sockaddr *addr, struct netaddr *out)
+{
+	int rc = netaddr_set(out, addr);
+	if (rc < 0 || addr->sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&out->in6.sin6_addr))
+		return rc;
+	struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = out->in6.sin6_port};
+	memcpy(&v4.sin_addr, out->in6.sin6_addr.s6_addr + 12, 4);
+	memset(out, 0, sizeof(*out));
+	out->in = v4;
 	return 0;
 }
 

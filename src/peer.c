@@ -5,9 +5,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "iron/log.h"
-#include "iron/udp.h"
 
 #define PEER_BUCKETS	 1024
 #define PEER_PENDING_MAX 64
@@ -19,21 +19,37 @@
 /* A peer with no connection, no static address and no traffic for this long
  * is forgotten. */
 #define PEER_FORGET_NS (10ull * 60 * 1000000000)
+/* Where a peer's connection came from is a candidate for this long after
+ * the connection is gone. */
+#define PEER_LEARNED_TTL_NS PEER_FORGET_NS
+/* A path a dial failed on is skipped for backoff << failures, up to this. */
+#define PEER_PATH_PENALTY_MAX (60ull * 1000000000)
 
 struct pending_packet {
 	uint16_t len;
 	uint8_t data[PEER_PACKET_MAX];
 };
 
+struct peer_path {
+	struct netaddr addr;
+	enum peer_path_kind kind;
+	enum peer_path_source source;
+	uint64_t expires; /* 0: never */
+	uint64_t rtt_ns;
+	uint64_t skip_until; /* a dial failed on it: others first until then */
+	unsigned failures;
+};
+
 struct peer {
 	struct iron_id id;
-	struct peer *next_in_bucket;
-	struct peer *prev, *next; /* list of all peers */
+	LIST_ENTRY(peer) in_bucket;
+	LIST_ENTRY(peer) in_table;
 	struct peer_table *table;
 
 	bool is_static;
-	bool has_addr;
-	struct sockaddr_storage addr; /* where to dial: static, or learned */
+	struct peer_path paths[PEER_MAX_PATHS];
+	unsigned npaths;
+	int dialled_path; /* the path of the dial in progress, or -1 */
 
 	/* The connection packets to this peer are sent on: an iron/packet/1
 	 * connection in either direction, or one we dialled. */
@@ -49,12 +65,14 @@ struct peer {
 	unsigned pending_head, pending_count;
 };
 
+LIST_HEAD(peer_list, peer);
+
 struct peer_table {
 	struct peer_table_config config;
 	struct peer_callbacks cb;
 	struct quic_endpoint *quic;
-	struct peer *buckets[PEER_BUCKETS];
-	struct peer *first;
+	struct peer_list buckets[PEER_BUCKETS];
+	struct peer_list all;
 	uint64_t next_tick;
 	/* The time of the call being served, for the QUIC callbacks. */
 	uint64_t now;
@@ -70,9 +88,10 @@ static unsigned bucket_of(const struct iron_id *id)
 
 static struct peer *peer_find(const struct peer_table *table, const struct iron_id *id)
 {
-	for (struct peer *p = table->buckets[bucket_of(id)]; p; p = p->next_in_bucket)
-		if (memcmp(p->id.bytes, id->bytes, IRON_ID_LEN) == 0)
-			return p;
+	struct peer *p;
+	LIST_FOREACH(p, &table->buckets[bucket_of(id)], in_bucket)
+	if (id_equal(&p->id, id))
+		return p;
 	return NULL;
 }
 
@@ -87,28 +106,16 @@ static struct peer *peer_get(struct peer_table *table, const struct iron_id *id,
 	p->id = *id;
 	p->table = table;
 	p->last_activity = now;
-	unsigned b = bucket_of(id);
-	p->next_in_bucket = table->buckets[b];
-	table->buckets[b] = p;
-	p->next = table->first;
-	if (table->first)
-		table->first->prev = p;
-	table->first = p;
+	p->dialled_path = -1;
+	LIST_INSERT_HEAD(&table->buckets[bucket_of(id)], p, in_bucket);
+	LIST_INSERT_HEAD(&table->all, p, in_table);
 	return p;
 }
 
-static void peer_free(struct peer_table *table, struct peer *p)
+static void peer_free(struct peer *p)
 {
-	struct peer **pp = &table->buckets[bucket_of(&p->id)];
-	while (*pp != p)
-		pp = &(*pp)->next_in_bucket;
-	*pp = p->next_in_bucket;
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		table->first = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
+	LIST_REMOVE(p, in_bucket);
+	LIST_REMOVE(p, in_table);
 	free(p->pending);
 	free(p);
 }
@@ -119,6 +126,150 @@ static void short_id(const struct iron_id *id, char *out)
 	id_to_base32(id, b32);
 	memcpy(out, b32, 10);
 	out[10] = '\0';
+}
+
+const char *peer_path_kind_name(enum peer_path_kind kind)
+{
+	return kind == PEER_PATH_RELAY ? "relay" : "direct";
+}
+
+const char *peer_path_source_name(enum peer_path_source source)
+{
+	switch (source) {
+	case PEER_SOURCE_STATIC:
+		return "static";
+	case PEER_SOURCE_LAN:
+		return "lan";
+	case PEER_SOURCE_DISCOVERED:
+		return "discovered";
+	case PEER_SOURCE_LEARNED:
+		return "learned";
+	}
+	return "unknown";
+}
+
+static bool path_expired(const struct peer_path *path, uint64_t now)
+{
+	return path->expires != 0 && now >= path->expires;
+}
+
+/* Paths are kept in canonical form (netaddr_canonical()): the dual-stack
+ * socket's v4-mapped form of an IPv4 address is the same path. */
+static int path_find(const struct peer *p, const struct sockaddr *addr)
+{
+	struct netaddr canon;
+	if (netaddr_canonical(addr, &canon) < 0)
+		return -1;
+	for (unsigned i = 0; i < p->npaths; i++)
+		if (netaddr_equal(&p->paths[i].addr.sa, &canon.sa))
+			return (int)i;
+	return -1;
+}
+
+/* The path the sending connection runs on, or -1. */
+static int path_active(const struct peer *p)
+{
+	return p->conn ? path_find(p, quic_conn_remote(p->conn)) : -1;
+}
+
+static void path_remove(struct peer *p, unsigned i)
+{
+	p->paths[i] = p->paths[--p->npaths];
+	if (p->dialled_path == (int)p->npaths)
+		p->dialled_path = (int)i;
+	else if (p->dialled_path == (int)i)
+		p->dialled_path = -1;
+}
+
+/* Is a better than b to dial? Direct before relay; then a path that did
+ * not just fail; then fewer failed dials in a row (so that failing paths
+ * take turns); then the lower measured RTT; then the source. */
+static bool path_better(const struct peer_path *a, const struct peer_path *b, uint64_t now)
+{
+	if (a->kind != b->kind)
+		return a->kind == PEER_PATH_DIRECT;
+	bool a_skip = now < a->skip_until, b_skip = now < b->skip_until;
+	if (a_skip != b_skip)
+		return !a_skip;
+	if (a_skip && a->skip_until != b->skip_until)
+		return a->skip_until < b->skip_until;
+	if (a->failures != b->failures)
+		return a->failures < b->failures;
+	if (a->rtt_ns && b->rtt_ns && a->rtt_ns != b->rtt_ns)
+		return a->rtt_ns < b->rtt_ns;
+	return a->source < b->source;
+}
+
+/* The candidate to dial now, or -1 when there is none. */
+static int path_choose(const struct peer *p, uint64_t now)
+{
+	int best = -1;
+	for (unsigned i = 0; i < p->npaths; i++) {
+		if (path_expired(&p->paths[i], now))
+			continue;
+		if (best < 0 || path_better(&p->paths[i], &p->paths[best], now))
+			best = (int)i;
+	}
+	return best;
+}
+
+static bool peer_has_path(const struct peer *p, uint64_t now)
+{
+	return path_choose(p, now) >= 0;
+}
+
+/* Makes room for one more candidate: an expired one goes first, else the
+ * least preferred that is neither static nor in use. */
+static int path_make_room(struct peer *p, enum peer_path_source source, uint64_t now)
+{
+	int active = path_active(p), victim = -1;
+	for (unsigned i = 0; i < p->npaths; i++) {
+		if ((int)i == active || (int)i == p->dialled_path)
+			continue;
+		if (path_expired(&p->paths[i], now)) {
+			victim = (int)i;
+			break;
+		}
+		if (p->paths[i].source == PEER_SOURCE_STATIC || p->paths[i].source < source)
+			continue;
+		if (victim < 0 || path_better(&p->paths[victim], &p->paths[i], now))
+			victim = (int)i;
+	}
+	if (victim < 0)
+		return -ENOSPC;
+	path_remove(p, (unsigned)victim);
+	return 0;
+}
+
+static int path_add(struct peer *p, const struct sockaddr *addr, enum peer_path_source source,
+		    uint64_t ttl_ns, uint64_t now)
+{
+	if (netaddr_len(addr) == 0)
+		return -EAFNOSUPPORT;
+	int i = path_find(p, addr);
+	bool fresh = i < 0 || source < p->paths[i].source;
+	if (i < 0) {
+		if (p->npaths == PEER_MAX_PATHS && path_make_room(p, source, now) < 0)
+			return -ENOSPC;
+		i = (int)p->npaths++;
+		memset(&p->paths[i], 0, sizeof(p->paths[i]));
+		netaddr_canonical(addr, &p->paths[i].addr);
+		p->paths[i].kind = netaddr_is_relay(addr) ? PEER_PATH_RELAY : PEER_PATH_DIRECT;
+	}
+	struct peer_path *path = &p->paths[i];
+	if (fresh) {
+		/* New, or now known from a better source: its lifetime is this
+		 * source's. */
+		path->source = source;
+		path->expires = source == PEER_SOURCE_STATIC || ttl_ns == 0 ? 0 : now + ttl_ns;
+	} else if (source == path->source && path->expires != 0) {
+		/* The same source again: it lives on, never shorter. */
+		if (ttl_ns == 0)
+			path->expires = 0;
+		else if (now + ttl_ns > path->expires)
+			path->expires = now + ttl_ns;
+	}
+	return 0;
 }
 
 static void pending_push(struct peer_table *table, struct peer *p, const uint8_t *pkt, size_t len)
@@ -149,8 +300,8 @@ static void pending_drain(struct peer_table *table, struct peer *p, uint64_t now
 		struct pending_packet *slot = &p->pending[p->pending_head];
 		if (failed || !p->conn)
 			table->cb.unreachable(table->cb.user, &p->id, slot->data, slot->len);
-		else
-			quic_conn_send_packet(p->conn, slot->data, slot->len, now);
+		else if (quic_conn_send_packet(p->conn, slot->data, slot->len, now) < 0)
+			table->stats.queue_dropped++;
 		p->pending_head = (p->pending_head + 1) % PEER_PENDING_MAX;
 		p->pending_count--;
 	}
@@ -159,25 +310,43 @@ static void pending_drain(struct peer_table *table, struct peer *p, uint64_t now
 	p->pending_head = 0;
 }
 
+/* Marks the path a dial just failed on, so the next dial tries another. */
+static void path_failed(struct peer *p, int i, uint64_t now)
+{
+	if (i < 0 || (unsigned)i >= p->npaths)
+		return;
+	struct peer_path *path = &p->paths[i];
+	uint64_t penalty = PEER_BACKOFF_MIN << (path->failures < 8 ? path->failures : 8);
+	path->failures++;
+	path->skip_until =
+	    now + (penalty < PEER_PATH_PENALTY_MAX ? penalty : PEER_PATH_PENALTY_MAX);
+}
+
 static int dial(struct peer_table *table, struct peer *p, uint64_t now)
 {
-	struct sockaddr_storage local, remote;
+	struct netaddr local, remote;
 	struct quic_conn *conn;
-	char name[11], where[64];
-	int rc = table->cb.route(table->cb.user, (struct sockaddr *)&p->addr, &local, &remote);
-	if (rc < 0)
-		return rc;
-	rc = quic_connect(table->quic, &p->id, (struct sockaddr *)&local,
-			  (struct sockaddr *)&remote, now, &conn);
+	char name[11], where[NETADDR_STR_SIZE];
+	int i = path_choose(p, now);
+	if (i < 0)
+		return -EHOSTUNREACH;
+	int rc = table->cb.route(table->cb.user, &p->paths[i].addr.sa, &local, &remote);
 	short_id(&p->id, name);
 	if (rc < 0) {
-		log_warn("cannot dial %s at %s: %s", name,
-			 udp_format_addr((struct sockaddr *)&remote, where, sizeof(where)),
-			 strerror(-rc));
+		path_failed(p, i, now);
 		return rc;
 	}
-	log_debug("dialling %s at %s", name,
-		  udp_format_addr((struct sockaddr *)&remote, where, sizeof(where)));
+	rc = quic_connect(table->quic, &p->id, &local.sa, &remote.sa, now, &conn);
+	if (rc < 0) {
+		log_warn("cannot dial %s at %s: %s", name,
+			 netaddr_format(&remote.sa, where, sizeof(where)), strerror(-rc));
+		path_failed(p, i, now);
+		return rc;
+	}
+	log_debug("dialling %s at %s (%s, %s)", name,
+		  netaddr_format(&remote.sa, where, sizeof(where)),
+		  peer_path_kind_name(p->paths[i].kind), peer_path_source_name(p->paths[i].source));
+	p->dialled_path = i;
 	quic_conn_set_user(conn, p);
 	quic_conn_set_keepalive(conn, table->config.keepalive_ns);
 	p->conn = conn;
@@ -191,7 +360,7 @@ int peer_table_send(struct peer_table *table, const struct iron_id *id, const ui
 {
 	struct peer *p = peer_find(table, id);
 	table->now = now;
-	if (!p || (!p->conn && !p->has_addr))
+	if (!p || (!p->conn && !peer_has_path(p, now)))
 		return -EHOSTUNREACH;
 	if (len > PEER_PACKET_MAX || len > peer_table_max_packet(table))
 		return -EMSGSIZE;
@@ -205,8 +374,8 @@ int peer_table_send(struct peer_table *table, const struct iron_id *id, const ui
 	int rc = dial(table, p, now);
 	if (rc < 0)
 		return -EHOSTUNREACH;
-	quic_conn_send_packet(p->conn, pkt, len, now);
-	return 0;
+	rc = quic_conn_send_packet(p->conn, pkt, len, now);
+	return rc == -EMSGSIZE ? -EMSGSIZE : 0;
 }
 
 size_t peer_table_max_packet(const struct peer_table *table)
@@ -230,7 +399,7 @@ static int on_established(void *user, struct quic_conn *conn)
 	const struct iron_id *peer_id = quic_conn_peer(conn);
 	enum quic_alpn alpn = quic_conn_alpn(conn);
 	uint64_t now = table->now;
-	char name[11], where[64];
+	char name[11], where[NETADDR_STR_SIZE];
 	struct peer *p = quic_conn_user(conn);
 
 	short_id(peer_id, name);
@@ -242,13 +411,22 @@ static int on_established(void *user, struct quic_conn *conn)
 		quic_conn_set_user(conn, p);
 		p->nconns++;
 	}
-	if (!quic_conn_is_client(conn) && !p->is_static) {
+	if (!quic_conn_is_client(conn)) {
 		/* Learn where the peer is, so we can dial it back (iron/packet/0). */
-		memcpy(&p->addr, quic_conn_remote(conn), sizeof(p->addr));
-		p->has_addr = true;
+		if (path_add(p, quic_conn_remote(conn), PEER_SOURCE_LEARNED, PEER_LEARNED_TTL_NS,
+			     now) < 0)
+			log_debug("no room to remember where %s connected from", name);
+	} else {
+		int i = path_find(p, quic_conn_remote(conn));
+		if (i >= 0) {
+			p->paths[i].failures = 0;
+			p->paths[i].skip_until = 0;
+		}
+		if (p->dialled_path == i)
+			p->dialled_path = -1;
 	}
 	log_info("connected to %s (%s, %s, %s)", name,
-		 udp_format_addr(quic_conn_remote(conn), where, sizeof(where)),
+		 netaddr_format(quic_conn_remote(conn), where, sizeof(where)),
 		 quic_conn_is_client(conn) ? "dialled" : "accepted",
 		 alpn == QUIC_ALPN_PACKET1 ? "iron/packet/1" : "iron/packet/0");
 	p->backoff = 0;
@@ -323,6 +501,13 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 	bool established = quic_conn_is_established(conn);
 	if (was_sending)
 		p->conn = NULL;
+	if (quic_conn_is_client(conn) && !established) {
+		int i = path_find(p, quic_conn_remote(conn));
+		if (error != 0)
+			path_failed(p, i, table->now);
+		if (p->dialled_path == i)
+			p->dialled_path = -1;
+	}
 	if (error != 0 && quic_conn_is_client(conn) && !established) {
 		uint64_t now = table->now;
 		table->stats.dial_failures++;
@@ -333,6 +518,8 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 		log_warn("connection to %s failed: %s (retry in %llu ms)", name, reason,
 			 (unsigned long long)(p->backoff / 1000000));
 		pending_drain(table, p, now, true);
+		if (table->cb.dial_failed)
+			table->cb.dial_failed(table->cb.user, &p->id);
 	} else if (!established) {
 		log_debug("dial to %s abandoned: %s", name, reason);
 	} else {
@@ -368,10 +555,9 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	     * tunnel's rate. */
 	    .congestion_control = QUIC_CC_BBR,
 	};
-	/* Hidden, for tests: every new client through a Retry round trip,
-	 * not only under load (interop with other QUIC stacks' Retry). */
-	const char *retry = getenv("IRON_QUIC_RETRY");
-	if (retry && strcmp(retry, "always") == 0)
+	/* For tests: every new client through a Retry round trip, not only
+	 * under load (interop with other QUIC stacks' Retry). */
+	if (config->quic_retry_always)
 		qc.retry_half_open = QUIC_RETRY_ALWAYS;
 	struct quic_callbacks qcb = {
 	    .user = table,
@@ -394,22 +580,48 @@ void peer_table_del(struct peer_table *table)
 	if (!table)
 		return;
 	quic_endpoint_del(table->quic);
-	while (table->first)
-		peer_free(table, table->first);
+	while (!LIST_EMPTY(&table->all))
+		peer_free(LIST_FIRST(&table->all));
 	free(table);
 }
 
-int peer_table_add_static(struct peer_table *table, const struct iron_id *id,
-			  const struct sockaddr *addr)
+int peer_table_add_path(struct peer_table *table, const struct iron_id *id,
+			const struct sockaddr *addr, enum peer_path_source source, uint64_t ttl_ns,
+			uint64_t now)
 {
-	struct peer *p = peer_get(table, id, 0);
+	if (netaddr_len(addr) == 0)
+		return -EAFNOSUPPORT;
+	struct peer *p = peer_get(table, id, now);
+	if (!p)
+		return -ENOMEM;
+	if (source == PEER_SOURCE_STATIC)
+		p->is_static = true;
+	return path_add(p, addr, source, ttl_ns, now);
+}
+
+int peer_table_set_static(struct peer_table *table, const struct iron_id *id,
+			  const struct netaddr *addrs, size_t n)
+{
+	struct peer *p = peer_get(table, id, table->now);
+	int rc = 0;
 	if (!p)
 		return -ENOMEM;
 	p->is_static = true;
-	p->has_addr = true;
-	memset(&p->addr, 0, sizeof(p->addr));
-	memcpy(&p->addr, addr, udp_sockaddr_len(addr));
-	return 0;
+	for (unsigned i = p->npaths; i-- > 0;) {
+		if (p->paths[i].source != PEER_SOURCE_STATIC)
+			continue;
+		bool kept = false;
+		for (size_t j = 0; j < n && !kept; j++)
+			kept = path_find(p, &addrs[j].sa) == (int)i;
+		if (!kept)
+			path_remove(p, i);
+	}
+	for (size_t j = 0; j < n; j++) {
+		int r = path_add(p, &addrs[j].sa, PEER_SOURCE_STATIC, 0, table->now);
+		if (r < 0 && rc == 0)
+			rc = r;
+	}
+	return rc;
 }
 
 void peer_table_receive(struct peer_table *table, const struct sockaddr *local,
@@ -434,9 +646,10 @@ uint64_t peer_table_next_expiry(const struct peer_table *table)
 
 static void housekeeping(struct peer_table *table, uint64_t now)
 {
+	/* glibc's <sys/queue.h> has no LIST_FOREACH_SAFE. */
 	struct peer *next;
-	for (struct peer *p = table->first; p; p = next) {
-		next = p->next;
+	for (struct peer *p = LIST_FIRST(&table->all); p; p = next) {
+		next = LIST_NEXT(p, in_table);
 		if (p->conn && now - p->last_activity > table->config.idle_close_ns) {
 			char name[11];
 			short_id(&p->id, name);
@@ -445,14 +658,29 @@ static void housekeeping(struct peer_table *table, uint64_t now)
 			quic_conn_close(p->conn, 0, now);
 			continue;
 		}
-		if (!p->conn && p->pending_count > 0 && now >= p->retry_at && p->has_addr) {
+		int active = path_active(p);
+		if (active >= 0 && quic_conn_is_established(p->conn)) {
+			/* The path in use: its RTT, and a learned one lives on
+			 * while the connection does. */
+			struct quic_conn_stats cs;
+			quic_conn_get_stats(p->conn, &cs);
+			p->paths[active].rtt_ns = cs.rtt_ns;
+			if (p->paths[active].expires)
+				p->paths[active].expires = now + PEER_LEARNED_TTL_NS;
+		}
+		for (unsigned i = p->npaths; i-- > 0;)
+			if (path_expired(&p->paths[i], now) && (int)i != active &&
+			    (int)i != p->dialled_path)
+				path_remove(p, i);
+		if (!p->conn && p->pending_count > 0 && now >= p->retry_at &&
+		    peer_has_path(p, now)) {
 			if (dial(table, p, now) == 0)
 				pending_drain(table, p, now, false);
 			continue;
 		}
 		if (!p->is_static && p->nconns == 0 && p->pending_count == 0 &&
 		    now - p->last_activity > PEER_FORGET_NS)
-			peer_free(table, p);
+			peer_free(p);
 	}
 }
 
@@ -472,32 +700,56 @@ void peer_table_shutdown(struct peer_table *table, uint64_t now)
 	quic_endpoint_close_all(table->quic, now);
 }
 
-static void peer_info_fill(const struct peer *p, struct peer_info *info)
+static void peer_info_fill(const struct peer *p, struct peer_info *info, uint64_t now)
 {
 	memset(info, 0, sizeof(*info));
 	info->id = p->id;
 	info->is_static = p->is_static;
 	info->connections = p->nconns;
+	int active = path_active(p);
 	if (p->conn) {
 		info->connected = quic_conn_is_established(p->conn);
-		info->direct = true;
 		info->alpn = quic_conn_alpn(p->conn);
-		const struct sockaddr *remote = quic_conn_remote(p->conn);
-		memcpy(&info->remote, remote, udp_sockaddr_len(remote));
-		info->has_remote = true;
+		/* ngtcp2 keeps the address in a buffer of its own size: copy
+		 * only that (netaddr_set reads the family's length). */
+		netaddr_set(&info->remote, quic_conn_remote(p->conn));
+		info->has_path = true;
+		info->path_kind =
+		    netaddr_is_relay(&info->remote.sa) ? PEER_PATH_RELAY : PEER_PATH_DIRECT;
+		info->path_source = active >= 0 ? p->paths[active].source : PEER_SOURCE_LEARNED;
 		quic_conn_get_stats(p->conn, &info->stats);
-	} else if (p->has_addr) {
-		info->remote = p->addr;
-		info->has_remote = true;
+	} else {
+		int next = path_choose(p, now);
+		if (next >= 0) {
+			info->remote = p->paths[next].addr;
+			info->has_path = true;
+			info->path_kind = p->paths[next].kind;
+			info->path_source = p->paths[next].source;
+		}
+	}
+	info->npaths = p->npaths;
+	for (unsigned i = 0; i < p->npaths; i++) {
+		const struct peer_path *path = &p->paths[i];
+		info->paths[i] = (struct peer_path_info){
+		    .addr = path->addr,
+		    .kind = path->kind,
+		    .source = path->source,
+		    .expires_ns = path->expires,
+		    .rtt_ns = path->rtt_ns,
+		    .failures = path->failures,
+		    .active = (int)i == active,
+		};
 	}
 }
 
 void peer_table_foreach(const struct peer_table *table,
 			void (*fn)(void *ctx, const struct peer_info *info), void *ctx)
 {
-	for (const struct peer *p = table->first; p; p = p->next) {
+	const struct peer *p;
+	LIST_FOREACH(p, &table->all, in_table)
+	{
 		struct peer_info info;
-		peer_info_fill(p, &info);
+		peer_info_fill(p, &info, table->now);
 		fn(ctx, &info);
 	}
 }
@@ -507,7 +759,7 @@ int peer_table_get(const struct peer_table *table, const struct iron_id *id, str
 	const struct peer *p = peer_find(table, id);
 	if (!p)
 		return -ENOENT;
-	peer_info_fill(p, out);
+	peer_info_fill(p, out, table->now);
 	return 0;
 }
 

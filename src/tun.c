@@ -6,10 +6,12 @@
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "iron/log.h"
@@ -381,5 +383,232 @@ const char *tun_strerror(int err)
 		return "invalid setting (the MTU must be 1280..65535)";
 	default:
 		return strerror(-err);
+	}
+}
+
+/* ---- The device on the loop ---- */
+
+struct tun_device {
+	uv_poll_t poll;
+	bool polling; /* poll initialised: the handle's close callback frees */
+	int fd;
+	char name[TUN_NAME_SIZE];
+	bool vnet_hdr;
+	unsigned offloads;
+	struct offload_coalescer *coalescer;
+	struct tun_callbacks cb;
+	struct tun_device_stats stats;
+	/* Packets went into the TUN since the last tun_device_flush(). */
+	bool written;
+	uint64_t read_now; /* the time of the read batch being cut */
+	uint8_t read_buf[OFFLOAD_READ_MAX];
+	/* A coalesced write the kernel refused, split again (write_vnet). */
+	uint8_t fallback_buf[OFFLOAD_VNET_HDR_LEN + OFFLOAD_COALESCE_MAX];
+};
+
+static int write_with_header(struct tun_device *dev, const uint8_t *vnet_hdr, const uint8_t *pkt,
+			     size_t len)
+{
+	struct iovec iov[2] = {
+	    {.iov_base = (void *)vnet_hdr, .iov_len = OFFLOAD_VNET_HDR_LEN},
+	    {.iov_base = (void *)pkt, .iov_len = len},
+	};
+	return writev(dev->fd, iov, 2) < 0 ? -errno : 0;
+}
+
+static void on_fallback_segment(void *user, const uint8_t *pkt, size_t len)
+{
+	static const uint8_t plain[OFFLOAD_VNET_HDR_LEN];
+	struct tun_device *dev = user;
+	if (write_with_header(dev, plain, pkt, len) < 0)
+		dev->stats.tx_dropped++;
+	else
+		dev->stats.tx++;
+}
+
+/* The coalescer's output: the virtio_net_hdr and the packet in one write. */
+static void write_vnet(void *user, const uint8_t *vnet_hdr, const uint8_t *pkt, size_t len,
+		       unsigned segments)
+{
+	struct tun_device *dev = user;
+	int rc = write_with_header(dev, vnet_hdr, pkt, len);
+	if (rc == 0) {
+		dev->stats.tx += segments;
+		return;
+	}
+	if (segments == 1 || rc != -EINVAL) {
+		dev->stats.tx_dropped += segments;
+		return;
+	}
+	/* A kernel that refuses what GRO would have made: stop coalescing,
+	 * and write these segments one by one (from a copy: the split works
+	 * in place, and pkt may be the packet being routed). */
+	dev->stats.offload_errors++;
+	log_warn("%s refused a coalesced write (%s); writing packets one by one from now on",
+		 dev->name, strerror(-rc));
+	offload_coalescer_disable(dev->coalescer);
+	memcpy(dev->fallback_buf, vnet_hdr, OFFLOAD_VNET_HDR_LEN);
+	memcpy(dev->fallback_buf + OFFLOAD_VNET_HDR_LEN, pkt, len);
+	const struct offload_sink sink = {.packet = on_fallback_segment, .user = dev};
+	if (offload_split(dev->fallback_buf, OFFLOAD_VNET_HDR_LEN + len, &sink) < 0)
+		dev->stats.tx_dropped += segments;
+}
+
+void tun_device_write(struct tun_device *dev, const uint8_t *pkt, size_t len)
+{
+	dev->written = true;
+	if (dev->coalescer) {
+		offload_coalescer_add(dev->coalescer, pkt, len);
+		return;
+	}
+	if (write(dev->fd, pkt, len) < 0) {
+		dev->stats.tx_dropped++;
+		return;
+	}
+	dev->stats.tx++;
+}
+
+bool tun_device_flush(struct tun_device *dev)
+{
+	if (dev->coalescer)
+		offload_coalescer_flush(dev->coalescer);
+	bool written = dev->written;
+	dev->written = false;
+	return written;
+}
+
+static void on_segment(void *user, const uint8_t *pkt, size_t len)
+{
+	struct tun_device *dev = user;
+	dev->stats.rx++;
+	dev->cb.packet(dev->cb.user, pkt, len, dev->read_now);
+}
+
+void tun_device_read(struct tun_device *dev)
+{
+	const struct offload_sink sink = {.packet = on_segment, .user = dev};
+	dev->read_now = uv_hrtime();
+	for (unsigned packets = 0, reads = 0;
+	     reads < TUN_DEVICE_BATCH && packets < TUN_DEVICE_SEGMENT_BUDGET; reads++) {
+		ssize_t n = read(dev->fd, dev->read_buf, sizeof(dev->read_buf));
+		if (n <= 0)
+			break;
+		if (!dev->vnet_hdr) {
+			on_segment(dev, dev->read_buf, (size_t)n);
+			packets++;
+			continue;
+		}
+		int count = offload_split(dev->read_buf, (size_t)n, &sink);
+		if (count < 0) {
+			/* Logged at powers of two: a kernel that keeps sending
+			 * what we cannot take apart must not flood the log. */
+			uint64_t errors = ++dev->stats.offload_errors;
+			if ((errors & (errors - 1)) == 0)
+				log_debug("dropped a TUN read of %zd bytes: %s (%llu so far)", n,
+					  strerror(-count), (unsigned long long)errors);
+			continue;
+		}
+		if (count > 1) {
+			dev->stats.gso_reads++;
+			dev->stats.segments_split += (unsigned)count;
+		}
+		packets += (unsigned)count;
+	}
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events)
+{
+	(void)events;
+	if (status >= 0)
+		tun_device_read(handle->data);
+}
+
+int tun_device_open(uv_loop_t *loop, const char *name, bool offload,
+		    const struct tun_callbacks *callbacks, struct tun_device **out)
+{
+	struct tun_device *dev = calloc(1, sizeof(*dev));
+	int rc;
+	if (!dev)
+		return -ENOMEM;
+	dev->fd = -1;
+	dev->cb = *callbacks;
+	if (!offload) {
+		log_debug("TUN offloads off");
+		rc = tun_open(name, &dev->fd, dev->name);
+	} else {
+		const struct offload_writer writer = {.write = write_vnet, .user = dev};
+		rc = offload_coalescer_new(&writer, &dev->coalescer);
+		if (rc == 0)
+			rc = tun_open_offload(name, &dev->fd, dev->name, &dev->offloads);
+		if (rc == 0) {
+			dev->vnet_hdr = true;
+			log_debug("TUN offloads: checksum %s, TSO %s, USO %s, coalescing on",
+				  dev->offloads & TUN_OFFLOAD_CSUM ? "on" : "off",
+				  dev->offloads & TUN_OFFLOAD_TSO ? "on" : "off",
+				  dev->offloads & TUN_OFFLOAD_USO ? "on" : "off");
+		}
+	}
+	if (rc < 0) {
+		offload_coalescer_del(dev->coalescer);
+		free(dev);
+		return rc;
+	}
+	rc = uv_poll_init(loop, &dev->poll, dev->fd);
+	if (rc < 0) {
+		tun_close(dev->fd);
+		offload_coalescer_del(dev->coalescer);
+		free(dev);
+		return rc;
+	}
+	dev->poll.data = dev;
+	dev->polling = true;
+	*out = dev;
+	return 0;
+}
+
+int tun_device_start(struct tun_device *dev)
+{
+	return uv_poll_start(&dev->poll, UV_READABLE, on_readable);
+}
+
+static void device_closed(uv_handle_t *handle)
+{
+	struct tun_device *dev = handle->data;
+	tun_close(dev->fd); /* removes the interface */
+	offload_coalescer_del(dev->coalescer);
+	free(dev);
+}
+
+void tun_device_close(struct tun_device *dev)
+{
+	if (!dev)
+		return;
+	uv_poll_stop(&dev->poll);
+	uv_close((uv_handle_t *)&dev->poll, device_closed);
+}
+
+const char *tun_device_name(const struct tun_device *dev)
+{
+	return dev->name;
+}
+
+unsigned tun_device_offloads(const struct tun_device *dev)
+{
+	return dev->offloads;
+}
+
+bool tun_device_vnet_hdr(const struct tun_device *dev)
+{
+	return dev->vnet_hdr;
+}
+
+void tun_device_get_stats(const struct tun_device *dev, struct tun_device_stats *out)
+{
+	*out = dev->stats;
+	if (dev->coalescer) {
+		struct offload_coalescer_stats c;
+		offload_coalescer_stats(dev->coalescer, &c);
+		out->coalesced_writes = c.coalesced_writes;
+		out->coalesced_segments = c.coalesced_segments;
 	}
 }

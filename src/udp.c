@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "iron/log.h"
+#include "iron/netaddr.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -30,13 +31,13 @@ struct udp_socket {
 	uv_poll_t poll;
 	int fd;
 	struct udp_callbacks cb;
-	struct sockaddr_storage local;
+	struct netaddr local;
 	int gso_ok;
 	struct udp_stats stats;
 
 	/* The pending GSO batch: segments of seg_len bytes (the last may be
 	 * shorter, which ends the batch) to one remote. */
-	struct sockaddr_storage batch_to;
+	struct netaddr batch_to;
 	socklen_t batch_to_len;
 	size_t batch_len, batch_seg, batch_count;
 	uint8_t batch[UDP_GSO_MAX_BYTES];
@@ -47,29 +48,13 @@ struct udp_socket {
 	struct mmsghdr recv_msg[UDP_RECV_BATCH];
 };
 
-socklen_t udp_sockaddr_len(const struct sockaddr *sa)
+int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr, struct netaddr *out)
 {
-	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
-int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr,
-		  struct sockaddr_storage *out)
-{
+	if (addr->sa_family == sock->local.sa.sa_family)
+		return netaddr_set(out, addr);
+	if (addr->sa_family == AF_INET && sock->local.sa.sa_family == AF_INET6)
+		return netaddr_to_v6(addr, out);
 	memset(out, 0, sizeof(*out));
-	if (addr->sa_family == sock->local.ss_family) {
-		memcpy(out, addr, udp_sockaddr_len(addr));
-		return 0;
-	}
-	if (addr->sa_family == AF_INET && sock->local.ss_family == AF_INET6) {
-		const struct sockaddr_in *v4 = (const struct sockaddr_in *)addr;
-		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = v4->sin_port;
-		v6->sin6_addr.s6_addr[10] = 0xff;
-		v6->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(v6->sin6_addr.s6_addr + 12, &v4->sin_addr, 4);
-		return 0;
-	}
 	return -EAFNOSUPPORT;
 }
 
@@ -136,13 +121,17 @@ done:
 int udp_send(struct udp_socket *sock, const struct sockaddr *remote, const uint8_t *data,
 	     size_t len)
 {
-	struct sockaddr_storage to;
+	struct netaddr to;
 	int rc = udp_normalize(sock, remote, &to);
-	if (rc < 0)
+	if (rc < 0) {
+		sock->stats.send_errors++;
 		return rc;
-	if (len > UDP_RECV_SIZE || len == 0)
+	}
+	if (len > UDP_RECV_SIZE || len == 0) {
+		sock->stats.send_errors++;
 		return -EMSGSIZE;
-	socklen_t to_len = udp_sockaddr_len((struct sockaddr *)&to);
+	}
+	socklen_t to_len = netaddr_len(&to.sa);
 	if (sock->batch_count > 0) {
 		int same =
 		    to_len == sock->batch_to_len && memcmp(&to, &sock->batch_to, to_len) == 0;
@@ -155,7 +144,7 @@ int udp_send(struct udp_socket *sock, const struct sockaddr *remote, const uint8
 			send_batch(sock);
 	}
 	if (sock->batch_count == 0) {
-		memcpy(&sock->batch_to, &to, to_len);
+		sock->batch_to = to;
 		sock->batch_to_len = to_len;
 		sock->batch_seg = len;
 	}
@@ -204,6 +193,8 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 		sock->cb.batch_done(sock->cb.user, sock);
 }
 
+static void on_closed(uv_handle_t *handle);
+
 static void set_buffer(int fd, int force_opt, int opt, int size)
 {
 	if (setsockopt(fd, SOL_SOCKET, force_opt, &size, sizeof(size)) != 0)
@@ -214,11 +205,15 @@ int udp_open(uv_loop_t *loop, const struct sockaddr *addr, const struct udp_call
 	     struct udp_socket **out)
 {
 	struct udp_socket *sock = calloc(1, sizeof(*sock));
-	int fd = -1, rc, one = 1, zero = 0;
+	int fd = -1, rc, zero = 0;
 	socklen_t len;
 
 	if (!sock)
 		return -ENOMEM;
+	if (netaddr_len(addr) == 0) {
+		free(sock);
+		return -EAFNOSUPPORT;
+	}
 	fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
@@ -228,13 +223,15 @@ int udp_open(uv_loop_t *loop, const struct sockaddr *addr, const struct udp_call
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, UDP_SOCKBUF);
 	set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, UDP_SOCKBUF);
-	(void)one;
-	if (bind(fd, addr, udp_sockaddr_len(addr)) != 0) {
+	if (bind(fd, addr, netaddr_len(addr)) != 0) {
 		rc = -errno;
 		goto fail;
 	}
 	len = sizeof(sock->local);
-	getsockname(fd, (struct sockaddr *)&sock->local, &len);
+	if (getsockname(fd, &sock->local.sa, &len) != 0) {
+		rc = -errno;
+		goto fail;
+	}
 	sock->fd = fd;
 	sock->cb = *callbacks;
 	sock->gso_ok = 1;
@@ -249,7 +246,12 @@ int udp_open(uv_loop_t *loop, const struct sockaddr *addr, const struct udp_call
 	if (rc < 0)
 		goto fail;
 	sock->poll.data = sock;
-	uv_poll_start(&sock->poll, UV_READABLE, on_readable);
+	rc = uv_poll_start(&sock->poll, UV_READABLE, on_readable);
+	if (rc < 0) {
+		/* The handle is initialised: only its close callback may free. */
+		uv_close((uv_handle_t *)&sock->poll, on_closed);
+		return rc;
+	}
 	*out = sock;
 	return 0;
 fail:
@@ -280,71 +282,4 @@ const struct sockaddr *udp_local(const struct udp_socket *sock)
 void udp_get_stats(const struct udp_socket *sock, struct udp_stats *out)
 {
 	*out = sock->stats;
-}
-
-int udp_parse_addr(const char *text, struct sockaddr_storage *out)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port_text;
-	size_t host_len;
-	memset(out, 0, sizeof(*out));
-	if (text[0] == '[') {
-		const char *close_bracket = strchr(text, ']');
-		if (!close_bracket || close_bracket[1] != ':')
-			return -EINVAL;
-		host_len = (size_t)(close_bracket - text - 1);
-		if (host_len >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, text + 1, host_len);
-		port_text = close_bracket + 2;
-	} else {
-		const char *colon = strrchr(text, ':');
-		if (!colon || strchr(text, ':') != colon)
-			return -EINVAL;
-		host_len = (size_t)(colon - text);
-		if (host_len >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, text, host_len);
-		port_text = colon + 1;
-	}
-	host[host_len] = '\0';
-	char *end = NULL;
-	long port = strtol(port_text, &end, 10);
-	if (!*port_text || *end || port < 0 || port > 65535)
-		return -EINVAL;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
-	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1 && text[0] == '[') {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		return 0;
-	}
-	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1 && text[0] != '[') {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-		return 0;
-	}
-	return -EINVAL;
-}
-
-char *udp_format_addr(const struct sockaddr *addr, char *out, size_t out_cap)
-{
-	char host[INET6_ADDRSTRLEN];
-	if (addr->sa_family == AF_INET) {
-		const struct sockaddr_in *v4 = (const struct sockaddr_in *)addr;
-		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
-		snprintf(out, out_cap, "%s:%u", host, ntohs(v4->sin_port));
-	} else if (addr->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)addr;
-		if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
-			inet_ntop(AF_INET, v6->sin6_addr.s6_addr + 12, host, sizeof(host));
-			snprintf(out, out_cap, "%s:%u", host, ntohs(v6->sin6_port));
-		} else {
-			inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
-			snprintf(out, out_cap, "[%s]:%u", host, ntohs(v6->sin6_port));
-		}
-	} else {
-		snprintf(out, out_cap, "(unknown address family %d)", addr->sa_family);
-	}
-	return out;
 }

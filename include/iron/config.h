@@ -33,12 +33,49 @@
 #ifndef IRON_CONFIG_H
 #define IRON_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "iron/daemon.h"
+#include "iron/id.h"
 #include "iron/log.h"
+#include "iron/netaddr.h"
+
+/* The settings of `iron serve`: defaults, then the command line, then
+ * the file (config_merge()). */
+#define DAEMON_MAX_LISTEN    8
+#define DAEMON_MAX_PEERS     256
+#define DAEMON_MAX_UPSTREAMS 8
+#define DAEMON_HOST_MAX	     256
+
+struct daemon_peer_config {
+	struct iron_id id;
+	char host[DAEMON_HOST_MAX]; /* numeric address or name */
+	uint16_t port;
+};
+
+struct daemon_config {
+	const char *config_path; /* --config FILE, reloaded on SIGHUP; or NULL */
+	unsigned cli_set;	 /* enum config_setting bits given on the command line */
+	int cli_log_level;	 /* -l/--log-level, or -1 */
+	const char *ctl_group;	 /* --ctl-group: the control socket's group, or NULL */
+	const char *state_dir;	 /* NULL: the default rule */
+	const char *socket_path; /* NULL: the default rule */
+	const char *tun_name;
+	unsigned mtu;
+	unsigned dns_port;
+	int no_dns_config;
+	bool tun_offload;	/* IRON_TUN_OFFLOAD=0 turns TUN offloads off */
+	bool quic_retry_always; /* IRON_QUIC_RETRY=always (tests) */
+	const char *log_env;	/* IRON_LOG, else RUST_LOG: the log filter */
+	struct netaddr listen[DAEMON_MAX_LISTEN];
+	size_t nlisten;
+	struct daemon_peer_config peers[DAEMON_MAX_PEERS];
+	size_t npeers;
+	struct netaddr dns_upstream[DAEMON_MAX_UPSTREAMS];
+	size_t nupstream;
+};
 
 #define CONFIG_MAX_SIZE	    65536
 #define CONFIG_LINE_MAX	    1024
@@ -76,9 +113,9 @@ struct config_file {
 	enum log_level log_level;
 	char log_filter[CONFIG_FILTER_MAX + 1];
 	char state_dir[CONFIG_PATH_MAX];
-	struct sockaddr_storage listen[DAEMON_MAX_LISTEN];
+	struct netaddr listen[DAEMON_MAX_LISTEN];
 	size_t nlisten;
-	struct sockaddr_storage dns_upstream[DAEMON_MAX_UPSTREAMS];
+	struct netaddr dns_upstream[DAEMON_MAX_UPSTREAMS];
 	size_t nupstream;
 	struct daemon_peer_config peers[DAEMON_MAX_PEERS];
 	size_t npeers;

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "iron/id.h"
+#include "iron/netaddr.h"
 
 #define DNS_SERVER_LISTEN_MAX	       8
 #define DNS_SERVER_UPSTREAM_MAX	       8
@@ -46,7 +47,7 @@ struct dns_server_config {
 	size_t n_listen;
 	/* Upstream servers for names outside .iron, tried in order (copied).
 	 * None: such names are REFUSED. */
-	const struct sockaddr_storage *upstreams;
+	const struct netaddr *upstreams;
 	size_t n_upstreams;
 	/* Limits; 0 selects the DNS_SERVER_* default. */
 	unsigned upstream_timeout_ms;

@@ -57,6 +57,9 @@ char *netaddr_format_host(const struct sockaddr *addr, char *out, size_t out_cap
 /* The port in host order (0 for another family). */
 uint16_t netaddr_port(const struct sockaddr *addr);
 
+/* Sets the port (host order); nothing for another family. */
+void netaddr_set_port(struct netaddr *addr, uint16_t port);
+
 /* Same family, address, port (and IPv6 scope). */
 bool netaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
 
@@ -66,6 +69,11 @@ uint64_t netaddr_hash(const struct sockaddr *addr, uint64_t seed);
 /* IPv4 as v4-mapped IPv6 (the form a dual-stack socket reports); IPv6 as it
  * is. Returns 0 or -EAFNOSUPPORT. */
 int netaddr_to_v6(const struct sockaddr *addr, struct netaddr *out);
+
+/* The canonical form: a v4-mapped IPv6 address as IPv4, anything else as
+ * it is. Two forms of one peer address then compare equal. Returns 0 or
+ * -EAFNOSUPPORT. */
+int netaddr_canonical(const struct sockaddr *addr, struct netaddr *out);
 
 /* True for a relayed path's placeholder (100::/64). */
 bool netaddr_is_relay(const struct sockaddr *addr);

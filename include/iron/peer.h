@@ -14,19 +14,45 @@
 
 #include "iron/id.h"
 #include "iron/identity.h"
+#include "iron/netaddr.h"
 #include "iron/quic.h"
+
+/* Paths: each peer has a small set of candidate addresses, each with the
+ * kind of path it is and where it came from. Every source (the
+ * configuration, a peer's own connection, discovery, the LAN) adds
+ * candidates through peer_table_add_path(); the table chooses among them
+ * when it dials, and moves to the next when a dial fails. */
+#define PEER_MAX_PATHS 8
+
+enum peer_path_kind {
+	PEER_PATH_DIRECT, /* UDP to the peer's address */
+	PEER_PATH_RELAY,  /* through a relay (a netaddr_is_relay() placeholder) */
+};
+
+/* In order of preference when nothing else (RTT, failures) tells paths
+ * apart. */
+enum peer_path_source {
+	PEER_SOURCE_STATIC,	/* --peer, the config file: never expires */
+	PEER_SOURCE_LAN,	/* announced on the local network */
+	PEER_SOURCE_DISCOVERED, /* looked up by ID (DNS, pkarr) */
+	PEER_SOURCE_LEARNED,	/* where the peer's own connection came from */
+};
+
+const char *peer_path_kind_name(enum peer_path_kind kind);
+const char *peer_path_source_name(enum peer_path_source source);
 
 struct peer_table;
 
 struct peer_callbacks {
 	void *user;
-	/* Sends a UDP datagram (the QUIC endpoint's output). */
+	/* Sends a datagram on a path (the QUIC endpoint's output). */
 	void (*send)(void *user, const struct sockaddr *local, const struct sockaddr *remote,
 		     const uint8_t *data, size_t len);
-	/* Chooses the local socket address for dialling remote and writes the
-	 * remote address in that socket's form. Returns 0 or -EAFNOSUPPORT. */
-	int (*route)(void *user, const struct sockaddr *remote, struct sockaddr_storage *local,
-		     struct sockaddr_storage *remote_out);
+	/* Chooses the local address for dialling remote and writes the remote
+	 * address in the form the transport reports it. Returns 0 or
+	 * -EAFNOSUPPORT. */
+	int (*route)(void *user, const struct sockaddr *remote, struct netaddr *local,
+		     struct netaddr *remote_out);
 	/* An IP packet arrived from an authenticated peer. */
 	void (*deliver)(void *user, const struct iron_id *from, const uint8_t *pkt, size_t len);
 	/* A packet could not be sent: no address known, or the dial failed.
@@ -34,6 +60,9 @@ struct peer_callbacks {
 	void (*unreachable)(void *user, const struct iron_id *to, const uint8_t *pkt, size_t len);
 	/* The peer got (connected = true) or lost its last connection. */
 	void (*connection)(void *user, const struct iron_id *peer, bool connected);
+	/* A dial to the peer failed (the handshake did not complete). May be
+	 * NULL. The owner of a static host name resolves it again here. */
+	void (*dial_failed)(void *user, const struct iron_id *peer);
 };
 
 struct peer_table_config {
@@ -41,6 +70,7 @@ struct peer_table_config {
 	unsigned client_alpns;	/* QUIC_ALPN_* bits offered when dialling; 0 = both */
 	uint64_t idle_close_ns; /* close after this long without traffic (2 min) */
 	uint64_t keepalive_ns;	/* keep-alive interval while in use (5 s) */
+	bool quic_retry_always; /* every new client through a Retry (tests) */
 };
 
 int peer_table_new(const struct peer_table_config *config, const struct peer_callbacks *callbacks,
@@ -48,10 +78,23 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 /* Frees everything without sending anything (use peer_table_shutdown first). */
 void peer_table_del(struct peer_table *table);
 
-/* Adds or updates a static address for a peer (never forgotten). Returns 0,
- * -ENOMEM or -ENOSPC. */
-int peer_table_add_static(struct peer_table *table, const struct iron_id *id,
-			  const struct sockaddr *addr);
+/* Adds a candidate path to a peer, or refreshes it: its expiry moves to
+ * now + ttl_ns (0: never expires), and a source earlier in enum
+ * peer_path_source replaces a later one. A full set makes room by
+ * dropping an expired candidate, else the least preferred one that is not
+ * static and not in use; -ENOSPC when there is none. A relay placeholder
+ * is a relay path, anything else direct. Returns 0, -ENOMEM, -ENOSPC or
+ * -EAFNOSUPPORT. */
+int peer_table_add_path(struct peer_table *table, const struct iron_id *id,
+			const struct sockaddr *addr, enum peer_path_source source, uint64_t ttl_ns,
+			uint64_t now);
+
+/* Replaces the peer's static candidates with addrs (n may be 0: none), so
+ * a host name that resolves elsewhere or an endpoint changed in the config
+ * file leaves no stale address behind. The peer is kept (never forgotten)
+ * from now on. Returns as peer_table_add_path(). */
+int peer_table_set_static(struct peer_table *table, const struct iron_id *id,
+			  const struct netaddr *addrs, size_t n);
 
 /* Sends an IP packet to a peer, dialling when there is no connection.
  * Returns 0 (sent or queued), -EHOSTUNREACH (no address known for it),
@@ -80,14 +123,29 @@ void peer_table_timer(struct peer_table *table, uint64_t now);
 /* Closes every connection with CONNECTION_CLOSE (at shutdown). */
 void peer_table_shutdown(struct peer_table *table, uint64_t now);
 
+struct peer_path_info {
+	struct netaddr addr;
+	enum peer_path_kind kind;
+	enum peer_path_source source;
+	uint64_t expires_ns; /* 0: never */
+	uint64_t rtt_ns;     /* last smoothed RTT measured on it; 0: none yet */
+	unsigned failures;   /* dials that failed on it in a row */
+	bool active;	     /* the connection packets go on uses it */
+};
+
 struct peer_info {
 	struct iron_id id;
-	bool is_static, connected, direct;
+	bool is_static, connected;
 	enum quic_alpn alpn;
-	struct sockaddr_storage remote;
-	bool has_remote;
+	/* The path in use (connected), or the one the next dial takes. */
+	bool has_path;
+	struct netaddr remote;
+	enum peer_path_kind path_kind;
+	enum peer_path_source path_source;
 	struct quic_conn_stats stats;
 	unsigned connections;
+	size_t npaths;
+	struct peer_path_info paths[PEER_MAX_PATHS];
 };
 
 /* Calls fn for each peer. */

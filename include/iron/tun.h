@@ -12,6 +12,10 @@
 
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
 
 /* Bytes for an interface name, NUL included. */
 #define TUN_NAME_SIZE IFNAMSIZ
@@ -64,5 +68,74 @@ void tun_close(int fd);
 /* A one-line explanation of a tun_open()/tun_configure() error for the
  * user, with the fix where there is one. */
 const char *tun_strerror(int err);
+
+/* ---- The device on the loop ----
+ *
+ * struct tun_device reads and writes the TUN from a libuv loop, the way
+ * udp.h does for sockets: reads in bounded batches, each packet (an
+ * offloaded super-packet already cut into packets) handed to a callback;
+ * writes through the offload coalescer when the device has IFF_VNET_HDR,
+ * with a fallback to one packet per write when the kernel refuses a
+ * coalesced one. */
+
+struct tun_device;
+
+struct tun_callbacks {
+	void *user;
+	/* One IP packet read from the TUN. now is the time of the read batch
+	 * (uv_hrtime() nanoseconds). pkt is valid only during the call. */
+	void (*packet)(void *user, const uint8_t *pkt, size_t len, uint64_t now);
+};
+
+/* Creates the TUN (tun_open_offload() when offload is true, else
+ * tun_open()) on loop; it is read once tun_device_start() is called, after
+ * tun_configure(). Returns 0, -ENOMEM, or the -errno of the open. The
+ * device exists until tun_device_close(). */
+int tun_device_open(uv_loop_t *loop, const char *name, bool offload,
+		    const struct tun_callbacks *callbacks, struct tun_device **out);
+
+/* Starts reading. Returns 0 or the -errno of libuv. */
+int tun_device_start(struct tun_device *dev);
+
+/* Stops reading and closes the device (which removes the interface) once
+ * libuv has closed its handle; run the loop afterwards. NULL is fine. */
+void tun_device_close(struct tun_device *dev);
+
+/* The interface name, and TUN_OFFLOAD_* bits in force (0 without
+ * IFF_VNET_HDR: see tun_device_vnet_hdr()). */
+const char *tun_device_name(const struct tun_device *dev);
+unsigned tun_device_offloads(const struct tun_device *dev);
+bool tun_device_vnet_hdr(const struct tun_device *dev);
+
+/* Writes one IP packet into the TUN: at once, or held by the coalescer
+ * until tun_device_flush() (TCP data of one flow, joined). Failures are
+ * counted (tx_dropped). */
+void tun_device_write(struct tun_device *dev, const uint8_t *pkt, size_t len);
+
+/* Writes what the coalescer holds. Returns true when packets went into the
+ * TUN since the last call: the kernel may have answered them already (an
+ * echo reply, a TCP ACK), so the caller can read at once. */
+bool tun_device_flush(struct tun_device *dev);
+
+/* Reads one batch now (at most TUN_DEVICE_BATCH reads and
+ * TUN_DEVICE_SEGMENT_BUDGET packets), as the loop does when the TUN is
+ * readable. */
+void tun_device_read(struct tun_device *dev);
+
+#define TUN_DEVICE_BATCH 64
+/* Packets (TSO segments included) read per wake-up: one offloaded read can
+ * bring 45 of them, and all wait in the QUIC send queues (256 per
+ * connection) until the flush at the end of the loop iteration. */
+#define TUN_DEVICE_SEGMENT_BUDGET 128
+
+struct tun_device_stats {
+	uint64_t rx, tx, tx_dropped;
+	/* Offloads: reads that brought more than one packet, the packets they
+	 * brought, and reads or writes the offload code or the kernel
+	 * refused. */
+	uint64_t gso_reads, segments_split, offload_errors;
+	uint64_t coalesced_writes, coalesced_segments;
+};
+void tun_device_get_stats(const struct tun_device *dev, struct tun_device_stats *out);
 
 #endif

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "iron/netaddr.h"
+
 struct udp_socket;
 
 struct udp_callbacks {
@@ -38,7 +40,8 @@ const struct sockaddr *udp_local(const struct udp_socket *sock);
 /* Queues one datagram to remote. Consecutive datagrams to one remote are
  * sent as one GSO batch at the next udp_flush() (or when the batch is full).
  * Returns 0, or -errno when the address family cannot be used on this
- * socket. A full socket buffer drops the datagram (counted): QUIC recovers. */
+ * socket, or -EMSGSIZE; both are counted in send_errors. A full socket
+ * buffer drops the datagram (counted in send_dropped): QUIC recovers. */
 int udp_send(struct udp_socket *sock, const struct sockaddr *remote, const uint8_t *data,
 	     size_t len);
 
@@ -47,24 +50,12 @@ void udp_flush(struct udp_socket *sock);
 
 /* Writes addr to out in the form this socket reports remote addresses in
  * (IPv4 as v4-mapped IPv6 on a dual-stack socket). Returns 0 or -EAFNOSUPPORT. */
-int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr,
-		  struct sockaddr_storage *out);
+int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr, struct netaddr *out);
 
 struct udp_stats {
 	uint64_t datagrams_received, datagrams_sent, bytes_received, bytes_sent;
 	uint64_t send_errors, send_dropped, batches_sent;
 };
 void udp_get_stats(const struct udp_socket *sock, struct udp_stats *out);
-
-/* The length of an AF_INET or AF_INET6 socket address. */
-socklen_t udp_sockaddr_len(const struct sockaddr *addr);
-
-/* Parses "HOST:PORT", "[V6]:PORT" or "V4:PORT" with a numeric host into out.
- * Returns 0 or -EINVAL. */
-int udp_parse_addr(const char *text, struct sockaddr_storage *out);
-
-/* Formats an address as "1.2.3.4:5" or "[v6]:5" (v4-mapped shown as IPv4).
- * out holds at least 64 bytes. Returns out. */
-char *udp_format_addr(const struct sockaddr *addr, char *out, size_t out_cap);
 
 #endif

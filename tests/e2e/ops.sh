@@ -30,7 +30,7 @@ status_shows_b() {
 	out=$("$IRON" status "${SA[@]}" 2>&1)
 	echo "$out" >"$WORK/status.txt"
 	# PEER  ADDRESS  PATH  RTT  ... with a non-zero RTT and iron/packet/1.
-	printf '%s\n' "$out" | grep -qE "^${B:0:10}… +$B_IP +direct 10\.99\.0\.2:4766 +[0-9]+\.[0-9]{2} ms .* iron/packet/1$" &&
+	printf '%s\n' "$out" | grep -qE "^${B:0:10}… +$B_IP +direct 10\.99\.0\.2:4766 \((static|learned)\) +[0-9]+\.[0-9]{2} ms .* iron/packet/1$" &&
 		! printf '%s\n' "$out" | grep -qE "^${B:0:10}… .* 0\.00 ms "
 }
 check "status: B connected, path direct, RTT, iron/packet/1" wait_for 5 status_shows_b
@@ -51,9 +51,15 @@ assert doc["node"]["base32"] == me and doc["node"]["ipv6"] == my_ip, doc["node"]
 assert doc["node"]["domain"] == me + ".iron" and len(doc["node"]["hex"]) == 64
 assert doc["tun"]["mtu"] == 1420 and doc["relay"] is None and doc["uptime_s"] > 0
 assert any(l.endswith(":4766") for l in doc["listen"]), doc["listen"]
+t = doc["transport"]
+assert t["datagrams_received"] > 0 and t["datagrams_sent"] > 0 and t["bytes_sent"] > 0, t
+assert t["send_failed"] == 0 and t["no_relay_link"] == 0 and t["received_unknown"] == 0, t
 peers = {p["id"]: p for p in doc["peers"]}
 p = peers[b]
 assert p["connected"] is True and p["static"] is True and p["path"] == "direct", p
+assert p["source"] in ("static", "learned"), p
+assert any(c["source"] == "static" and c["addr"] == "10.99.0.2:4766" and c["kind"] == "direct" and c["expires_in_s"] is None for c in p["paths"]), p
+assert sum(1 for c in p["paths"] if c["active"]) == 1, p
 assert p["remote"] == "10.99.0.2:4766" and p["alpn"] == "iron/packet/1" and p["ipv6"] == b_ip, p
 assert p["rtt_ms"] > 0 and p["bytes_out"] > 0 and p["bytes_in"] > 0, p
 assert p["packets_out"] >= 5 and p["packets_in"] >= 5, p

@@ -40,30 +40,15 @@ static void on_signal(uv_signal_t *handle, int signum)
 	uv_close((uv_handle_t *)&app->sigterm, NULL);
 }
 
-static int parse_upstream(const char *text, struct sockaddr_storage *out)
+static int parse_upstream(const char *text, struct netaddr *out)
 {
-	char host[64];
-	const char *colon = strrchr(text, ':');
-	long port;
-	if (!colon || (size_t)(colon - text) >= sizeof(host))
-		return -EINVAL;
-	port = strtol(colon + 1, NULL, 10);
-	if (port < 1 || port > 65535)
-		return -EINVAL;
-	memcpy(host, text, (size_t)(colon - text));
-	host[colon - text] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out);
-	}
-	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out);
+	return netaddr_parse(text, out) == 0 && netaddr_port(&out->sa) != 0 ? 0 : -EINVAL;
 }
 
 int main(int argc, char **argv)
 {
 	const char *listen[DNS_SERVER_LISTEN_MAX];
-	struct sockaddr_storage upstreams[DNS_SERVER_UPSTREAM_MAX];
+	struct netaddr upstreams[DNS_SERVER_UPSTREAM_MAX];
 	struct dns_server_config config = {.listen = listen, .upstreams = upstreams};
 	struct app app;
 	uv_loop_t *loop = uv_default_loop();

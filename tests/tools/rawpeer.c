@@ -37,6 +37,7 @@
 #include "iron/ipv6.h"
 #include "iron/log.h"
 #include "iron/quic.h"
+#include "iron/netaddr.h"
 #include "iron/udp.h"
 
 #define KINDS_MAX	   16
@@ -262,6 +263,7 @@ int main(int argc, char **argv)
 	struct in6_addr spoof, other;
 	struct iron_identity identity;
 	struct iron_id peer;
+	struct netaddr remote;
 	struct rawpeer rp = {.fd = -1};
 	struct quic_config config = {
 	    .identity = &identity,
@@ -315,11 +317,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rawpeer: %s: %s\n", key_path, strerror(-err));
 		return 2;
 	}
-	if (id_parse(peer_text, &peer, NULL) != 0 ||
-	    udp_parse_addr(connect_text, &rp.remote) != 0) {
+	if (id_parse(peer_text, &peer, NULL) != 0 || netaddr_parse(connect_text, &remote) != 0) {
 		rc = usage();
 		goto out;
 	}
+	memcpy(&rp.remote, &remote, sizeof(remote));
 	addr_from_id(&identity.id, &rp.own_addr);
 	addr_from_id(&peer, &rp.peer_addr);
 	rp.echo_ident = (uint16_t)getpid();

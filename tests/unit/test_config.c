@@ -14,7 +14,7 @@
 #include "check.h"
 #include "iron/config.h"
 #include "iron/id.h"
-#include "iron/udp.h"
+#include "iron/netaddr.h"
 
 static const char kat_hex[] = "197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d61";
 static const char kat_b32[] = "df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq";
@@ -30,10 +30,10 @@ static int parse(const char *text)
 	return config_parse(text, strlen(text), &file, &err);
 }
 
-static char *format(const struct sockaddr_storage *ss)
+static char *format(const struct netaddr *addr)
 {
-	static char buf[64];
-	return udp_format_addr((const struct sockaddr *)ss, buf, sizeof(buf));
+	static char buf[NETADDR_STR_SIZE];
+	return netaddr_format(&addr->sa, buf, sizeof(buf));
 }
 
 static void test_every_key(void)
@@ -387,7 +387,7 @@ static void test_load(void)
 
 static void set_listen(struct daemon_config *c, const char *addr)
 {
-	CHECK_INT(udp_parse_addr(addr, &c->listen[c->nlisten++]), 0);
+	CHECK_INT(netaddr_parse(addr, &c->listen[c->nlisten++]), 0);
 }
 
 static void test_merge(void)
@@ -430,7 +430,7 @@ static void test_merge(void)
 	config.no_dns_config = 0;
 	config.state_dir = "/cli";
 	set_listen(&config, "127.0.0.1:9");
-	CHECK_INT(udp_parse_addr("8.8.8.8:53", &config.dns_upstream[0]), 0);
+	CHECK_INT(netaddr_parse("8.8.8.8:53", &config.dns_upstream[0]), 0);
 	config.nupstream = 1;
 	CHECK_INT(
 	    config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@cli.example:7",

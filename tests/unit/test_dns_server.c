@@ -75,10 +75,10 @@ static bool run_until(const bool *done, unsigned ms)
 	return *done;
 }
 
-static void get_addr(uv_udp_t *h, struct sockaddr_storage *out)
+static void get_addr(uv_udp_t *h, struct netaddr *out)
 {
 	int len = sizeof(*out);
-	uv_udp_getsockname(h, (struct sockaddr *)out, &len);
+	uv_udp_getsockname(h, &out->sa, &len);
 }
 
 /* --- a UDP endpoint: client or fake upstream ------------------------------ */
@@ -277,7 +277,7 @@ static void test_udp_local(void)
 static void test_forwarding(void)
 {
 	struct peer client, silent, upstream;
-	struct sockaddr_storage ups[2];
+	struct netaddr ups[2];
 	struct dns_server_stats st;
 	uint8_t q[512];
 	size_t n;
@@ -372,7 +372,7 @@ static void tagged_reply(void *user, const void *tag, const uint8_t *answer, siz
 static void test_caller_and_cap(void)
 {
 	struct peer silent, upstream;
-	struct sockaddr_storage ups[1];
+	struct netaddr ups[1];
 	struct dns_server_stats st;
 	struct tagged t = {0};
 	uint8_t q[512];

@@ -25,10 +25,23 @@ static void test_parse_format(void)
 	round_trip("[fd00:1::2]:4766", AF_INET6, 4766);
 
 	static const char *const bad[] = {
-	    "",		   "10.0.0.2",	  "10.0.0.2:",	   "10.0.0.2:65536", "10.0.0.2:-1",
-	    "10.0.0.2:+5", "10.0.0.2: 5", ":4766",	   "fd00::1:4766",   "[fd00::1]",
-	    "[fd00::1]:",  "[10.0.0.2]:5", "[fd00::1]4766", "host.example:1", "1.2.3:4",
-	    "[]:1",	   "10.0.0.2:0004766",
+	    "",
+	    "10.0.0.2",
+	    "10.0.0.2:",
+	    "10.0.0.2:65536",
+	    "10.0.0.2:-1",
+	    "10.0.0.2:+5",
+	    "10.0.0.2: 5",
+	    ":4766",
+	    "fd00::1:4766",
+	    "[fd00::1]",
+	    "[fd00::1]:",
+	    "[10.0.0.2]:5",
+	    "[fd00::1]4766",
+	    "host.example:1",
+	    "1.2.3:4",
+	    "[]:1",
+	    "10.0.0.2:0004766",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct netaddr a;
@@ -55,6 +68,11 @@ static void test_parse_format(void)
 	CHECK_INT(mapped.sa.sa_family, AF_INET6);
 	CHECK_STR(netaddr_format(&mapped.sa, out, sizeof(out)), "192.0.2.1:9");
 	CHECK(!netaddr_equal(&v4.sa, &mapped.sa));
+	struct netaddr canon;
+	CHECK_INT(netaddr_canonical(&mapped.sa, &canon), 0);
+	CHECK(netaddr_equal(&canon.sa, &v4.sa));
+	CHECK_INT(netaddr_canonical(&v4.sa, &canon), 0);
+	CHECK(netaddr_equal(&canon.sa, &v4.sa));
 	/* Cut to the buffer, always terminated. */
 	char small[6];
 	CHECK_STR(netaddr_format(&mapped.sa, small, sizeof(small)), "192.0");

@@ -1,0 +1,450 @@
+/* The peer table over an in-memory network: real QUIC and TLS between
+ * peer tables in one process, datagrams carried by a queue with a fixed
+ * latency, simulated time. Path choice and moving on after a failed dial,
+ * the pending queue, backoff, the tie-break between simultaneous dials,
+ * and the bounded candidate set. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "iron/addr.h"
+#include "iron/identity.h"
+#include "iron/ipv6.h"
+#include "iron/peer.h"
+
+#define MS	  1000000ull
+#define SEC	  (1000 * MS)
+#define LATENCY	  (2 * MS)
+#define MAX_NODES 3
+#define QUEUE_MAX 4096
+
+struct node {
+	struct peer_table *table;
+	struct iron_identity identity;
+	struct netaddr addr; /* where it receives */
+	unsigned delivered, unreachable, connected, dial_failed;
+	uint8_t last[1500];
+	size_t last_len;
+};
+
+struct datagram {
+	uint64_t at;
+	struct netaddr from, to;
+	uint16_t len;
+	uint8_t data[1500];
+};
+
+static struct node nodes[MAX_NODES];
+static struct datagram *queue;
+static size_t queued;
+static uint64_t now = 1 * SEC;
+
+static void on_send(void *user, const struct sockaddr *local, const struct sockaddr *remote,
+		    const uint8_t *data, size_t len)
+{
+	(void)user;
+	if (queued == QUEUE_MAX || len > sizeof(queue[0].data))
+		return;
+	struct datagram *d = &queue[queued++];
+	d->at = now + LATENCY;
+	netaddr_set(&d->from, local);
+	netaddr_set(&d->to, remote);
+	d->len = (uint16_t)len;
+	memcpy(d->data, data, len);
+}
+
+static int on_route(void *user, const struct sockaddr *remote, struct netaddr *local,
+		    struct netaddr *remote_out)
+{
+	struct node *n = user;
+	*local = n->addr;
+	return netaddr_set(remote_out, remote);
+}
+
+static void on_deliver(void *user, const struct iron_id *from, const uint8_t *pkt, size_t len)
+{
+	struct node *n = user;
+	(void)from;
+	n->delivered++;
+	n->last_len = len;
+	memcpy(n->last, pkt, len);
+}
+
+static void on_unreachable(void *user, const struct iron_id *to, const uint8_t *pkt, size_t len)
+{
+	struct node *n = user;
+	(void)to;
+	(void)pkt;
+	(void)len;
+	n->unreachable++;
+}
+
+static void on_connection(void *user, const struct iron_id *peer, bool connected)
+{
+	struct node *n = user;
+	(void)peer;
+	if (connected)
+		n->connected++;
+}
+
+static void on_dial_failed(void *user, const struct iron_id *peer)
+{
+	struct node *n = user;
+	(void)peer;
+	n->dial_failed++;
+}
+
+static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
+{
+	uint8_t seed[IDENTITY_SEED_LEN];
+	memset(n, 0, sizeof(*n));
+	memset(seed, seed_byte, sizeof(seed));
+	identity_from_seed(seed, &n->identity);
+	CHECK_INT(netaddr_parse(addr, &n->addr), 0);
+	const struct peer_table_config config = {
+	    .identity = &n->identity,
+	    .idle_close_ns = 120 * SEC,
+	    .keepalive_ns = 5 * SEC,
+	};
+	const struct peer_callbacks callbacks = {
+	    .user = n,
+	    .send = on_send,
+	    .route = on_route,
+	    .deliver = on_deliver,
+	    .unreachable = on_unreachable,
+	    .connection = on_connection,
+	    .dial_failed = on_dial_failed,
+	};
+	CHECK_INT(peer_table_new(&config, &callbacks, &n->table), 0);
+}
+
+static void node_free(struct node *n)
+{
+	peer_table_del(n->table);
+	n->table = NULL;
+}
+
+static struct node *node_at(const struct sockaddr *addr)
+{
+	for (size_t i = 0; i < MAX_NODES; i++)
+		if (nodes[i].table && netaddr_equal(&nodes[i].addr.sa, addr))
+			return &nodes[i];
+	return NULL; /* nobody there: the datagram is lost */
+}
+
+static void flush_all(void)
+{
+	for (size_t i = 0; i < MAX_NODES; i++)
+		if (nodes[i].table)
+			peer_table_flush(nodes[i].table, now);
+}
+
+/* Advances time to `until`, delivering datagrams and running timers. */
+static void run(uint64_t until)
+{
+	while (now < until) {
+		uint64_t next = until;
+		for (size_t i = 0; i < queued; i++)
+			if (queue[i].at < next)
+				next = queue[i].at;
+		for (size_t i = 0; i < MAX_NODES; i++)
+			if (nodes[i].table) {
+				uint64_t e = peer_table_next_expiry(nodes[i].table);
+				if (e < next)
+					next = e;
+			}
+		if (next > now)
+			now = next;
+		for (size_t i = 0; i < queued;) {
+			if (queue[i].at > now) {
+				i++;
+				continue;
+			}
+			struct datagram d = queue[i];
+			queue[i] = queue[--queued];
+			struct node *to = node_at(&d.to.sa);
+			if (to)
+				peer_table_receive(to->table, &d.to.sa, &d.from.sa, d.data, d.len,
+						   now);
+		}
+		for (size_t i = 0; i < MAX_NODES; i++)
+			if (nodes[i].table && peer_table_next_expiry(nodes[i].table) <= now)
+				peer_table_timer(nodes[i].table, now);
+		flush_all();
+	}
+}
+
+/* An ICMPv6 echo request from a to b, as a program would send it. */
+static size_t echo(const struct node *a, const struct node *b, uint16_t seq, uint8_t *out,
+		   size_t cap)
+{
+	struct in6_addr src, dst;
+	uint8_t payload[16] = {0};
+	addr_from_id(&a->identity.id, &src);
+	addr_from_id(&b->identity.id, &dst);
+	struct ipv6_echo e = {.type = IPV6_ICMP_ECHO_REQUEST,
+			      .identifier = 7,
+			      .sequence = seq,
+			      .data = payload,
+			      .data_len = sizeof(payload)};
+	ssize_t n = ipv6_build_echo(&src, &dst, &e, out, cap);
+	CHECK(n > 0);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static const struct peer_path_info *find_path(const struct peer_info *info, const char *addr)
+{
+	char text[NETADDR_STR_SIZE];
+	for (size_t i = 0; i < info->npaths; i++)
+		if (strcmp(netaddr_format(&info->paths[i].addr.sa, text, sizeof(text)), addr) == 0)
+			return &info->paths[i];
+	return NULL;
+}
+
+static void reset(void)
+{
+	for (size_t i = 0; i < MAX_NODES; i++)
+		if (nodes[i].table)
+			node_free(&nodes[i]);
+	queued = 0;
+}
+
+/* A has two candidates for B: a static one where nobody answers, and a
+ * discovered one where B is. The static one is preferred and tried first;
+ * its dial fails, the packets held meanwhile are reported unreachable,
+ * and the next dial takes the other path. */
+static void test_path_choice_and_failover(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t pkt[200];
+	struct peer_info info;
+	struct netaddr dead, real;
+
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(netaddr_parse("10.0.0.99:4766", &dead), 0);
+	CHECK_INT(netaddr_parse("10.0.0.2:4766", &real), 0);
+	CHECK_INT(peer_table_set_static(a->table, &b->identity.id, &dead, 1), 0);
+	CHECK_INT(peer_table_add_path(a->table, &b->identity.id, &real.sa, PEER_SOURCE_DISCOVERED,
+				      60 * SEC, now),
+		  0);
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
+	CHECK_INT(info.npaths, 2);
+	CHECK(info.has_path && !info.connected);
+	CHECK_INT(info.path_source, PEER_SOURCE_STATIC); /* the next dial's */
+
+	size_t n = echo(a, b, 1, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + 15 * SEC); /* past the handshake timeout (10 s) */
+	CHECK_INT(a->dial_failed, 1);
+	CHECK_INT(b->delivered, 0);
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
+	const struct peer_path_info *d = find_path(&info, "10.0.0.99:4766");
+	CHECK(d && d->failures == 1 && !d->active);
+	CHECK_INT(info.path_source, PEER_SOURCE_DISCOVERED); /* the next dial's now */
+
+	/* The next packet: the backoff is over, the other path is taken. */
+	n = echo(a, b, 2, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + 1 * SEC);
+	CHECK_INT(b->delivered, 1);
+	CHECK_INT(b->last_len, n);
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
+	CHECK(info.connected);
+	CHECK_INT(info.path_kind, PEER_PATH_DIRECT);
+	CHECK_INT(info.path_source, PEER_SOURCE_DISCOVERED);
+	const struct peer_path_info *r = find_path(&info, "10.0.0.2:4766");
+	CHECK(r && r->active && r->failures == 0);
+	/* B learned where A is from A's connection. */
+	CHECK_INT(peer_table_get(b->table, &a->identity.id, &info), 0);
+	r = find_path(&info, "10.0.0.1:4766");
+	CHECK(r && r->source == PEER_SOURCE_LEARNED && r->expires_ns > now && r->active);
+	/* The RTT of the path in use is kept by the housekeeping tick. */
+	run(now + 1 * SEC);
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
+	r = find_path(&info, "10.0.0.2:4766");
+	CHECK(r && r->rtt_ns >= 2 * LATENCY && r->rtt_ns < 50 * MS);
+
+	struct peer_table_stats st;
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.dials, 2);
+	CHECK_INT(st.dial_failures, 1);
+	reset();
+}
+
+/* Packets sent while a dial is held back by the backoff wait in a bounded
+ * queue (the oldest dropped and counted) and go out once connected. */
+static void test_pending_queue_and_backoff(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t pkt[200];
+	struct netaddr baddr;
+	struct peer_table_stats st;
+
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(netaddr_parse("10.0.0.2:4766", &baddr), 0);
+	CHECK_INT(
+	    peer_table_add_path(a->table, &b->identity.id, &baddr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	/* B is down: the first dial fails, and a backoff starts. */
+	node_free(b);
+	size_t n = echo(a, b, 1, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	flush_all();
+	for (int i = 0; i < 2000 && a->dial_failed == 0; i++)
+		run(now + 10 * MS);
+	CHECK_INT(a->dial_failed, 1);
+	/* B comes back; during the backoff, 70 packets are held (64 kept). */
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(
+	    peer_table_add_path(a->table, &b->identity.id, &baddr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	for (uint16_t seq = 0; seq < 70; seq++) {
+		n = echo(a, b, seq, pkt, sizeof(pkt));
+		CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	}
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.queue_dropped, 6);
+	CHECK_INT(b->delivered, 0);
+	run(now + 2 * SEC);
+	CHECK_INT(b->delivered, 64);
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.dials, 2);
+	reset();
+}
+
+/* Both nodes dial at the same moment: one connection is kept (the one the
+ * node with the smaller ID dialled), the tie-break counted once on each
+ * side that saw both, and packets flow both ways. */
+static void test_tie_break(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t pkt[200];
+	struct peer_info ia, ib;
+	struct peer_table_stats sa, sb;
+
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(
+	    peer_table_add_path(a->table, &b->identity.id, &b->addr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	CHECK_INT(
+	    peer_table_add_path(b->table, &a->identity.id, &a->addr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	size_t n = echo(a, b, 1, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	n = echo(b, a, 1, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(b->table, &a->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + 3 * SEC);
+	/* A packet that went into the dial the tie-break closed is lost with
+	 * it (the inner protocol retransmits); the other one arrives. */
+	CHECK(a->delivered + b->delivered >= 1);
+	unsigned a_before = a->delivered, b_before = b->delivered;
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &ia), 0);
+	CHECK_INT(peer_table_get(b->table, &a->identity.id, &ib), 0);
+	CHECK(ia.connected && ib.connected);
+	CHECK_INT(ia.connections, 1);
+	CHECK_INT(ib.connections, 1);
+	peer_table_get_stats(a->table, &sa);
+	peer_table_get_stats(b->table, &sb);
+	CHECK_INT(sa.dials, 1);
+	CHECK_INT(sb.dials, 1);
+	CHECK(sa.tie_breaks + sb.tie_breaks >= 1);
+	/* Both keep sending on the same, surviving connection. */
+	n = echo(a, b, 2, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	n = echo(b, a, 2, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(b->table, &a->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + 1 * SEC);
+	CHECK_INT(a->delivered, a_before + 1);
+	CHECK_INT(b->delivered, b_before + 1);
+	reset();
+}
+
+/* The candidate set is bounded: learned and discovered candidates make
+ * room for each other, static ones stay; set_static replaces the static
+ * ones only; expired candidates go. */
+static void test_candidate_bounds(void)
+{
+	struct node *a = &nodes[0];
+	struct iron_identity other;
+	uint8_t seed[IDENTITY_SEED_LEN];
+	struct peer_info info;
+	struct netaddr addr, statics[2];
+	char text[32];
+
+	node_init(a, 1, "10.0.0.1:4766");
+	memset(seed, 9, sizeof(seed));
+	identity_from_seed(seed, &other);
+	const struct iron_id *id = &other.id;
+
+	CHECK_INT(netaddr_parse("192.0.2.1:1", &statics[0]), 0);
+	CHECK_INT(netaddr_parse("[2001:db8::1]:1", &statics[1]), 0);
+	CHECK_INT(peer_table_set_static(a->table, id, statics, 2), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "198.51.100.%d:7", i + 1);
+		CHECK_INT(netaddr_parse(text, &addr), 0);
+		CHECK_INT(peer_table_add_path(a->table, id, &addr.sa, PEER_SOURCE_DISCOVERED,
+					      30 * SEC, now),
+			  0);
+	}
+	CHECK_INT(peer_table_get(a->table, id, &info), 0);
+	CHECK_INT(info.npaths, PEER_MAX_PATHS);
+	CHECK(find_path(&info, "192.0.2.1:1") != NULL);
+	CHECK(find_path(&info, "[2001:db8::1]:1") != NULL);
+	/* The v4-mapped form of a known address is the same candidate. */
+	struct netaddr mapped;
+	CHECK_INT(netaddr_to_v6(&statics[0].sa, &mapped), 0);
+	CHECK_INT(peer_table_add_path(a->table, id, &mapped.sa, PEER_SOURCE_LEARNED, 30 * SEC, now),
+		  0);
+	CHECK_INT(peer_table_get(a->table, id, &info), 0);
+	CHECK_INT(info.npaths, PEER_MAX_PATHS);
+	const struct peer_path_info *p = find_path(&info, "192.0.2.1:1");
+	CHECK(p && p->source == PEER_SOURCE_STATIC && p->expires_ns == 0);
+	/* A relay placeholder is a relay path, and the least preferred. */
+	struct netaddr relay;
+	netaddr_relay(3, 4, &relay);
+	CHECK_INT(
+	    peer_table_add_path(a->table, id, &relay.sa, PEER_SOURCE_DISCOVERED, 30 * SEC, now), 0);
+	CHECK_INT(peer_table_get(a->table, id, &info), 0);
+	p = find_path(&info, "[100::3:0:4]:0");
+	CHECK(p && p->kind == PEER_PATH_RELAY);
+	CHECK_INT(info.path_kind, PEER_PATH_DIRECT);
+	/* A new static list: the old static candidates go, others stay. */
+	CHECK_INT(netaddr_parse("192.0.2.77:1", &addr), 0);
+	CHECK_INT(peer_table_set_static(a->table, id, &addr, 1), 0);
+	CHECK_INT(peer_table_get(a->table, id, &info), 0);
+	CHECK(find_path(&info, "192.0.2.1:1") == NULL);
+	CHECK(find_path(&info, "[2001:db8::1]:1") == NULL);
+	CHECK(find_path(&info, "192.0.2.77:1") != NULL);
+	/* After their lifetime, the discovered candidates are gone. */
+	run(now + 31 * SEC);
+	CHECK_INT(peer_table_get(a->table, id, &info), 0);
+	CHECK_INT(info.npaths, 1);
+	CHECK(info.is_static);
+	/* Bad input. */
+	struct sockaddr unknown = {.sa_family = AF_UNIX};
+	CHECK_INT(peer_table_add_path(a->table, id, &unknown, PEER_SOURCE_LAN, 0, now),
+		  -EAFNOSUPPORT);
+	reset();
+}
+
+int main(void)
+{
+	queue = calloc(QUEUE_MAX, sizeof(*queue));
+	if (!queue)
+		return 1;
+	test_path_choice_and_failover();
+	test_pending_queue_and_backoff();
+	test_tie_break();
+	test_candidate_bounds();
+	free(queue);
+	return check_done();
+}
