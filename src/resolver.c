@@ -391,9 +391,9 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
 
 static void teardown(struct resolver *r);
 
-static void on_handle_closed(uv_handle_t *handle)
+/* One of r's handles is closed; the last one frees r. */
+static void handle_closed(struct resolver *r)
 {
-	struct resolver *r = handle->data;
 	if (--r->handles > 0 || !r->destroyed)
 		return;
 	if (r->library_init)
@@ -401,13 +401,17 @@ static void on_handle_closed(uv_handle_t *handle)
 	free(r);
 }
 
+static void on_handle_closed(uv_handle_t *handle)
+{
+	handle_closed(handle->data);
+}
+
 static void on_poll_closed(uv_handle_t *handle)
 {
 	struct resolver_poll *p = handle->data;
 	struct resolver *r = p->owner;
 	free(p);
-	handle->data = r;
-	on_handle_closed(handle);
+	handle_closed(r);
 }
 
 static void close_poll(struct resolver *r, struct resolver_poll *p)
