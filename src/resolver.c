@@ -237,6 +237,8 @@ static int parse_txt(const uint8_t *answer, size_t len, struct resolver_txt **re
 	rc = ares_parse_txt_reply_ext(answer, (int)len, &list);
 	if (rc != ARES_SUCCESS)
 		return from_ares(rc);
+	if (!list)
+		return -ENODATA;
 	for (struct ares_txt_ext *t = list; t; t = t->next) {
 		if (t->record_start || t == list)
 			count++;

@@ -340,6 +340,29 @@ static void test_numeric_host(void)
 	finish(r);
 }
 
+/* An answer c-ares has at once (/etc/hosts) also comes on the next loop
+ * iteration, not from inside the call. */
+static void test_hosts_file(void)
+{
+	struct resolver *r = resolver_on(&silent, 200, 0, false);
+	struct outcome o = {0};
+
+	CHECK_INT(resolver_lookup_host(r, "localhost", 9, on_host, &o, NULL), 0);
+	CHECK_INT(o.calls, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT(o.calls, 1);
+	/* Where /etc/hosts has no localhost the silent server times out. */
+	if (o.status == 0) {
+		CHECK(o.naddrs >= 1);
+		for (size_t i = 0; i < o.naddrs; i++)
+			CHECK_INT(netaddr_port(&o.addrs[i].sa), 9);
+		CHECK(has_addr(&o, "127.0.0.1:9") || has_addr(&o, "[::1]:9"));
+	} else {
+		CHECK_INT(o.status, -ETIMEDOUT);
+	}
+	finish(r);
+}
+
 static void test_nxdomain(void)
 {
 	struct resolver *r = resolver_on(&live, 2000, 0, false);
@@ -619,6 +642,7 @@ int main(void)
 	test_options();
 	test_host_both_families();
 	test_numeric_host();
+	test_hosts_file();
 	test_nxdomain();
 	test_raw_query();
 	test_every_rcode();
