@@ -4,11 +4,13 @@
  * (peer host names, discovery TXT records).
  *
  * Callbacks: every lookup started successfully ends with exactly one call
- * of its callback, from the loop, never from inside the call that started
- * it (numeric hosts and answers c-ares has at once, e.g. from /etc/hosts,
- * are delivered on the next loop iteration). Results passed to a callback
- * are borrowed: valid only during the call. A start function that returns
- * an error never calls the callback.
+ * of its callback: from the loop, or with -ECANCELED from inside
+ * resolver_cancel() or resolver_del(); never from inside the call that
+ * started it (numeric hosts and answers c-ares has at once, e.g. from
+ * /etc/hosts, are delivered on the next loop iteration). Results passed to
+ * a callback are borrowed: valid only during the call. A start function
+ * that returns an error never calls the callback. Callbacks may start and
+ * cancel lookups and call resolver_del().
  *
  * Query handles: a start function may hand out a struct resolver_query to
  * cancel the lookup with. The handle is valid until its callback begins;
