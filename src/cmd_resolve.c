@@ -1,6 +1,5 @@
 /* iron resolve NAME: one AAAA query to the daemon's DNS responder (or any
- * server), made with c-ares driven by a libuv loop, so the same plumbing
- * serves the daemon's own c-ares users later. */
+ * server), made with the resolver module on a loop of its own. */
 #define LOG_MODULE "resolve"
 #include <ares.h>
 #include <arpa/inet.h>
@@ -19,31 +18,19 @@
 #include "iron/dns.h"
 #include "iron/id.h"
 #include "iron/log.h"
+#include "iron/netaddr.h"
+#include "iron/resolver.h"
 
 #define RESOLVE_DEFAULT_TIMEOUT 3.0
 #define RESOLVE_ADDRS_MAX	16
 
 struct resolve_server {
-	int family;
-	struct in_addr addr4;
-	struct in6_addr addr6;
-	unsigned port;
+	struct netaddr addr;
 	char text[INET6_ADDRSTRLEN + 8]; /* "1.2.3.4:53" or "[::1]:53" */
 };
 
-/* One c-ares socket watched by the loop. */
-struct resolve_poll {
-	uv_poll_t poll;
-	ares_socket_t fd;
-	struct resolve_poll *next;
-	struct resolve *owner;
-};
-
+/* The outcome of the query. */
 struct resolve {
-	uv_loop_t loop;
-	uv_timer_t timer;
-	ares_channel channel;
-	struct resolve_poll *polls;
 	bool done;
 	int status;
 	uint8_t *answer;
@@ -70,9 +57,9 @@ static int parse_server(const char *text, unsigned default_port, struct resolve_
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *port_text = NULL;
 	size_t len;
+	unsigned port = default_port;
 
 	memset(out, 0, sizeof(*out));
-	out->port = default_port;
 	if (text[0] == '[') {
 		const char *close = strchr(text, ']');
 		if (!close || (close[1] != '\0' && close[1] != ':'))
@@ -95,178 +82,77 @@ static int parse_server(const char *text, unsigned default_port, struct resolve_
 	host[len] = '\0';
 	if (port_text) {
 		char *end = NULL;
-		long port = strtol(port_text, &end, 10);
-		if (!*port_text || *end || port < 1 || port > 65535)
+		long value = strtol(port_text, &end, 10);
+		if (!*port_text || *end || value < 1 || value > 65535)
 			return -EINVAL;
-		out->port = (unsigned)port;
+		port = (unsigned)value;
 	}
-	if (inet_pton(AF_INET, host, &out->addr4) == 1) {
-		out->family = AF_INET;
-		snprintf(out->text, sizeof(out->text), "%s:%u", host, out->port);
-	} else if (inet_pton(AF_INET6, host, &out->addr6) == 1) {
-		out->family = AF_INET6;
-		snprintf(out->text, sizeof(out->text), "[%s]:%u", host, out->port);
-	} else {
+	if (netaddr_parse_host(host, (uint16_t)port, &out->addr) != 0)
 		return -EINVAL;
-	}
+	snprintf(out->text, sizeof(out->text),
+		 out->addr.sa.sa_family == AF_INET ? "%s:%u" : "[%s]:%u", host, port);
 	return 0;
 }
 
-/* --- c-ares on the loop ---------------------------------------------------- */
+/* --- the query ----------------------------------------------------------- */
 
-static void schedule(struct resolve *r);
-
-static void poll_closed(uv_handle_t *handle)
+static void answered(void *user, int status, const uint8_t *answer, size_t len)
 {
-	free(handle->data);
-}
-
-static void poll_ready(uv_poll_t *handle, int status, int events)
-{
-	struct resolve_poll *p = handle->data;
-	/* On a poll error let c-ares read, so it sees the socket's error. */
-	ares_socket_t readable = status < 0 || (events & UV_READABLE) ? p->fd : ARES_SOCKET_BAD;
-	ares_socket_t writable = status == 0 && (events & UV_WRITABLE) ? p->fd : ARES_SOCKET_BAD;
-	struct resolve *r = p->owner; /* p may be freed by c-ares' callback */
-	ares_process_fd(r->channel, readable, writable);
-	schedule(r);
-}
-
-static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-	struct resolve *r = data;
-	struct resolve_poll **link = &r->polls, *p;
-	while (*link && (*link)->fd != fd)
-		link = &(*link)->next;
-	p = *link;
-	if (!readable && !writable) {
-		/* c-ares closes the socket next: stop watching it now. */
-		if (p) {
-			*link = p->next;
-			uv_poll_stop(&p->poll);
-			uv_close((uv_handle_t *)&p->poll, poll_closed);
-		}
-		return;
-	}
-	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p || uv_poll_init_socket(&r->loop, &p->poll, fd) != 0) {
-			free(p);
-			return; /* the query then times out */
-		}
-		p->fd = fd;
-		p->owner = r;
-		p->poll.data = p;
-		p->next = r->polls;
-		r->polls = p;
-	}
-	uv_poll_start(&p->poll, (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0),
-		      poll_ready);
-}
-
-static void timer_fired(uv_timer_t *timer)
-{
-	struct resolve *r = timer->data;
-	ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	schedule(r);
-}
-
-/* Arms the timer for c-ares' next timeout, or stops it when done. */
-static void schedule(struct resolve *r)
-{
-	struct timeval tv, *next;
-	if (r->done) {
-		uv_timer_stop(&r->timer);
-		return;
-	}
-	next = ares_timeout(r->channel, NULL, &tv);
-	if (!next) {
-		uv_timer_stop(&r->timer);
-		return;
-	}
-	/* Rounded up: waking early would only spin. */
-	uint64_t ms = (uint64_t)next->tv_sec * 1000 + ((uint64_t)next->tv_usec + 999) / 1000;
-	uv_timer_start(&r->timer, timer_fired, ms, 0);
-}
-
-static void answered(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
-{
-	struct resolve *r = arg;
-	(void)timeouts;
+	struct resolve *r = user;
 	r->finished = uv_hrtime();
 	r->done = true;
 	r->status = status;
-	if (status == ARES_SUCCESS && abuf && alen > 0) {
-		r->answer = malloc((size_t)alen);
+	if (status == 0) {
+		r->answer = malloc(len);
 		if (r->answer) {
-			memcpy(r->answer, abuf, (size_t)alen);
-			r->answer_len = (size_t)alen;
+			memcpy(r->answer, answer, len);
+			r->answer_len = len;
 		} else {
-			r->status = ARES_ENOMEM;
+			r->status = -ENOMEM;
 		}
 	}
 }
 
-/* Runs the query. Returns 0 (outcome in r) or -EINVAL when c-ares cannot
- * make a query of name, -ENOMEM/-EIO when it cannot start. */
+/* Runs the query. Returns 0 (outcome in r), -EINVAL when name is not a
+ * DNS name, or another error (reported) when the resolver cannot start. */
 static int run_query(struct resolve *r, const char *name, const struct resolve_server *server,
 		     double timeout)
 {
-	struct ares_options options = {
-	    /* Every rcode is an answer to report, not a reason to retry. */
-	    .flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH,
-	    .timeout = (int)ceil(timeout * 1000),
+	struct resolver_options options = {
+	    .servers = &server->addr,
+	    .nservers = 1,
+	    .timeout_ms = (unsigned)ceil(timeout * 1000),
 	    .tries = 1,
-	    .sock_state_cb = sock_state,
-	    .sock_state_cb_data = r,
+	    /* Every rcode is an answer to report, not a reason to retry. */
+	    .every_rcode = true,
 	};
-	int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
-	struct ares_addr_port_node node = {
-	    .family = server->family, .udp_port = (int)server->port, .tcp_port = (int)server->port};
-	unsigned char *query = NULL;
-	int query_len = 0, err, rc;
+	struct resolver *resolver = NULL;
+	uv_loop_t loop;
+	int rc;
 
-	if (server->family == AF_INET)
-		node.addr.addr4 = server->addr4;
-	else
-		memcpy(&node.addr.addr6, &server->addr6, sizeof(server->addr6));
-
-	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-		cli_error("resolve: c-ares: %s", ares_strerror(rc));
-		return -EIO;
+	if ((rc = uv_loop_init(&loop)) < 0) {
+		cli_error("resolve: %s", uv_strerror(rc));
+		return rc;
 	}
-	uv_loop_init(&r->loop);
-	uv_timer_init(&r->loop, &r->timer);
-	r->timer.data = r;
-	if ((rc = ares_init_options(&r->channel, &options, mask)) != ARES_SUCCESS ||
-	    (rc = ares_set_servers_ports(r->channel, &node)) != ARES_SUCCESS) {
-		cli_error("resolve: c-ares: %s", ares_strerror(rc));
-		err = rc == ARES_ENOMEM ? -ENOMEM : -EIO;
-		goto out;
-	}
-	/* A recursive query (RD set): a forwarding daemon may pass it on. */
-	rc = ares_create_query(name, DNS_CLASS_IN, DNS_TYPE_AAAA, 0, 1, &query, &query_len, 0);
-	if (rc != ARES_SUCCESS) {
-		err = rc == ARES_ENOMEM ? -ENOMEM : -EINVAL;
+	if ((rc = resolver_new(&loop, &options, &resolver)) < 0) {
+		cli_error("resolve: cannot start the resolver: %s", resolver_strerror(rc));
 		goto out;
 	}
 	r->started = uv_hrtime();
-	/* c-ares puts its own random ID in and checks the reply's ID and
-	 * question against the query. */
-	ares_send(r->channel, query, query_len, answered, r);
-	schedule(r);
-	uv_run(&r->loop, UV_RUN_DEFAULT);
-	err = 0;
+	rc = resolver_query(resolver, name, DNS_TYPE_AAAA, answered, r, NULL);
+	if (rc == 0) {
+		uv_run(&loop, UV_RUN_DEFAULT);
+	} else if (rc != -EINVAL) {
+		/* Failed before sending: an outcome like any other. */
+		r->done = true;
+		r->status = rc;
+		rc = 0;
+	}
 out:
-	if (query)
-		ares_free_string(query);
-	if (r->channel)
-		ares_destroy(r->channel); /* closes the sockets, via sock_state */
-	uv_close((uv_handle_t *)&r->timer, NULL);
-	uv_run(&r->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&r->loop);
-	ares_library_cleanup();
-	return err;
+	resolver_del(resolver);
+	uv_run(&loop, UV_RUN_DEFAULT); /* closes its handles */
+	uv_loop_close(&loop);
+	return rc;
 }
 
 /* --- output ---------------------------------------------------------------- */
@@ -454,21 +340,21 @@ int cmd_resolve(const struct cli_globals *globals, int argc, char **argv)
 		rc = CLI_FAIL;
 		goto out;
 	}
-	if (!r.done || r.status == ARES_ETIMEOUT) {
+	if (!r.done || r.status == -ETIMEDOUT) {
 		rc =
 		    fail(&o, json, NULL, "no answer from %s within %g s — is `iron serve` running?",
 			 server.text, timeout);
 		goto out;
 	}
-	if (r.status == ARES_ECONNREFUSED) {
+	if (r.status == -ECONNREFUSED) {
 		rc = fail(&o, json, NULL,
 			  "no answer from %s (cannot reach it) — is `iron serve` running?",
 			  server.text);
 		goto out;
 	}
-	if (r.status != ARES_SUCCESS || r.answer_len < DNS_HEADER_LEN) {
+	if (r.status < 0 || r.answer_len < DNS_HEADER_LEN) {
 		rc = fail(&o, json, NULL, "%s: query to %s failed: %s", name, server.text,
-			  ares_strerror(r.status));
+			  resolver_strerror(r.status < 0 ? r.status : -EBADMSG));
 		goto out;
 	}
 	o.ms = (double)(r.finished - r.started) / 1e6;
