@@ -1,6 +1,6 @@
 /* One QUIC connection over ngtcp2: its callbacks, writing (datagrams with
  * the tail probe, /0 streams, coalesced bursts), the send queue, close,
- * keep-alive, key update and the accessors. The endpoint
+ * keep-alive, key update, migration and the accessors. The endpoint
  * (quic_endpoint.c) routes datagrams to it and runs its timer. */
 #define LOG_MODULE "quic"
 #include "quic_internal.h"
@@ -322,6 +322,7 @@ static int on_handshake_confirmed(ngtcp2_conn *conn, void *user_data)
 	if (qc->is_client) {
 		conn_establish(qc);
 		qc->tls_done = true;
+		qc->confirmed = true;
 	}
 	return 0;
 }
@@ -579,6 +580,54 @@ static int on_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid, voi
 	return 0;
 }
 
+/* A path validation ended: ours after quic_conn_migrate(), or the server's
+ * of a path the client moved to. ngtcp2 has already switched to the new
+ * path on success and stayed on (or gone back to) the old one otherwise.
+ * The user hears at the next flush, outside ngtcp2. */
+static int on_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
+			      ngtcp2_path_validation_result res, void *user_data)
+{
+	struct quic_conn *qc = user_data;
+	struct quic_path_event *ev;
+
+	(void)conn;
+	(void)flags;
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		char local[NETADDR_STR_SIZE], remote[NETADDR_STR_SIZE];
+		log_debug("path %s -> %s: validation %s",
+			  netaddr_format(path->local.addr, local, sizeof(local)),
+			  netaddr_format(path->remote.addr, remote, sizeof(remote)),
+			  res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS	 ? "succeeded"
+			  : res == NGTCP2_PATH_VALIDATION_RESULT_FAILURE ? "failed"
+									 : "aborted");
+	}
+	if (!qc->ep->cb.path_validated)
+		return 0;
+	/* When full, the latest outcome replaces the one before it. */
+	if (qc->npath_events < QUIC_PATH_EVENTS)
+		qc->npath_events++;
+	ev = &qc->path_events[qc->npath_events - 1];
+	netaddr_set(&ev->local, path->local.addr);
+	netaddr_set(&ev->remote, path->remote.addr);
+	ev->ok = res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS;
+	quic_conn_mark_dirty(qc);
+	return 0;
+}
+
+/* Tells the user the path validations of the last reads and expiries. */
+static void conn_report_paths(struct quic_conn *qc)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	for (uint8_t i = 0; i < qc->npath_events && qc->close_kind == QUIC_CLOSE_NONE; i++) {
+		const struct quic_path_event *ev = &qc->path_events[i];
+		if (qc->announced)
+			ep->cb.path_validated(ep->cb.user, qc, &ev->local.sa, &ev->remote.sa,
+					      ev->ok);
+	}
+	qc->npath_events = 0;
+}
+
 __attribute__((format(printf, 2, 3))) static void ngtcp2_log(void *user_data, const char *fmt, ...)
 {
 	char line[512];
@@ -608,6 +657,7 @@ static const ngtcp2_callbacks shared_callbacks = {
     .get_new_connection_id = on_get_new_connection_id,
     .remove_connection_id = on_remove_connection_id,
     .update_key = ngtcp2_crypto_update_key_cb,
+    .path_validation = on_path_validation,
     .stream_reset = on_stream_reset,
     .extend_max_stream_data = on_extend_max_stream_data,
     .dcid_status = on_dcid_status,
@@ -936,6 +986,8 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 	bool probed = false, folded = false;
 	size_t packets = 0;
 
+	if (qc->npath_events)
+		conn_report_paths(qc);
 	if (qc->close_kind != QUIC_CLOSE_NONE) {
 		conn_write_close(qc, now);
 		conn_finish(qc, qc->close_error, qc->close_reason);
@@ -1339,6 +1391,49 @@ void quic_conn_expire(struct quic_conn *qc, uint64_t now)
 	/* The write recomputes its expiry. */
 	conn_set_expiry(qc, UINT64_MAX);
 	quic_conn_mark_dirty(qc);
+}
+
+int quic_conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
+		      const struct sockaddr *remote, uint64_t now_ns)
+{
+	ngtcp2_path path;
+	int rv;
+
+	if (!qc->is_client)
+		return -EPERM;
+	if (!qc->confirmed || qc->finishing || qc->close_kind != QUIC_CLOSE_NONE)
+		return -ENOTCONN;
+	if (!netaddr_len(local) || !netaddr_len(remote) ||
+	    netaddr_equal(local, quic_conn_local(qc)))
+		return -EINVAL;
+	make_path(&path, local, remote);
+	rv = ngtcp2_conn_initiate_migration(qc->conn, &path, now_ns);
+	switch (rv) {
+	case 0:
+		break;
+	case NGTCP2_ERR_CONN_ID_BLOCKED:
+		return -EAGAIN;
+	case NGTCP2_ERR_INVALID_ARGUMENT:
+		/* ngtcp2 compares without the IPv6 scope. */
+		return -EINVAL;
+	case NGTCP2_ERR_INVALID_STATE:
+		/* Confirmed, so: the peer's disable_active_migration. */
+		return -EOPNOTSUPP;
+	case NGTCP2_ERR_NOMEM:
+		return -ENOMEM;
+	default:
+		log_debug("initiate_migration: %s", ngtcp2_strerror(rv));
+		return -EPROTO;
+	}
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		char from[NETADDR_STR_SIZE], to[NETADDR_STR_SIZE];
+		log_debug("migrating to %s -> %s", netaddr_format(local, from, sizeof(from)),
+			  netaddr_format(remote, to, sizeof(to)));
+	}
+	/* The PATH_CHALLENGE goes out at the next flush. */
+	conn_update_expiry(qc);
+	quic_conn_mark_dirty(qc);
+	return 0;
 }
 
 void quic_conn_close(struct quic_conn *qc, uint64_t app_error_code, uint64_t now_ns)

@@ -48,6 +48,15 @@ struct quic_buf_queue {
 
 enum quic_close_kind { QUIC_CLOSE_NONE, QUIC_CLOSE_APPLICATION, QUIC_CLOSE_TRANSPORT };
 
+/* A path validation's outcome, kept until the next flush tells the user
+ * (ngtcp2 reports it from inside its calls, where the user may not call
+ * back into ngtcp2, e.g. to migrate elsewhere). */
+struct quic_path_event {
+	struct netaddr local, remote;
+	bool ok;
+};
+#define QUIC_PATH_EVENTS 2
+
 struct quic_conn {
 	struct quic_endpoint *ep;
 	struct quic_conn *prev, *next;		   /* ep->conns */
@@ -66,6 +75,7 @@ struct quic_conn {
 	bool half_open;	  /* accepted, not yet established */
 	bool established; /* announced to the user */
 	bool announced;	  /* the user knows this connection */
+	bool confirmed;	  /* client: handshake confirmed (migration allowed) */
 	bool finishing;	  /* the closed callback is running */
 	bool stateless_reset;
 	bool tls_done; /* the TLS session is no longer needed */
@@ -83,6 +93,9 @@ struct quic_conn {
 	size_t nfin, fin_cap;
 	unsigned dgram_refused; /* fresh packets the head datagram missed */
 	bool tail_exposed;	/* datagrams sent since the last tail probe */
+
+	struct quic_path_event path_events[QUIC_PATH_EVENTS];
+	uint8_t npath_events;
 
 	struct quic_conn_stats stats;
 	void *user;
@@ -196,8 +209,9 @@ struct quic_conn *quic_conn_accept(struct quic_endpoint *ep, const struct sockad
 void quic_conn_read(struct quic_conn *qc, const struct sockaddr *local,
 		    const struct sockaddr *remote, const uint8_t *data, size_t len, uint64_t now);
 
-/* Writes what the connection has to send, or carries out a requested
- * close. Returns false when the connection ended (and is freed). */
+/* Writes what the connection has to send, reports path validations and
+ * carries out a requested close. Returns false when the connection ended
+ * (and is freed). */
 bool quic_conn_write(struct quic_conn *qc, uint64_t now);
 
 /* Runs the connection's ngtcp2 timers; on a fatal error the connection
