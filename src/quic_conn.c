@@ -985,6 +985,7 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 	bool coalescing = false, streams_blocked = false, dgrams_blocked = false;
 	bool probed = false, folded = false;
 	size_t packets = 0;
+	uint64_t expiry;
 
 	if (qc->npath_events)
 		conn_report_paths(qc);
@@ -1159,7 +1160,12 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 	 * Finished for tens of milliseconds (DESIGN section 4). */
 	if (ngtcp2_conn_get_handshake_completed(qc->conn))
 		ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
-	conn_update_expiry(qc);
+	/* 0.12.1 reports a retired connection ID's expiry as retired + PTO
+	 * but drops it only after that instant: handle_expiry at exactly
+	 * that time does nothing, and the same expiry comes back. Once a
+	 * write is done nothing is due before the next nanosecond. */
+	expiry = ngtcp2_conn_get_expiry(qc->conn);
+	conn_set_expiry(qc, expiry > now ? expiry : now + 1);
 	if (packets >= WRITE_BURST) {
 		/* The rest goes out at once; the probe leads it. */
 		if (qc->tail_exposed)
