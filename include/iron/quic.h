@@ -12,7 +12,8 @@
  *                               (which flushes)
  *
  * Callbacks may call quic_conn_send_packet(), quic_conn_close(),
- * quic_connect() and the accessors, but must not delete the endpoint;
+ * quic_connect(), quic_conn_migrate() (from path_validated) and the
+ * accessors, but must not delete the endpoint;
  * receive, flush and handle_expiry called from a callback do nothing. A
  * connection is handed to the user by the established callback (or by
  * quic_connect() for dialled ones) and stays valid until its closed
@@ -76,6 +77,16 @@ struct quic_callbacks {
 	 * text for humans ("closed by peer (application code 0)", "idle
 	 * timeout", "handshake failed: peer key mismatch"). */
 	void (*closed)(void *user, struct quic_conn *conn, int error, const char *reason);
+	/* A path validation ended (RFC 9000 §8.2), reported at the flush after
+	 * the read or timer that decided it: on a client, of the path given to
+	 * quic_conn_migrate(); on a server, of a path the client moved to
+	 * (the server sends on the new path at once and falls back to the
+	 * old one if it fails). ok: validated, and the connection now uses
+	 * (local, remote), which quic_conn_local()/quic_conn_remote() show;
+	 * else it failed or was given up for a newer migration, and the
+	 * connection stays on its path. May be NULL. */
+	void (*path_validated)(void *user, struct quic_conn *conn, const struct sockaddr *local,
+			       const struct sockaddr *remote, bool ok);
 };
 
 struct quic_config {
@@ -177,6 +188,22 @@ void quic_conn_set_keepalive(struct quic_conn *conn, uint64_t interval_ns);
  * or -EAGAIN (the previous update is not confirmed yet). */
 int quic_conn_update_keys(struct quic_conn *conn, uint64_t now_ns);
 
+/* Moves a dialled connection to a new path (RFC 9000 §9): a PATH_CHALLENGE
+ * goes out on (local, remote) at the next flush, and once the peer answers,
+ * the connection continues there; path_validated tells the outcome. Until
+ * then, and if validation fails (after about three PTOs), it stays on its
+ * current path. ngtcp2 0.12.1 needs a local address other than the current
+ * one: a relayed path uses placeholder addresses (netaddr_relay()) for both
+ * ends. A migration started while another is pending replaces it (the
+ * earlier one is reported as failed). Returns 0; -EPERM on an accepted
+ * connection; -ENOTCONN before the handshake is confirmed or once closing;
+ * -EINVAL when local equals the current local address (ngtcp2 compares
+ * family, address and port) or an address is not IPv4/IPv6; -EAGAIN when
+ * the peer has given us no spare connection ID (yet); -EOPNOTSUPP when the
+ * peer disabled active migration; -ENOMEM. */
+int quic_conn_migrate(struct quic_conn *conn, const struct sockaddr *local,
+		      const struct sockaddr *remote, uint64_t now_ns);
+
 /* Accessors. The peer is the dialled ID on a dialled connection before the
  * handshake, and the authenticated ID once established. */
 const struct iron_id *quic_conn_peer(const struct quic_conn *conn);
@@ -185,6 +212,8 @@ bool quic_conn_is_client(const struct quic_conn *conn);
 bool quic_conn_is_established(const struct quic_conn *conn);
 void quic_conn_set_user(struct quic_conn *conn, void *user);
 void *quic_conn_user(const struct quic_conn *conn);
+/* The current path; it changes when a migration is validated (on either
+ * side). The pointers stay valid as long as the connection. */
 const struct sockaddr *quic_conn_remote(const struct quic_conn *conn);
 const struct sockaddr *quic_conn_local(const struct quic_conn *conn);
 

@@ -54,6 +54,12 @@ struct node {
 	unsigned char *seen; /* /0 test: which sequence numbers arrived */
 	size_t seen_dups;
 	int refuse; /* established returns this */
+	/* More addresses the network delivers to this node. */
+	struct sockaddr_in6 aliases[2];
+	size_t naliases;
+	/* path_validated calls: how many, and the last one's arguments. */
+	int paths_ok, paths_failed;
+	struct sockaddr_in6 path_local, path_remote;
 };
 
 static struct {
@@ -68,6 +74,9 @@ static struct {
 	size_t ncaptured;
 	/* Loss applies only to datagrams from this port when non-zero. */
 	uint16_t loss_from_port;
+	/* Datagrams to this address vanish (a path that does not work). */
+	struct sockaddr_in6 blackhole;
+	uint64_t blackholed;
 	/* Intercept: sent datagrams are kept here instead of delivered. */
 	bool intercept;
 	struct datagram intercepted[4];
@@ -115,6 +124,10 @@ static void on_send(void *user, const struct sockaddr *local, const struct socka
 			d->len = (uint16_t)len;
 			memcpy(d->data, data, len);
 		}
+		return;
+	}
+	if (same_addr((const struct sockaddr_in6 *)remote, &net.blackhole)) {
+		net.blackholed++;
 		return;
 	}
 	if (net.loss_percent &&
@@ -174,6 +187,21 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 		n->conn = NULL;
 }
 
+static void on_path_validated(void *user, struct quic_conn *conn, const struct sockaddr *local,
+			      const struct sockaddr *remote, bool ok)
+{
+	struct node *n = user;
+	(void)conn;
+	if (ok)
+		n->paths_ok++;
+	else
+		n->paths_failed++;
+	CHECK_INT(local->sa_family, AF_INET6);
+	CHECK_INT(remote->sa_family, AF_INET6);
+	memcpy(&n->path_local, local, sizeof(n->path_local));
+	memcpy(&n->path_remote, remote, sizeof(n->path_remote));
+}
+
 static struct node *node_new(uint8_t key_byte, uint16_t port, const struct quic_config *base)
 {
 	struct node *n = calloc(1, sizeof(*n));
@@ -184,6 +212,7 @@ static struct node *node_new(uint8_t key_byte, uint16_t port, const struct quic_
 	    .established = on_established,
 	    .packet = on_packet,
 	    .closed = on_closed,
+	    .path_validated = on_path_validated,
 	};
 	uint8_t seed[IDENTITY_SEED_LEN];
 
@@ -230,13 +259,19 @@ static void net_reset(void)
 	net.intercept = false;
 	net.nintercepted = 0;
 	net.loss_percent = 0;
+	memset(&net.blackhole, 0, sizeof(net.blackhole));
+	net.blackholed = 0;
 }
 
 static struct node *node_at(const struct sockaddr_in6 *addr)
 {
-	for (size_t i = 0; i < nnodes; i++)
+	for (size_t i = 0; i < nnodes; i++) {
 		if (same_addr(&nodes[i]->addr, addr))
 			return nodes[i];
+		for (size_t j = 0; j < nodes[i]->naliases; j++)
+			if (same_addr(&nodes[i]->aliases[j], addr))
+				return nodes[i];
+	}
 	return NULL;
 }
 
@@ -307,7 +342,7 @@ static bool client_closed(void)
 	return client->closed > 0;
 }
 
-__attribute__((unused)) static bool both_closed(void)
+static bool both_closed(void)
 {
 	return client->closed > 0 && server->closed > 0;
 }
@@ -1435,6 +1470,183 @@ static void test_stateless_reset(void)
 	teardown();
 }
 
+/* An address in the test network: fd00::<host>, port. */
+static struct sockaddr_in6 test_addr(uint8_t host, uint16_t port)
+{
+	struct sockaddr_in6 a = {0};
+	a.sin6_family = AF_INET6;
+	a.sin6_port = htons(port);
+	inet_pton(AF_INET6, "fd00::1", &a.sin6_addr);
+	a.sin6_addr.s6_addr[15] = host;
+	return a;
+}
+
+static bool same_sa(const struct sockaddr *a, const struct sockaddr_in6 *b)
+{
+	return a->sa_family == AF_INET6 && same_addr((const struct sockaddr_in6 *)a, b);
+}
+
+/* Datagrams both ways, one each per millisecond, numbered: flow_sent[0]
+ * client to server, flow_sent[1] server to client. */
+static uint32_t flow_sent[2];
+static void flow(struct quic_conn *c, struct quic_conn *s, uint64_t duration)
+{
+	uint8_t pkt[600];
+	for (uint64_t t = 0; t < duration; t += MS) {
+		fill(pkt, sizeof(pkt), flow_sent[0]);
+		CHECK_INT(quic_conn_send_packet(c, pkt, sizeof(pkt), now_ns), 0);
+		flow_sent[0]++;
+		fill(pkt, sizeof(pkt), flow_sent[1]);
+		CHECK_INT(quic_conn_send_packet(s, pkt, sizeof(pkt), now_ns), 0);
+		flow_sent[1]++;
+		pump(NULL, MS);
+	}
+}
+
+static size_t count_seen(const struct node *n, uint32_t upto)
+{
+	size_t got = 0;
+	for (uint32_t i = 0; i < upto; i++)
+		got += n->seen[i];
+	return got;
+}
+
+static bool client_path_done(void)
+{
+	return client->paths_ok + client->paths_failed > 0;
+}
+
+/* Connection migration (RFC 9000 §9): the client moves to a new local
+ * port and a second address of the server; both ends validate the path
+ * and report it, and datagrams keep flowing both ways without a loss.
+ * Then a migration toward an address that drops everything fails and the
+ * connection stays on its path. */
+static void test_migration(void)
+{
+	struct sockaddr_in6 client_new = test_addr(1, 11), server_new = test_addr(12, 2);
+	struct sockaddr_in6 client_third = test_addr(1, 13), nowhere = test_addr(99, 99);
+	struct quic_conn *c, *s;
+	struct quic_conn_stats st;
+
+	setup_pair(NULL, NULL);
+	client->aliases[client->naliases++] = client_new;
+	client->aliases[client->naliases++] = client_third;
+	server->aliases[server->naliases++] = server_new;
+	client->seen = calloc(100000, 1);
+	server->seen = calloc(100000, 1);
+	flow_sent[0] = flow_sent[1] = 0;
+	c = dial(client, server, NULL);
+	/* Not before the handshake is confirmed. */
+	CHECK_INT(quic_conn_migrate(c, (const struct sockaddr *)&client_new,
+				    (const struct sockaddr *)&server_new, now_ns),
+		  -ENOTCONN);
+	CHECK(pump(both_established, 5 * SEC));
+	s = server->conn;
+	/* The server's spare connection IDs arrive with the handshake's end. */
+	flow(c, s, 100 * MS);
+	CHECK_INT(quic_conn_migrate(s, (const struct sockaddr *)&server_new, sa(client), now_ns),
+		  -EPERM);
+	/* ngtcp2 0.12.1 wants another local address. */
+	CHECK_INT(quic_conn_migrate(c, sa(client), (const struct sockaddr *)&server_new, now_ns),
+		  -EINVAL);
+	CHECK_INT(client->paths_ok + client->paths_failed + server->paths_ok + server->paths_failed,
+		  0);
+
+	CHECK_INT(quic_conn_migrate(c, (const struct sockaddr *)&client_new,
+				    (const struct sockaddr *)&server_new, now_ns),
+		  0);
+	/* Still on the old path until the new one answers. */
+	CHECK(same_sa(quic_conn_local(c), &client->addr));
+	uint64_t start = now_ns;
+	while (!client_path_done() && now_ns - start < 2 * SEC)
+		flow(c, s, 1 * MS);
+	CHECK_INT(client->paths_ok, 1);
+	CHECK_INT(client->paths_failed, 0);
+	printf("migration validated after %.1f ms (one-way latency %llu ms)\n",
+	       (double)(now_ns - start) / 1e6, LATENCY / MS);
+	CHECK(now_ns - start <= 2 * LATENCY + 5 * MS);
+	CHECK(same_addr(&client->path_local, &client_new));
+	CHECK(same_addr(&client->path_remote, &server_new));
+	CHECK(same_sa(quic_conn_local(c), &client_new));
+	CHECK(same_sa(quic_conn_remote(c), &server_new));
+	/* The server follows the client's first packet on the new path and
+	 * validates it in turn. */
+	flow(c, s, 200 * MS);
+	CHECK_INT(server->paths_ok, 1);
+	CHECK_INT(server->paths_failed, 0);
+	CHECK(same_addr(&server->path_local, &server_new));
+	CHECK(same_addr(&server->path_remote, &client_new));
+	CHECK(same_sa(quic_conn_local(s), &server_new));
+	CHECK(same_sa(quic_conn_remote(s), &client_new));
+	/* Only the new path carries traffic now: nothing more goes to the
+	 * old addresses. */
+	uint64_t sent_before = net.sent;
+	size_t old_path = 0;
+	for (size_t i = 0; i < net.count; i++) {
+		const struct datagram *d = &net.q[(net.head + i) % NET_CAP];
+		old_path += same_addr(&d->to, &client->addr) || same_addr(&d->to, &server->addr);
+	}
+	CHECK_INT(old_path, 0);
+	CHECK(net.sent > sent_before || net.count > 0);
+
+	/* Nothing lost either way. */
+	pump(NULL, 100 * MS);
+	CHECK_INT(count_seen(server, flow_sent[0]), flow_sent[0]);
+	CHECK_INT(count_seen(client, flow_sent[1]), flow_sent[1]);
+	CHECK_INT(server->seen_dups + client->seen_dups, 0);
+	quic_conn_get_stats(c, &st);
+	CHECK_INT(st.packets_dropped, 0);
+	quic_conn_get_stats(s, &st);
+	CHECK_INT(st.packets_dropped, 0);
+	printf("%u datagrams client to server, %u back, none lost across the migration\n",
+	       flow_sent[0], flow_sent[1]);
+
+	/* A path that drops everything: validation fails after about three
+	 * PTOs, and the connection carries on where it was. */
+	net.blackhole = nowhere;
+	start = now_ns;
+	CHECK_INT(quic_conn_migrate(c, (const struct sockaddr *)&client_third,
+				    (const struct sockaddr *)&nowhere, now_ns),
+		  0);
+	while (client->paths_ok + client->paths_failed < 2 && now_ns - start < 10 * SEC)
+		flow(c, s, 5 * MS);
+	CHECK_INT(client->paths_ok, 1);
+	CHECK_INT(client->paths_failed, 1);
+	CHECK(net.blackholed > 0);
+	printf("validation of a dead path failed after %.0f ms (%llu PATH_CHALLENGE datagrams)\n",
+	       (double)(now_ns - start) / 1e6, (unsigned long long)net.blackholed);
+	CHECK(same_addr(&client->path_local, &client_third));
+	CHECK(same_addr(&client->path_remote, &nowhere));
+	CHECK(same_sa(quic_conn_local(c), &client_new));
+	CHECK(same_sa(quic_conn_remote(c), &server_new));
+	CHECK(same_sa(quic_conn_local(s), &server_new));
+	CHECK(same_sa(quic_conn_remote(s), &client_new));
+	CHECK_INT(server->paths_ok + server->paths_failed, 1);
+	flow(c, s, 100 * MS);
+	pump(NULL, 100 * MS);
+	CHECK_INT(count_seen(server, flow_sent[0]), flow_sent[0]);
+	CHECK_INT(count_seen(client, flow_sent[1]), flow_sent[1]);
+	CHECK_INT(client->closed + server->closed, 0);
+
+	/* Each migration takes one of the peer's spare connection IDs (it
+	 * gave us ACTIVE_CID_LIMIT - 1): without them, -EAGAIN. */
+	int rv = 0, tries = 0;
+	while (rv == 0 && tries < 10) {
+		struct sockaddr_in6 local = test_addr(1, (uint16_t)(20 + tries));
+		rv = quic_conn_migrate(c, (const struct sockaddr *)&local,
+				       (const struct sockaddr *)&server_new, now_ns);
+		tries++;
+	}
+	CHECK_INT(rv, -EAGAIN);
+	CHECK(tries >= 2 && tries <= 4);
+	/* The replaced ones are reported as failed at the next flush. */
+	pump(NULL, 1 * MS);
+	CHECK_INT(client->paths_failed, 1 + (tries - 2));
+	quic_conn_close(c, 0, now_ns);
+	CHECK(pump(both_closed, 1 * SEC));
+	teardown();
+}
+
 static double cpu_seconds(void)
 {
 	struct timespec ts;
@@ -1513,6 +1725,7 @@ int main(void)
 	test_retry_tokens();
 	test_version_negotiation();
 	test_stateless_reset();
+	test_migration();
 	measure();
 
 	free(net.q);

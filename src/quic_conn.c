@@ -1,33 +1,21 @@
+/* One QUIC connection over ngtcp2: its callbacks, writing (datagrams with
+ * the tail probe, /0 streams, coalesced bursts), the send queue, close,
+ * keep-alive, key update, migration and the accessors. The endpoint
+ * (quic_endpoint.c) routes datagrams to it and runs its timer. */
 #define LOG_MODULE "quic"
-#include "iron/quic.h"
+#include "quic_internal.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
-#include <sodium.h>
 
 #include "iron/log.h"
 #include "iron/pagealloc.h"
-#include "iron/ratelimit.h"
 #include "iron/tls.h"
-
-/* Length of the connection IDs we issue; short-header packets to us carry
- * exactly this many DCID bytes. */
-#define CID_LEN 8
-
-#define DEFAULT_IDLE_TIMEOUT	  (30 * NGTCP2_SECONDS)
-#define DEFAULT_HANDSHAKE_TIMEOUT (10 * NGTCP2_SECONDS)
-#define DEFAULT_INITIAL_RTT	  (50 * NGTCP2_MILLISECONDS)
-#define DEFAULT_MAX_CONNECTIONS	  4096
-#define DEFAULT_MAX_HALF_OPEN	  256
-#define DEFAULT_SEND_QUEUE_LEN	  256
 
 /* Flow control: the connection window must carry a fast link's
  * bandwidth-delay product; a stream only ever carries one IP packet. */
@@ -51,155 +39,16 @@
  * take (any stream on /1, oversized packets on /0). */
 #define APP_ERROR_STREAM_REFUSED 1
 
-/* Free packet buffers kept for reuse, so the hot path does not allocate. */
-#define POOL_MAX 1024
-
-/* Stateless resets: a token bucket so that a flood of unknown packets cannot
- * turn us into a reflector, and at most this many bytes each. */
-#define RESET_BURST   16
-#define RESET_PER_SEC 16
-#define RESET_MAX_LEN 43
-
-/* How long a Retry token is good for: a client answers a Retry at once, so
- * this only has to cover its retransmissions of the Initial that carries it
- * (with ngtcp2's backoff the fourth goes out ~2 s later). */
-#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
-
-/* Log lines about refused clients: one a second on average, bursts of 10. */
-#define REFUSED_LOG_PER_SEC 1
-#define REFUSED_LOG_BURST   10
-
 /* Bound on packets written for one connection per flush, so one connection
  * cannot starve the others; the rest goes out at the next expiry. */
 #define WRITE_BURST 1024
 
-/* One IP packet, queued for sending or held while ngtcp2 may still need it
- * (stream data on /0 until acknowledged), or a /0 stream being received. */
-struct quic_buf {
-	struct quic_buf *next, *prev;
-	int64_t stream_id; /* -1 when not on a stream */
-	uint16_t len;
-	uint16_t offset; /* /0 sending: bytes handed to ngtcp2 */
-	uint8_t data[QUIC_MAX_STREAM_PACKET];
-};
-
-struct buf_queue {
-	struct quic_buf *head, *tail;
-	size_t count;
-};
-
-/* A connection ID or reset token mapped to its connection. */
-struct map_entry {
-	struct map_entry *next;	      /* hash chain */
-	struct map_entry *owner_next; /* the connection's entries */
-	struct quic_conn *conn;
-	uint8_t len;
-	uint8_t data[NGTCP2_MAX_CIDLEN];
-};
-
-struct conn_map {
-	struct map_entry **buckets;
-	size_t nbuckets; /* power of two */
-	size_t count;
-	uint8_t key[crypto_shorthash_KEYBYTES]; /* keyed hash: peers choose the keys */
-};
-
-enum close_kind { CLOSE_NONE, CLOSE_APPLICATION, CLOSE_TRANSPORT };
-
-struct quic_conn {
-	struct quic_endpoint *ep;
-	struct quic_conn *prev, *next;		   /* ep->conns */
-	struct quic_conn *dirty_prev, *dirty_next; /* ep->dirty */
-	bool dirty;
-	size_t heap_index;
-	uint64_t expiry; /* cached ngtcp2_conn_get_expiry() */
-
-	ngtcp2_conn *conn;
-	struct tls_session *tls;
-	struct map_entry *cids;	  /* ours, in ep->cids */
-	struct map_entry *tokens; /* the peer's reset tokens, in ep->tokens */
-
-	struct iron_id peer;
-	enum quic_alpn alpn;
-	bool is_client;
-	bool half_open;	  /* accepted, not yet established */
-	bool established; /* announced to the user */
-	bool announced;	  /* the user knows this connection */
-	bool finishing;	  /* the closed callback is running */
-	bool stateless_reset;
-	bool tls_done; /* the TLS session is no longer needed */
-
-	/* A close we decided on, carried out at the next flush. */
-	enum close_kind close_kind;
-	uint64_t close_code;
-	int close_error;
-	const char *close_reason;
-
-	struct buf_queue send_queue; /* IP packets waiting for ngtcp2 */
-	struct quic_buf *held;	     /* bufs attached to streams */
-	struct quic_buf *tx_current; /* /0: the stream being written */
-	int64_t *fin_ids;	     /* /0 server: streams to finish */
-	size_t nfin, fin_cap;
-	unsigned dgram_refused; /* fresh packets the head datagram missed */
-	bool tail_exposed;	/* datagrams sent since the last tail probe */
-
-	struct quic_conn_stats stats;
-	void *user;
-};
-
-struct quic_endpoint {
-	struct quic_config config;
-	struct quic_callbacks cb;
-	struct tls_context *tls;
-	bool has_key;
-	bool trace;
-	bool busy; /* inside receive, flush or expiry handling */
-
-	struct quic_conn *conns;
-	size_t nconns, nhalf_open;
-	struct quic_conn *dirty_head, *dirty_tail;
-	struct quic_conn **heap;
-	size_t heap_len, heap_cap;
-	struct conn_map cids;
-	struct conn_map tokens;
-
-	struct quic_buf *pool;
-	size_t npool;
-
-	bool rng_seeded;
-	uint8_t rng_key[crypto_stream_chacha20_KEYBYTES];
-	uint64_t rng_counter;
-	uint8_t reset_secret[32];
-	uint8_t retry_secret[32];
-	size_t retry_threshold; /* half-open connections from which we send Retry */
-	double reset_tokens;
-	uint64_t reset_last_ns;
-	struct ratelimit refused_log; /* info lines about refused clients */
-
-	uint64_t now; /* time of the current receive/expiry/flush, for callbacks */
-	struct quic_endpoint_stats stats;
-	uint8_t tx[QUIC_MAX_UDP_PAYLOAD];
-};
-
 /* ---------------------------------------------------------------------- */
 /* Randomness */
 
-static void rng_fill(struct quic_endpoint *ep, uint8_t *out, size_t len)
-{
-	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
-
-	if (!ep->rng_seeded) {
-		randombytes_buf(out, len);
-		return;
-	}
-	memcpy(nonce, &ep->rng_counter, sizeof(nonce));
-	ep->rng_counter++;
-	crypto_stream_chacha20(out, len, nonce, ep->rng_key);
-}
-
 static void on_rand(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *rand_ctx)
 {
-	rng_fill(rand_ctx->native_handle, dest, destlen);
+	quic_endpoint_random(rand_ctx->native_handle, dest, destlen);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -225,7 +74,7 @@ static struct quic_buf *buf_get(struct quic_endpoint *ep)
 
 static void buf_put(struct quic_endpoint *ep, struct quic_buf *buf)
 {
-	if (ep->npool >= POOL_MAX) {
+	if (ep->npool >= QUIC_POOL_MAX) {
 		free(buf);
 		return;
 	}
@@ -234,7 +83,7 @@ static void buf_put(struct quic_endpoint *ep, struct quic_buf *buf)
 	ep->npool++;
 }
 
-static void queue_push(struct buf_queue *q, struct quic_buf *buf)
+static void queue_push(struct quic_buf_queue *q, struct quic_buf *buf)
 {
 	buf->next = NULL;
 	if (q->tail)
@@ -245,7 +94,7 @@ static void queue_push(struct buf_queue *q, struct quic_buf *buf)
 	q->count++;
 }
 
-static struct quic_buf *queue_pop(struct buf_queue *q)
+static struct quic_buf *queue_pop(struct quic_buf_queue *q)
 {
 	struct quic_buf *buf = q->head;
 
@@ -283,221 +132,12 @@ static void held_release(struct quic_conn *qc, struct quic_buf *buf)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Maps from bytes to connections: our connection IDs (and clients' original
- * DCIDs) to route datagrams, and the peers' stateless reset tokens to
- * recognise a reset. Each entry is also on its connection's list, so a
- * connection drops all of its entries when it goes. */
-
-static size_t map_hash(const struct conn_map *map, const uint8_t *data, size_t len)
-{
-	uint64_t h;
-	crypto_shorthash((unsigned char *)&h, data, len, map->key);
-	return (size_t)h & (map->nbuckets - 1);
-}
-
-static struct map_entry **map_slot(struct conn_map *map, const uint8_t *data, size_t len)
-{
-	struct map_entry **slot = &map->buckets[map_hash(map, data, len)];
-
-	for (; *slot; slot = &(*slot)->next)
-		if ((*slot)->len == len && memcmp((*slot)->data, data, len) == 0)
-			break;
-	return slot;
-}
-
-static struct quic_conn *map_find(struct conn_map *map, const uint8_t *data, size_t len)
-{
-	struct map_entry *e;
-
-	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
-		return NULL;
-	e = *map_slot(map, data, len);
-	return e ? e->conn : NULL;
-}
-
-static int map_grow(struct conn_map *map)
-{
-	size_t n = map->nbuckets * 2;
-	struct map_entry **buckets = calloc(n, sizeof(*buckets));
-	struct map_entry **old = map->buckets;
-	size_t old_n = map->nbuckets;
-
-	if (!buckets)
-		return -ENOMEM;
-	map->buckets = buckets;
-	map->nbuckets = n;
-	for (size_t i = 0; i < old_n; i++) {
-		struct map_entry *e = old[i], *next;
-		for (; e; e = next) {
-			size_t b = map_hash(map, e->data, e->len);
-			next = e->next;
-			e->next = buckets[b];
-			buckets[b] = e;
-		}
-	}
-	free(old);
-	return 0;
-}
-
-static int map_init(struct quic_endpoint *ep, struct conn_map *map)
-{
-	rng_fill(ep, map->key, sizeof(map->key));
-	map->nbuckets = 64;
-	map->buckets = calloc(map->nbuckets, sizeof(*map->buckets));
-	return map->buckets ? 0 : -ENOMEM;
-}
-
-/* Adds data → qc, the entry owned by the list *owner. Returns 0, -EEXIST
- * when the key is taken, -EINVAL or -ENOMEM. */
-static int map_add(struct conn_map *map, struct map_entry **owner, struct quic_conn *qc,
-		   const uint8_t *data, size_t len)
-{
-	struct map_entry **slot, *e;
-
-	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
-		return -EINVAL;
-	if (map->count >= map->nbuckets && map_grow(map) < 0)
-		return -ENOMEM;
-	slot = map_slot(map, data, len);
-	if (*slot)
-		return -EEXIST;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->conn = qc;
-	e->len = (uint8_t)len;
-	memcpy(e->data, data, len);
-	*slot = e;
-	e->owner_next = *owner;
-	*owner = e;
-	map->count++;
-	return 0;
-}
-
-static void map_remove(struct conn_map *map, struct map_entry **owner, struct quic_conn *qc,
-		       const uint8_t *data, size_t len)
-{
-	struct map_entry **slot, *e;
-
-	if (len == 0 || len > NGTCP2_MAX_CIDLEN)
-		return;
-	slot = map_slot(map, data, len);
-	e = *slot;
-	if (!e || e->conn != qc)
-		return;
-	*slot = e->next;
-	while (*owner != e)
-		owner = &(*owner)->owner_next;
-	*owner = e->owner_next;
-	map->count--;
-	free(e);
-}
-
-static void map_remove_all(struct conn_map *map, struct map_entry **owner, struct quic_conn *qc)
-{
-	while (*owner)
-		map_remove(map, owner, qc, (*owner)->data, (*owner)->len);
-}
-
-static int cid_add(struct quic_conn *qc, const uint8_t *data, size_t len)
-{
-	return map_add(&qc->ep->cids, &qc->cids, qc, data, len);
-}
-
-/* A fresh random connection ID not in use on this endpoint. */
-static int cid_new(struct quic_endpoint *ep, ngtcp2_cid *cid, size_t len)
-{
-	for (int tries = 0; tries < 8; tries++) {
-		rng_fill(ep, cid->data, len);
-		cid->datalen = len;
-		if (!map_find(&ep->cids, cid->data, len))
-			return 0;
-	}
-	return -EEXIST;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Timers: a binary min-heap of connections by their ngtcp2 expiry */
-
-static void heap_set(struct quic_endpoint *ep, size_t i, struct quic_conn *qc)
-{
-	ep->heap[i] = qc;
-	qc->heap_index = i;
-}
-
-static void heap_up(struct quic_endpoint *ep, size_t i)
-{
-	struct quic_conn *qc = ep->heap[i];
-
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (ep->heap[parent]->expiry <= qc->expiry)
-			break;
-		heap_set(ep, i, ep->heap[parent]);
-		i = parent;
-	}
-	heap_set(ep, i, qc);
-}
-
-static void heap_down(struct quic_endpoint *ep, size_t i)
-{
-	struct quic_conn *qc = ep->heap[i];
-
-	for (;;) {
-		size_t child = 2 * i + 1;
-		if (child >= ep->heap_len)
-			break;
-		if (child + 1 < ep->heap_len &&
-		    ep->heap[child + 1]->expiry < ep->heap[child]->expiry)
-			child++;
-		if (qc->expiry <= ep->heap[child]->expiry)
-			break;
-		heap_set(ep, i, ep->heap[child]);
-		i = child;
-	}
-	heap_set(ep, i, qc);
-}
-
-static int heap_insert(struct quic_endpoint *ep, struct quic_conn *qc)
-{
-	if (ep->heap_len == ep->heap_cap) {
-		size_t cap = ep->heap_cap ? ep->heap_cap * 2 : 16;
-		struct quic_conn **heap = realloc(ep->heap, cap * sizeof(*heap));
-		if (!heap)
-			return -ENOMEM;
-		ep->heap = heap;
-		ep->heap_cap = cap;
-	}
-	heap_set(ep, ep->heap_len++, qc);
-	heap_up(ep, qc->heap_index);
-	return 0;
-}
-
-static void heap_remove(struct quic_endpoint *ep, struct quic_conn *qc)
-{
-	size_t i = qc->heap_index;
-	struct quic_conn *last;
-
-	if (i >= ep->heap_len || ep->heap[i] != qc)
-		return;
-	last = ep->heap[--ep->heap_len];
-	qc->heap_index = SIZE_MAX;
-	if (last == qc)
-		return;
-	heap_set(ep, i, last);
-	heap_up(ep, i);
-	heap_down(ep, last->heap_index);
-}
+/* Timer */
 
 static void conn_set_expiry(struct quic_conn *qc, uint64_t expiry)
 {
-	uint64_t old = qc->expiry;
-
-	qc->expiry = expiry;
-	if (expiry < old)
-		heap_up(qc->ep, qc->heap_index);
-	else if (expiry > old)
-		heap_down(qc->ep, qc->heap_index);
+	if (expiry != qc->timer.expiry)
+		timerheap_update(&qc->ep->timers, &qc->timer, expiry);
 }
 
 static void conn_update_expiry(struct quic_conn *qc)
@@ -505,61 +145,8 @@ static void conn_update_expiry(struct quic_conn *qc)
 	conn_set_expiry(qc, ngtcp2_conn_get_expiry(qc->conn));
 }
 
-/* "[2001:db8::1]:4766" or "192.0.2.1:4766", for log lines. */
-static const char *addr_text(const struct sockaddr *sa, char *buf, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, cap, "[%s]:%u", ip, ntohs(in6->sin6_port));
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(buf, cap, "%s:%u", ip, ntohs(in->sin_port));
-	} else {
-		snprintf(buf, cap, "?");
-	}
-	return buf;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Connection lifetime */
-
-static void conn_mark_dirty(struct quic_conn *qc)
-{
-	struct quic_endpoint *ep = qc->ep;
-
-	if (qc->dirty || qc->finishing)
-		return;
-	qc->dirty = true;
-	qc->dirty_next = NULL;
-	qc->dirty_prev = ep->dirty_tail;
-	if (ep->dirty_tail)
-		ep->dirty_tail->dirty_next = qc;
-	else
-		ep->dirty_head = qc;
-	ep->dirty_tail = qc;
-}
-
-static void conn_unmark_dirty(struct quic_conn *qc)
-{
-	struct quic_endpoint *ep = qc->ep;
-
-	if (!qc->dirty)
-		return;
-	if (qc->dirty_prev)
-		qc->dirty_prev->dirty_next = qc->dirty_next;
-	else
-		ep->dirty_head = qc->dirty_next;
-	if (qc->dirty_next)
-		qc->dirty_next->dirty_prev = qc->dirty_prev;
-	else
-		ep->dirty_tail = qc->dirty_prev;
-	qc->dirty = false;
-	qc->dirty_prev = qc->dirty_next = NULL;
-}
 
 static struct quic_conn *conn_alloc(struct quic_endpoint *ep, bool is_client)
 {
@@ -569,22 +156,14 @@ static struct quic_conn *conn_alloc(struct quic_endpoint *ep, bool is_client)
 		return NULL;
 	qc->ep = ep;
 	qc->is_client = is_client;
-	qc->heap_index = SIZE_MAX;
-	qc->expiry = UINT64_MAX;
-	if (heap_insert(ep, qc) < 0) {
+	if (quic_endpoint_attach(ep, qc) < 0) {
 		free(qc);
 		return NULL;
 	}
-	qc->next = ep->conns;
-	if (ep->conns)
-		ep->conns->prev = qc;
-	ep->conns = qc;
-	ep->nconns++;
 	return qc;
 }
 
-/* Frees a connection and everything it holds, without callbacks. */
-static void conn_free(struct quic_conn *qc)
+void quic_conn_free(struct quic_conn *qc)
 {
 	struct quic_endpoint *ep = qc->ep;
 	struct quic_buf *buf;
@@ -597,19 +176,7 @@ static void conn_free(struct quic_conn *qc)
 	while (qc->held)
 		held_release(qc, qc->held);
 	free(qc->fin_ids);
-	map_remove_all(&ep->cids, &qc->cids, qc);
-	map_remove_all(&ep->tokens, &qc->tokens, qc);
-	heap_remove(ep, qc);
-	conn_unmark_dirty(qc);
-	if (qc->half_open)
-		ep->nhalf_open--;
-	if (qc->prev)
-		qc->prev->next = qc->next;
-	else
-		ep->conns = qc->next;
-	if (qc->next)
-		qc->next->prev = qc->prev;
-	ep->nconns--;
+	quic_endpoint_detach(ep, qc);
 	free(qc);
 }
 
@@ -631,28 +198,28 @@ static void conn_finish(struct quic_conn *qc, int error, const char *reason)
 	 * connect; a flood of them is not. */
 	if (!qc->is_client && !qc->announced && error != 0 && error != -ETIMEDOUT &&
 	    ratelimit_allow(&ep->refused_log, ep->now)) {
-		char text[64];
+		char text[NETADDR_STR_SIZE];
 		log_info("refused a connection from %s: %s",
-			 addr_text(quic_conn_remote(qc), text, sizeof(text)), reason);
+			 netaddr_format(quic_conn_remote(qc), text, sizeof(text)), reason);
 	}
 	qc->finishing = true;
-	conn_unmark_dirty(qc);
+	quic_conn_unmark_dirty(qc);
 	if (qc->announced && ep->cb.closed)
 		ep->cb.closed(ep->cb.user, qc, error, reason);
-	conn_free(qc);
+	quic_conn_free(qc);
 }
 
 /* Decides to close; carried out by the next flush (never inside ngtcp2). */
-static void conn_request_close(struct quic_conn *qc, enum close_kind kind, uint64_t code, int error,
-			       const char *reason)
+static void conn_request_close(struct quic_conn *qc, enum quic_close_kind kind, uint64_t code,
+			       int error, const char *reason)
 {
-	if (qc->close_kind != CLOSE_NONE || qc->finishing)
+	if (qc->close_kind != QUIC_CLOSE_NONE || qc->finishing)
 		return;
 	qc->close_kind = kind;
 	qc->close_code = code;
 	qc->close_error = error;
 	qc->close_reason = reason;
-	conn_mark_dirty(qc);
+	quic_conn_mark_dirty(qc);
 }
 
 static void conn_establish(struct quic_conn *qc)
@@ -661,14 +228,14 @@ static void conn_establish(struct quic_conn *qc)
 	const struct iron_id *peer;
 	char name[IRON_ID_BASE32_LEN + 1];
 
-	if (qc->established || qc->close_kind != CLOSE_NONE || !qc->tls)
+	if (qc->established || qc->close_kind != QUIC_CLOSE_NONE || !qc->tls)
 		return;
 	peer = tls_session_peer(qc->tls);
 	qc->alpn = (enum quic_alpn)tls_session_alpn(qc->tls);
 	if (!peer || qc->alpn == QUIC_ALPN_NONE) {
 		/* The TLS checks make this unreachable; never trust it anyway. */
-		conn_request_close(qc, CLOSE_TRANSPORT, NGTCP2_CONNECTION_REFUSED, -EKEYREJECTED,
-				   "handshake failed: peer not authenticated");
+		conn_request_close(qc, QUIC_CLOSE_TRANSPORT, NGTCP2_CONNECTION_REFUSED,
+				   -EKEYREJECTED, "handshake failed: peer not authenticated");
 		return;
 	}
 	qc->peer = *peer;
@@ -685,7 +252,7 @@ static void conn_establish(struct quic_conn *qc)
 	if (!qc->is_client)
 		qc->tls_done = true;
 	if (ep->cb.established && ep->cb.established(ep->cb.user, qc) < 0)
-		conn_request_close(qc, CLOSE_APPLICATION, 0, 0, "closed by us");
+		conn_request_close(qc, QUIC_CLOSE_APPLICATION, 0, 0, "closed by us");
 }
 
 /* A confirmed connection needs no TLS state: keys are derived, the peer
@@ -707,7 +274,7 @@ static bool conn_accepts_data(struct quic_conn *qc)
 {
 	if (!qc->established && qc->is_client && ngtcp2_conn_get_handshake_completed(qc->conn))
 		conn_establish(qc);
-	return qc->established && qc->close_kind == CLOSE_NONE;
+	return qc->established && qc->close_kind == QUIC_CLOSE_NONE;
 }
 
 static void conn_deliver(struct quic_conn *qc, const uint8_t *data, size_t len)
@@ -755,6 +322,7 @@ static int on_handshake_confirmed(ngtcp2_conn *conn, void *user_data)
 	if (qc->is_client) {
 		conn_establish(qc);
 		qc->tls_done = true;
+		qc->confirmed = true;
 	}
 	return 0;
 }
@@ -828,7 +396,7 @@ static int push_fin(struct quic_conn *qc, int64_t stream_id)
 		qc->fin_cap = cap;
 	}
 	qc->fin_ids[qc->nfin++] = stream_id;
-	conn_mark_dirty(qc);
+	quic_conn_mark_dirty(qc);
 	return 0;
 }
 
@@ -918,7 +486,7 @@ static int on_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
 	if (!is_local_stream(qc, stream_id) && ngtcp2_is_bidi_stream(stream_id))
 		ngtcp2_conn_extend_max_streams_bidi(conn, 1);
 	if (is_local_stream(qc, stream_id))
-		conn_mark_dirty(qc);
+		quic_conn_mark_dirty(qc);
 	return 0;
 }
 
@@ -942,7 +510,7 @@ static int on_extend_max_streams(ngtcp2_conn *conn, uint64_t max_streams, void *
 {
 	(void)conn;
 	(void)max_streams;
-	conn_mark_dirty(user_data);
+	quic_conn_mark_dirty(user_data);
 	return 0;
 }
 
@@ -953,7 +521,7 @@ static int on_extend_max_stream_data(ngtcp2_conn *conn, int64_t stream_id, uint6
 	(void)stream_id;
 	(void)max_data;
 	(void)stream_user_data;
-	conn_mark_dirty(user_data);
+	quic_conn_mark_dirty(user_data);
 	return 0;
 }
 
@@ -975,10 +543,10 @@ static int on_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t 
 	struct quic_endpoint *ep = qc->ep;
 
 	(void)conn;
-	if (cid_new(ep, cid, cidlen) < 0 ||
+	if (quic_endpoint_new_cid(ep, cid, cidlen) < 0 ||
 	    ngtcp2_crypto_generate_stateless_reset_token(token, ep->reset_secret,
 							 sizeof(ep->reset_secret), cid) != 0 ||
-	    cid_add(qc, cid->data, cid->datalen) < 0)
+	    cidmap_add(&ep->cids, &qc->cids, qc, cid->data, cid->datalen) < 0)
 		return NGTCP2_ERR_CALLBACK_FAILURE;
 	return 0;
 }
@@ -996,10 +564,10 @@ static int on_dcid_status(ngtcp2_conn *conn, int type, uint64_t seq, const ngtcp
 	if (!token)
 		return 0;
 	if (type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE)
-		map_add(&qc->ep->tokens, &qc->tokens, qc, token, NGTCP2_STATELESS_RESET_TOKENLEN);
-	else
-		map_remove(&qc->ep->tokens, &qc->tokens, qc, token,
+		cidmap_add(&qc->ep->tokens, &qc->tokens, qc, token,
 			   NGTCP2_STATELESS_RESET_TOKENLEN);
+	else
+		cidmap_remove(&qc->ep->tokens, &qc->tokens, token, NGTCP2_STATELESS_RESET_TOKENLEN);
 	return 0;
 }
 
@@ -1008,8 +576,56 @@ static int on_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid, voi
 	struct quic_conn *qc = user_data;
 
 	(void)conn;
-	map_remove(&qc->ep->cids, &qc->cids, qc, cid->data, cid->datalen);
+	cidmap_remove(&qc->ep->cids, &qc->cids, cid->data, cid->datalen);
 	return 0;
+}
+
+/* A path validation ended: ours after quic_conn_migrate(), or the server's
+ * of a path the client moved to. ngtcp2 has already switched to the new
+ * path on success and stayed on (or gone back to) the old one otherwise.
+ * The user hears at the next flush, outside ngtcp2. */
+static int on_path_validation(ngtcp2_conn *conn, uint32_t flags, const ngtcp2_path *path,
+			      ngtcp2_path_validation_result res, void *user_data)
+{
+	struct quic_conn *qc = user_data;
+	struct quic_path_event *ev;
+
+	(void)conn;
+	(void)flags;
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		char local[NETADDR_STR_SIZE], remote[NETADDR_STR_SIZE];
+		log_debug("path %s -> %s: validation %s",
+			  netaddr_format(path->local.addr, local, sizeof(local)),
+			  netaddr_format(path->remote.addr, remote, sizeof(remote)),
+			  res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS	 ? "succeeded"
+			  : res == NGTCP2_PATH_VALIDATION_RESULT_FAILURE ? "failed"
+									 : "aborted");
+	}
+	if (!qc->ep->cb.path_validated)
+		return 0;
+	/* When full, the latest outcome replaces the one before it. */
+	if (qc->npath_events < QUIC_PATH_EVENTS)
+		qc->npath_events++;
+	ev = &qc->path_events[qc->npath_events - 1];
+	netaddr_set(&ev->local, path->local.addr);
+	netaddr_set(&ev->remote, path->remote.addr);
+	ev->ok = res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS;
+	quic_conn_mark_dirty(qc);
+	return 0;
+}
+
+/* Tells the user the path validations of the last reads and expiries. */
+static void conn_report_paths(struct quic_conn *qc)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	for (uint8_t i = 0; i < qc->npath_events && qc->close_kind == QUIC_CLOSE_NONE; i++) {
+		const struct quic_path_event *ev = &qc->path_events[i];
+		if (qc->announced)
+			ep->cb.path_validated(ep->cb.user, qc, &ev->local.sa, &ev->remote.sa,
+					      ev->ok);
+	}
+	qc->npath_events = 0;
 }
 
 __attribute__((format(printf, 2, 3))) static void ngtcp2_log(void *user_data, const char *fmt, ...)
@@ -1024,8 +640,8 @@ __attribute__((format(printf, 2, 3))) static void ngtcp2_log(void *user_data, co
 	log_write(LOG_TRACE, "ngtcp2", "%s", line);
 }
 
-static const ngtcp2_callbacks client_callbacks = {
-    .client_initial = ngtcp2_crypto_client_initial_cb,
+/* One table for both roles; make_callbacks() adds what differs. */
+static const ngtcp2_callbacks shared_callbacks = {
     .recv_crypto_data = on_recv_crypto_data,
     .handshake_completed = on_handshake_completed,
     .encrypt = ngtcp2_crypto_encrypt_cb,
@@ -1036,15 +652,16 @@ static const ngtcp2_callbacks client_callbacks = {
     .stream_open = on_stream_open,
     .stream_close = on_stream_close,
     .recv_stateless_reset = on_recv_stateless_reset,
-    .recv_retry = ngtcp2_crypto_recv_retry_cb,
     .extend_max_local_streams_bidi = on_extend_max_streams,
     .rand = on_rand,
     .get_new_connection_id = on_get_new_connection_id,
     .remove_connection_id = on_remove_connection_id,
-    .dcid_status = on_dcid_status,
     .update_key = ngtcp2_crypto_update_key_cb,
+    .path_validation = on_path_validation,
     .stream_reset = on_stream_reset,
     .extend_max_stream_data = on_extend_max_stream_data,
+    .dcid_status = on_dcid_status,
+    /* 0.12.1 calls it on clients only. */
     .handshake_confirmed = on_handshake_confirmed,
     .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
     .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
@@ -1053,32 +670,17 @@ static const ngtcp2_callbacks client_callbacks = {
     .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
 };
 
-static const ngtcp2_callbacks server_callbacks = {
-    .recv_client_initial = ngtcp2_crypto_recv_client_initial_cb,
-    .recv_crypto_data = on_recv_crypto_data,
-    .handshake_completed = on_handshake_completed,
-    .encrypt = ngtcp2_crypto_encrypt_cb,
-    .decrypt = ngtcp2_crypto_decrypt_cb,
-    .hp_mask = ngtcp2_crypto_hp_mask_cb,
-    .recv_stream_data = on_recv_stream_data,
-    .acked_stream_data_offset = on_acked_stream_data_offset,
-    .stream_open = on_stream_open,
-    .stream_close = on_stream_close,
-    .recv_stateless_reset = on_recv_stateless_reset,
-    .extend_max_local_streams_bidi = on_extend_max_streams,
-    .rand = on_rand,
-    .get_new_connection_id = on_get_new_connection_id,
-    .remove_connection_id = on_remove_connection_id,
-    .dcid_status = on_dcid_status,
-    .update_key = ngtcp2_crypto_update_key_cb,
-    .stream_reset = on_stream_reset,
-    .extend_max_stream_data = on_extend_max_stream_data,
-    .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
-    .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
-    .recv_datagram = on_recv_datagram,
-    .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
-    .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
-};
+/* ngtcp2 copies the table into the connection. */
+static void make_callbacks(ngtcp2_callbacks *cb, bool is_client)
+{
+	*cb = shared_callbacks;
+	if (is_client) {
+		cb->client_initial = ngtcp2_crypto_client_initial_cb;
+		cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+	} else {
+		cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+	}
+}
 
 /* ---------------------------------------------------------------------- */
 /* Settings */
@@ -1150,22 +752,13 @@ static void make_params(struct quic_endpoint *ep, bool server, ngtcp2_transport_
 	p->max_datagram_frame_size = MAX_DATAGRAM_FRAME_SIZE;
 }
 
-static socklen_t sockaddr_len(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return sizeof(struct sockaddr_in);
-	if (sa->sa_family == AF_INET6)
-		return sizeof(struct sockaddr_in6);
-	return 0;
-}
-
 static void make_path(ngtcp2_path *path, const struct sockaddr *local,
 		      const struct sockaddr *remote)
 {
 	path->local.addr = (ngtcp2_sockaddr *)(uintptr_t)local;
-	path->local.addrlen = sockaddr_len(local);
+	path->local.addrlen = netaddr_len(local);
 	path->remote.addr = (ngtcp2_sockaddr *)(uintptr_t)remote;
-	path->remote.addrlen = sockaddr_len(remote);
+	path->remote.addrlen = netaddr_len(remote);
 	path->user_data = NULL;
 }
 
@@ -1193,7 +786,7 @@ static void conn_write_close(struct quic_conn *qc, uint64_t now)
 	ngtcp2_ssize n;
 
 	ngtcp2_connection_close_error_default(&ccerr);
-	if (qc->close_kind == CLOSE_APPLICATION)
+	if (qc->close_kind == QUIC_CLOSE_APPLICATION)
 		ngtcp2_connection_close_error_set_application_error(&ccerr, qc->close_code, NULL,
 								    0);
 	else
@@ -1250,7 +843,7 @@ static void conn_fail(struct quic_conn *qc, int liberr, uint64_t now)
 			why = tls_alert_name(ngtcp2_conn_get_tls_alert(qc->conn));
 		}
 		snprintf(reason, sizeof(reason), "handshake failed: %s", why);
-		qc->close_kind = CLOSE_TRANSPORT;
+		qc->close_kind = QUIC_CLOSE_TRANSPORT;
 		qc->close_code = NGTCP2_CRYPTO_ERROR | ngtcp2_conn_get_tls_alert(qc->conn);
 		break;
 	case NGTCP2_ERR_IDLE_CLOSE:
@@ -1279,7 +872,7 @@ static void conn_fail(struct quic_conn *qc, int liberr, uint64_t now)
 		snprintf(reason, sizeof(reason), "%s: %s",
 			 qc->established ? "protocol error" : "handshake failed",
 			 ngtcp2_strerror(liberr));
-		qc->close_kind = CLOSE_TRANSPORT;
+		qc->close_kind = QUIC_CLOSE_TRANSPORT;
 		qc->close_code = ngtcp2_err_infer_quic_transport_error_code(liberr);
 		break;
 	}
@@ -1382,9 +975,8 @@ static bool probe_fits(struct quic_conn *qc, size_t len)
 enum write_item { WRITE_FIN, WRITE_DATAGRAM, WRITE_STREAM, WRITE_NONE };
 
 /* Writes everything the connection has to send, until ngtcp2 says it is
- * limited (congestion, pacing, flow control) or has nothing more. Returns
- * false when the connection ended (and is freed). */
-static bool conn_write(struct quic_conn *qc, uint64_t now)
+ * limited (congestion, pacing, flow control) or has nothing more. */
+bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 {
 	struct quic_endpoint *ep = qc->ep;
 	ngtcp2_path_storage ps;
@@ -1393,8 +985,11 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 	bool coalescing = false, streams_blocked = false, dgrams_blocked = false;
 	bool probed = false, folded = false;
 	size_t packets = 0;
+	uint64_t expiry;
 
-	if (qc->close_kind != CLOSE_NONE) {
+	if (qc->npath_events)
+		conn_report_paths(qc);
+	if (qc->close_kind != QUIC_CLOSE_NONE) {
 		conn_write_close(qc, now);
 		conn_finish(qc, qc->close_error, qc->close_reason);
 		return false;
@@ -1565,7 +1160,12 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 	 * Finished for tens of milliseconds (DESIGN section 4). */
 	if (ngtcp2_conn_get_handshake_completed(qc->conn))
 		ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
-	conn_update_expiry(qc);
+	/* 0.12.1 reports a retired connection ID's expiry as retired + PTO
+	 * but drops it only after that instant: handle_expiry at exactly
+	 * that time does nothing, and the same expiry comes back. Once a
+	 * write is done nothing is due before the next nanosecond. */
+	expiry = ngtcp2_conn_get_expiry(qc->conn);
+	conn_set_expiry(qc, expiry > now ? expiry : now + 1);
 	if (packets >= WRITE_BURST) {
 		/* The rest goes out at once; the probe leads it. */
 		if (qc->tail_exposed)
@@ -1578,8 +1178,8 @@ static bool conn_write(struct quic_conn *qc, uint64_t now)
 /* ---------------------------------------------------------------------- */
 /* Reading */
 
-static void conn_read(struct quic_conn *qc, const struct sockaddr *local,
-		      const struct sockaddr *remote, const uint8_t *data, size_t len, uint64_t now)
+void quic_conn_read(struct quic_conn *qc, const struct sockaddr *local,
+		    const struct sockaddr *remote, const uint8_t *data, size_t len, uint64_t now)
 {
 	ngtcp2_path path;
 	ngtcp2_pkt_info pi = {0};
@@ -1595,151 +1195,17 @@ static void conn_read(struct quic_conn *qc, const struct sockaddr *local,
 		return;
 	}
 	conn_release_tls(qc);
-	conn_mark_dirty(qc);
+	quic_conn_mark_dirty(qc);
 	conn_update_expiry(qc);
 }
 
-static bool reset_allowed(struct quic_endpoint *ep, uint64_t now)
-{
-	if (now > ep->reset_last_ns) {
-		ep->reset_tokens += (double)(now - ep->reset_last_ns) * RESET_PER_SEC / 1e9;
-		if (ep->reset_tokens > RESET_BURST)
-			ep->reset_tokens = RESET_BURST;
-		ep->reset_last_ns = now;
-	}
-	if (ep->reset_tokens < 1)
-		return false;
-	ep->reset_tokens -= 1;
-	return true;
-}
-
-/* A short-header packet for a connection we do not know: we probably lost
- * its state (restart); a stateless reset tells the peer at once. */
-static void send_stateless_reset(struct quic_endpoint *ep, const struct sockaddr *local,
-				 const struct sockaddr *remote, const uint8_t *dcid, size_t len,
-				 uint64_t now)
-{
-	uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rand[RESET_MAX_LEN];
-	size_t reset_len = len - 1 < RESET_MAX_LEN ? len - 1 : RESET_MAX_LEN;
-	ngtcp2_cid cid;
-	ngtcp2_ssize n;
-
-	/* Always smaller than what triggered it, so two endpoints that both
-	 * lost state cannot loop (RFC 9000 §10.3.3). */
-	if (reset_len < NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN ||
-	    !reset_allowed(ep, now))
-		return;
-	ngtcp2_cid_init(&cid, dcid, CID_LEN);
-	if (ngtcp2_crypto_generate_stateless_reset_token(token, ep->reset_secret,
-							 sizeof(ep->reset_secret), &cid) != 0)
-		return;
-	rng_fill(ep, rand, sizeof(rand));
-	n = ngtcp2_pkt_write_stateless_reset(ep->tx, sizeof(ep->tx), token, rand,
-					     reset_len - NGTCP2_STATELESS_RESET_TOKENLEN);
-	if (n <= 0)
-		return;
-	ep->stats.stateless_resets_sent++;
-	ep->cb.send(ep->cb.user, local, remote, ep->tx, (size_t)n);
-}
-
-static void send_version_negotiation(struct quic_endpoint *ep, const struct sockaddr *local,
-				     const struct sockaddr *remote, const ngtcp2_version_cid *vc)
-{
-	/* Version 1 and a reserved version, so clients keep handling
-	 * unknown versions (RFC 9000 §6.3). */
-	const uint32_t versions[] = {NGTCP2_PROTO_VER_V1, 0x1a2a3a4au};
-	uint8_t unused;
-	ngtcp2_ssize n;
-
-	rng_fill(ep, &unused, 1);
-	n = ngtcp2_pkt_write_version_negotiation(ep->tx, sizeof(ep->tx), unused, vc->scid,
-						 vc->scidlen, vc->dcid, vc->dcidlen, versions, 2);
-	if (n <= 0)
-		return;
-	ep->stats.version_negotiations_sent++;
-	ep->cb.send(ep->cb.user, local, remote, ep->tx, (size_t)n);
-}
-
-/* The client's address as a Retry token binds it: family, address, port
- * and scope only. ngtcp2 authenticates the sockaddr's bytes, and nothing
- * promises that padding and flow label are the same in every datagram. */
-static socklen_t token_address(const struct sockaddr *sa, struct sockaddr_storage *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		struct sockaddr_in *o = (struct sockaddr_in *)out;
-		o->sin_family = AF_INET;
-		o->sin_port = in->sin_port;
-		o->sin_addr = in->sin_addr;
-		return sizeof(*o);
-	}
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-	struct sockaddr_in6 *o6 = (struct sockaddr_in6 *)out;
-	o6->sin6_family = AF_INET6;
-	o6->sin6_port = in6->sin6_port;
-	o6->sin6_addr = in6->sin6_addr;
-	o6->sin6_scope_id = in6->sin6_scope_id;
-	return sizeof(*o6);
-}
-
-/* Answers a client's token-less Initial with a Retry (RFC 9000 §8.1.2):
- * the client must come back with the token, from the same address, before
- * we keep any state for it. A spoofed source never sees the token. The
- * Retry (~120 bytes) is far smaller than the Initial (1200 bytes or more),
- * so it amplifies nothing and needs no rate limit of its own. */
-static void send_retry(struct quic_endpoint *ep, const struct sockaddr *local,
-		       const struct sockaddr *remote, const ngtcp2_pkt_hd *hd, uint64_t now)
-{
-	uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
-	struct sockaddr_storage addr;
-	socklen_t addrlen = token_address(remote, &addr);
-	ngtcp2_ssize token_len, n;
-	ngtcp2_cid scid;
-
-	if (cid_new(ep, &scid, CID_LEN) < 0)
-		return;
-	token_len = ngtcp2_crypto_generate_retry_token(
-	    token, ep->retry_secret, sizeof(ep->retry_secret), hd->version,
-	    (const ngtcp2_sockaddr *)&addr, addrlen, &scid, &hd->dcid, now);
-	if (token_len < 0)
-		return;
-	n = ngtcp2_crypto_write_retry(ep->tx, sizeof(ep->tx), hd->version, &hd->scid, &scid,
-				      &hd->dcid, token, (size_t)token_len);
-	if (n <= 0)
-		return;
-	if (ep->stats.retries_sent++ % 1024 == 0)
-		log_info("validating new clients' addresses with Retry: %zu handshaking "
-			 "(%llu Retries so far)",
-			 ep->nhalf_open, (unsigned long long)ep->stats.retries_sent);
-	ep->cb.send(ep->cb.user, local, remote, ep->tx, (size_t)n);
-}
-
-/* Checks the Retry token of an Initial: made by us for this address and
- * this DCID (the SCID of our Retry) less than RETRY_TOKEN_TIMEOUT ago.
- * Recovers the client's first DCID into *odcid. Returns 0 or -EACCES. */
-static int verify_retry_token(struct quic_endpoint *ep, const struct sockaddr *remote,
-			      const ngtcp2_pkt_hd *hd, ngtcp2_cid *odcid, uint64_t now)
-{
-	struct sockaddr_storage addr;
-	socklen_t addrlen = token_address(remote, &addr);
-
-	if (ngtcp2_crypto_verify_retry_token(odcid, hd->token.base, hd->token.len, ep->retry_secret,
-					     sizeof(ep->retry_secret), hd->version,
-					     (const ngtcp2_sockaddr *)&addr, addrlen, &hd->dcid,
-					     RETRY_TOKEN_TIMEOUT, now) != 0)
-		return -EACCES;
-	return 0;
-}
-
-/* Accepts a client's Initial. odcid is the client's first DCID recovered
- * from a verified Retry token, or NULL when the Initial carried none. */
-static struct quic_conn *accept_conn(struct quic_endpoint *ep, const struct sockaddr *local,
-				     const struct sockaddr *remote, const ngtcp2_pkt_hd *hd,
-				     const ngtcp2_cid *odcid, uint64_t now)
+struct quic_conn *quic_conn_accept(struct quic_endpoint *ep, const struct sockaddr *local,
+				   const struct sockaddr *remote, const ngtcp2_pkt_hd *hd,
+				   const ngtcp2_cid *odcid, uint64_t now)
 {
 	struct tls_session_params tp = {.is_client = false, .get_conn = get_conn};
 	ngtcp2_transport_params params;
+	ngtcp2_callbacks callbacks;
 	ngtcp2_settings settings;
 	ngtcp2_path path;
 	ngtcp2_cid scid;
@@ -1751,6 +1217,7 @@ static struct quic_conn *accept_conn(struct quic_endpoint *ep, const struct sock
 	qc->half_open = true;
 	ep->nhalf_open++;
 	make_path(&path, local, remote);
+	make_callbacks(&callbacks, false);
 	make_settings(ep, &settings, now);
 	make_params(ep, true, &params);
 	if (odcid) {
@@ -1763,13 +1230,14 @@ static struct quic_conn *accept_conn(struct quic_endpoint *ep, const struct sock
 	} else {
 		params.original_dcid = hd->dcid;
 	}
-	if (cid_new(ep, &scid, CID_LEN) < 0 || ngtcp2_crypto_generate_stateless_reset_token(
-						   params.stateless_reset_token, ep->reset_secret,
-						   sizeof(ep->reset_secret), &scid) != 0)
+	if (quic_endpoint_new_cid(ep, &scid, QUIC_CID_LEN) < 0 ||
+	    ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token,
+							 ep->reset_secret, sizeof(ep->reset_secret),
+							 &scid) != 0)
 		goto fail;
 	params.stateless_reset_token_present = 1;
-	rv = ngtcp2_conn_server_new(&qc->conn, &hd->scid, &scid, &path, hd->version,
-				    &server_callbacks, &settings, &params, &conn_mem, qc);
+	rv = ngtcp2_conn_server_new(&qc->conn, &hd->scid, &scid, &path, hd->version, &callbacks,
+				    &settings, &params, &conn_mem, qc);
 	if (rv != 0) {
 		qc->conn = NULL;
 		goto fail;
@@ -1779,220 +1247,13 @@ static struct quic_conn *accept_conn(struct quic_endpoint *ep, const struct sock
 		goto fail;
 	ngtcp2_conn_set_tls_native_handle(qc->conn, tls_session_native_handle(qc->tls));
 	/* The client keeps its original DCID until it hears from us. */
-	if (cid_add(qc, scid.data, scid.datalen) < 0 ||
-	    cid_add(qc, hd->dcid.data, hd->dcid.datalen) < 0)
+	if (cidmap_add(&ep->cids, &qc->cids, qc, scid.data, scid.datalen) < 0 ||
+	    cidmap_add(&ep->cids, &qc->cids, qc, hd->dcid.data, hd->dcid.datalen) < 0)
 		goto fail;
 	return qc;
 fail:
-	conn_free(qc);
+	quic_conn_free(qc);
 	return NULL;
-}
-
-static void endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
-			     const struct sockaddr *remote, const uint8_t *data, size_t len,
-			     uint64_t now_ns)
-{
-	ngtcp2_version_cid vc;
-	ngtcp2_pkt_hd hd;
-	ngtcp2_cid odcid;
-	struct quic_conn *qc;
-	bool validated = false;
-	bool long_header;
-	int rv;
-
-	ep->now = now_ns;
-	if (len == 0 || !sockaddr_len(local) || !sockaddr_len(remote))
-		goto drop;
-	long_header = data[0] & 0x80;
-	rv = ngtcp2_pkt_decode_version_cid(&vc, data, len, CID_LEN);
-	if (rv == NGTCP2_ERR_VERSION_NEGOTIATION ||
-	    (rv == 0 && long_header && vc.version != NGTCP2_PROTO_VER_V1 && vc.version != 0)) {
-		/* Only in answer to what could be a client's first datagram,
-		 * so we never amplify (RFC 9000 §5.2.2). */
-		if (len < NGTCP2_MAX_UDP_PAYLOAD_SIZE)
-			goto drop;
-		send_version_negotiation(ep, local, remote, &vc);
-		return;
-	}
-	if (rv != 0)
-		goto drop;
-	qc = map_find(&ep->cids, vc.dcid, vc.dcidlen);
-	if (qc) {
-		conn_read(qc, local, remote, data, len, now_ns);
-		return;
-	}
-	if (!long_header) {
-		/* A stateless reset looks like a short-header packet for an
-		 * unknown connection; its last 16 bytes are the token. */
-		if (len >= NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN &&
-		    (qc = map_find(&ep->tokens, data + len - NGTCP2_STATELESS_RESET_TOKENLEN,
-				   NGTCP2_STATELESS_RESET_TOKENLEN))) {
-			conn_read(qc, local, remote, data, len, now_ns);
-			return;
-		}
-		send_stateless_reset(ep, local, remote, vc.dcid, len, now_ns);
-		goto drop;
-	}
-	if (!ep->has_key || ngtcp2_accept(&hd, data, len) != 0 || hd.type != NGTCP2_PKT_INITIAL)
-		goto drop;
-	if (ep->nhalf_open >= ep->config.max_half_open ||
-	    ep->nconns >= ep->config.max_connections) {
-		/* Bounded work and memory under a flood of Initials. */
-		if (ep->stats.initials_dropped++ % 1024 == 0)
-			log_info("dropping new connections: %zu handshaking, %zu open",
-				 ep->nhalf_open, ep->nconns);
-		return;
-	}
-	if (hd.token.len && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
-		/* Dropped at any load: the client followed a Retry and will
-		 * refuse a connection whose transport parameters do not name
-		 * it, and only an attacker or a 10 s old Initial gets here. */
-		if (verify_retry_token(ep, remote, &hd, &odcid, now_ns) < 0) {
-			ep->stats.retry_tokens_invalid++;
-			if (ratelimit_allow(&ep->refused_log, now_ns)) {
-				char text[64];
-				log_info("dropped an Initial from %s: invalid or expired Retry "
-					 "token (%llu so far)",
-					 addr_text(remote, text, sizeof(text)),
-					 (unsigned long long)ep->stats.retry_tokens_invalid);
-			}
-			return;
-		}
-		validated = true;
-	} else if (ep->nhalf_open >= ep->retry_threshold) {
-		/* Tokens of other kinds (NEW_TOKEN, other servers) count as
-		 * none (RFC 9000 §8.1.3); we issue no NEW_TOKEN. */
-		send_retry(ep, local, remote, &hd, now_ns);
-		return;
-	}
-	qc = accept_conn(ep, local, remote, &hd, validated ? &odcid : NULL, now_ns);
-	if (!qc)
-		goto drop;
-	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
-		char text[64];
-		log_debug("connection attempt from %s", addr_text(remote, text, sizeof(text)));
-	}
-	conn_read(qc, local, remote, data, len, now_ns);
-	return;
-drop:
-	/* Logged at 1, 2, 4, 8... drops: visible, but never a flood. */
-	ep->stats.datagrams_dropped++;
-	if ((ep->stats.datagrams_dropped & (ep->stats.datagrams_dropped - 1)) == 0)
-		log_debug("dropped a datagram of %zu bytes (undecodable or for no connection; "
-			  "%llu so far)",
-			  len, (unsigned long long)ep->stats.datagrams_dropped);
-}
-
-void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *local,
-			   const struct sockaddr *remote, const uint8_t *data, size_t len,
-			   uint64_t now_ns)
-{
-	if (ep->busy)
-		return;
-	ep->busy = true;
-	endpoint_receive(ep, local, remote, data, len, now_ns);
-	ep->busy = false;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Public interface */
-
-int quic_endpoint_new(const struct quic_config *config, const struct quic_callbacks *callbacks,
-		      struct quic_endpoint **out)
-{
-	struct quic_endpoint *ep;
-	struct quic_config *c;
-	int rv;
-
-	*out = NULL;
-	if (!callbacks->send || config->congestion_control > QUIC_CC_RENO ||
-	    (config->client_alpns & ~QUIC_ALPN_DEFAULT))
-		return -EINVAL;
-	ep = calloc(1, sizeof(*ep));
-	if (!ep)
-		return -ENOMEM;
-	ep->config = *config;
-	ep->cb = *callbacks;
-	c = &ep->config;
-	if (!c->idle_timeout_ns)
-		c->idle_timeout_ns = DEFAULT_IDLE_TIMEOUT;
-	if (!c->handshake_timeout_ns)
-		c->handshake_timeout_ns = DEFAULT_HANDSHAKE_TIMEOUT;
-	if (!c->initial_rtt_ns)
-		c->initial_rtt_ns = DEFAULT_INITIAL_RTT;
-	if (!c->max_connections)
-		c->max_connections = DEFAULT_MAX_CONNECTIONS;
-	if (!c->max_half_open)
-		c->max_half_open = DEFAULT_MAX_HALF_OPEN;
-	if (c->retry_half_open == QUIC_RETRY_ALWAYS)
-		ep->retry_threshold = 0;
-	else if (c->retry_half_open)
-		ep->retry_threshold = c->retry_half_open;
-	else
-		ep->retry_threshold = c->max_half_open / 4;
-	if (!c->send_queue_len)
-		c->send_queue_len = DEFAULT_SEND_QUEUE_LEN;
-	if (!c->max_stream_packet || c->max_stream_packet > QUIC_MAX_STREAM_PACKET)
-		c->max_stream_packet = QUIC_MAX_STREAM_PACKET;
-	if (!c->client_alpns && !c->client_extra_alpn)
-		c->client_alpns = QUIC_ALPN_DEFAULT;
-	ep->trace = log_enabled(LOG_MODULE, LOG_TRACE);
-	if (c->seed) {
-		ep->rng_seeded = true;
-		crypto_generichash(ep->rng_key, sizeof(ep->rng_key), (const uint8_t *)&c->seed,
-				   sizeof(c->seed), NULL, 0);
-	}
-	if (config->identity) {
-		/* Derived from the node key, so a node restarted after a crash
-		 * sends stateless resets its peers accept for the connection IDs
-		 * its previous run issued: they learn at once that the old
-		 * connection is gone instead of waiting for the idle timeout. */
-		static const char context[] = "iron stateless reset v1";
-		crypto_generichash(ep->reset_secret, sizeof(ep->reset_secret),
-				   (const uint8_t *)context, sizeof(context) - 1,
-				   config->identity->seed, sizeof(config->identity->seed));
-	} else {
-		rng_fill(ep, ep->reset_secret, sizeof(ep->reset_secret));
-	}
-	/* Random per process, from the system even in seeded tests: a token
-	 * lives 10 s, so nothing is gained by surviving a restart, and a
-	 * secret of its own keeps the node key out of one more use. */
-	randombytes_buf(ep->retry_secret, sizeof(ep->retry_secret));
-	ep->reset_tokens = RESET_BURST;
-	ratelimit_init(&ep->refused_log, REFUSED_LOG_PER_SEC, REFUSED_LOG_BURST);
-	if (map_init(ep, &ep->cids) < 0 || map_init(ep, &ep->tokens) < 0) {
-		rv = -ENOMEM;
-		goto out;
-	}
-	rv = tls_context_new(config->identity, &ep->tls);
-	if (rv < 0)
-		goto out;
-	ep->has_key = config->identity != NULL;
-	*out = ep;
-	ep = NULL;
-out:
-	quic_endpoint_del(ep);
-	return rv;
-}
-
-void quic_endpoint_del(struct quic_endpoint *ep)
-{
-	if (!ep)
-		return;
-	while (ep->conns)
-		conn_free(ep->conns);
-	while (ep->pool) {
-		struct quic_buf *buf = ep->pool;
-		ep->pool = buf->next;
-		free(buf);
-	}
-	free(ep->heap);
-	free(ep->cids.buckets);
-	free(ep->tokens.buckets);
-	tls_context_del(ep->tls);
-	sodium_memzero(ep->reset_secret, sizeof(ep->reset_secret));
-	sodium_memzero(ep->retry_secret, sizeof(ep->retry_secret));
-	free(ep);
 }
 
 int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const struct sockaddr *local,
@@ -2011,6 +1272,7 @@ int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const str
 	    .get_conn = get_conn,
 	};
 	ngtcp2_transport_params params;
+	ngtcp2_callbacks callbacks;
 	ngtcp2_settings settings;
 	ngtcp2_path path;
 	ngtcp2_cid dcid, scid;
@@ -2018,7 +1280,7 @@ int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const str
 	int rv;
 
 	*out = NULL;
-	if (!sockaddr_len(local) || !sockaddr_len(remote))
+	if (!netaddr_len(local) || !netaddr_len(remote))
 		return -EINVAL;
 	if (ep->nconns >= ep->config.max_connections)
 		return -EMFILE;
@@ -2029,16 +1291,17 @@ int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const str
 	qc->announced = true;
 	ep->now = now_ns;
 	make_path(&path, local, remote);
+	make_callbacks(&callbacks, true);
 	make_settings(ep, &settings, now_ns);
 	make_params(ep, false, &params);
 	/* The DCID of a client's Initial only seeds the Initial keys. */
-	rng_fill(ep, dcid.data, CID_LEN);
-	dcid.datalen = CID_LEN;
-	rv = cid_new(ep, &scid, CID_LEN);
+	quic_endpoint_random(ep, dcid.data, QUIC_CID_LEN);
+	dcid.datalen = QUIC_CID_LEN;
+	rv = quic_endpoint_new_cid(ep, &scid, QUIC_CID_LEN);
 	if (rv < 0)
 		goto fail;
-	rv = ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1,
-				    &client_callbacks, &settings, &params, &conn_mem, qc);
+	rv = ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &callbacks,
+				    &settings, &params, &conn_mem, qc);
 	if (rv != 0) {
 		qc->conn = NULL;
 		rv = rv == NGTCP2_ERR_NOMEM ? -ENOMEM : -EINVAL;
@@ -2049,20 +1312,20 @@ int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const str
 	if (rv < 0)
 		goto fail;
 	ngtcp2_conn_set_tls_native_handle(qc->conn, tls_session_native_handle(qc->tls));
-	rv = cid_add(qc, scid.data, scid.datalen);
+	rv = cidmap_add(&ep->cids, &qc->cids, qc, scid.data, scid.datalen);
 	if (rv < 0)
 		goto fail;
 	conn_update_expiry(qc);
-	conn_mark_dirty(qc);
+	quic_conn_mark_dirty(qc);
 	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
 		char name[IRON_ID_BASE32_LEN + 1], text[64];
 		id_to_base32(peer, name);
-		log_debug("dialling %s at %s", name, addr_text(remote, text, sizeof(text)));
+		log_debug("dialling %s at %s", name, netaddr_format(remote, text, sizeof(text)));
 	}
 	*out = qc;
 	return 0;
 fail:
-	conn_free(qc);
+	quic_conn_free(qc);
 	return rv;
 }
 
@@ -2081,8 +1344,8 @@ size_t quic_conn_max_packet_size(const struct quic_conn *qc)
 	/* Our DCID is chosen by the peer; before the handshake, assume it
 	 * uses the same length as we do. */
 	dcid_len = ngtcp2_conn_get_dcid(qc->conn)->datalen;
-	if (!ngtcp2_conn_get_handshake_completed(qc->conn) && dcid_len < CID_LEN)
-		dcid_len = CID_LEN;
+	if (!ngtcp2_conn_get_handshake_completed(qc->conn) && dcid_len < QUIC_CID_LEN)
+		dcid_len = QUIC_CID_LEN;
 	size = QUIC_MAX_UDP_PAYLOAD - DATAGRAM_OVERHEAD - dcid_len;
 	remote = ngtcp2_conn_get_remote_transport_params(qc->conn);
 	if (remote && ngtcp2_conn_get_handshake_completed(qc->conn)) {
@@ -2104,7 +1367,7 @@ int quic_conn_send_packet(struct quic_conn *qc, const uint8_t *data, size_t len,
 {
 	struct quic_buf *buf;
 
-	if (qc->finishing || qc->close_kind != CLOSE_NONE)
+	if (qc->finishing || qc->close_kind != QUIC_CLOSE_NONE)
 		return -ENOTCONN;
 	if (qc->established && qc->alpn == QUIC_ALPN_PACKET0 && !qc->is_client)
 		return -EPERM;
@@ -2119,71 +1382,70 @@ int quic_conn_send_packet(struct quic_conn *qc, const uint8_t *data, size_t len,
 	buf->len = (uint16_t)len;
 	queue_push(&qc->send_queue, buf);
 	qc->stats.last_activity_ns = now_ns;
-	conn_mark_dirty(qc);
+	quic_conn_mark_dirty(qc);
 	return 0;
 }
 
-void quic_endpoint_flush(struct quic_endpoint *ep, uint64_t now_ns)
+void quic_conn_expire(struct quic_conn *qc, uint64_t now)
 {
-	struct quic_conn *qc;
-	size_t budget = 2 * ep->nconns + 16;
+	int rv = ngtcp2_conn_handle_expiry(qc->conn, now);
 
-	/* Not from inside a callback of ours: the connection in that call may
-	 * be inside ngtcp2. Its work stays queued for the outer flush. */
-	if (ep->busy)
+	if (rv != 0) {
+		conn_fail(qc, rv, now);
 		return;
-	ep->busy = true;
-	ep->now = now_ns;
-	/* A connection made dirty again while being written waits for the
-	 * next flush (next_expiry() says 0) rather than looping here. */
-	while ((qc = ep->dirty_head) && budget-- > 0) {
-		conn_unmark_dirty(qc);
-		conn_write(qc, now_ns);
 	}
-	ep->busy = false;
+	/* The write recomputes its expiry. */
+	conn_set_expiry(qc, UINT64_MAX);
+	quic_conn_mark_dirty(qc);
 }
 
-uint64_t quic_endpoint_next_expiry(const struct quic_endpoint *ep)
+int quic_conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
+		      const struct sockaddr *remote, uint64_t now_ns)
 {
-	/* Unflushed work is due now. */
-	if (ep->dirty_head)
-		return 0;
-	return ep->heap_len ? ep->heap[0]->expiry : UINT64_MAX;
-}
+	ngtcp2_path path;
+	int rv;
 
-void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
-{
-	struct quic_conn *qc;
-
-	if (ep->busy)
-		return;
-	ep->busy = true;
-	ep->now = now_ns;
-	while (ep->heap_len && (qc = ep->heap[0])->expiry <= now_ns) {
-		int rv = ngtcp2_conn_handle_expiry(qc->conn, now_ns);
-		if (rv != 0) {
-			conn_fail(qc, rv, now_ns);
-			continue;
-		}
-		/* The write recomputes its expiry. */
-		conn_set_expiry(qc, UINT64_MAX);
-		conn_mark_dirty(qc);
+	if (!qc->is_client)
+		return -EPERM;
+	if (!qc->confirmed || qc->finishing || qc->close_kind != QUIC_CLOSE_NONE)
+		return -ENOTCONN;
+	if (!netaddr_len(local) || !netaddr_len(remote) ||
+	    netaddr_equal(local, quic_conn_local(qc)))
+		return -EINVAL;
+	make_path(&path, local, remote);
+	rv = ngtcp2_conn_initiate_migration(qc->conn, &path, now_ns);
+	switch (rv) {
+	case 0:
+		break;
+	case NGTCP2_ERR_CONN_ID_BLOCKED:
+		return -EAGAIN;
+	case NGTCP2_ERR_INVALID_ARGUMENT:
+		/* ngtcp2 compares without the IPv6 scope. */
+		return -EINVAL;
+	case NGTCP2_ERR_INVALID_STATE:
+		/* Confirmed, so: the peer's disable_active_migration. */
+		return -EOPNOTSUPP;
+	case NGTCP2_ERR_NOMEM:
+		return -ENOMEM;
+	default:
+		log_debug("initiate_migration: %s", ngtcp2_strerror(rv));
+		return -EPROTO;
 	}
-	ep->busy = false;
-	quic_endpoint_flush(ep, now_ns);
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		char from[NETADDR_STR_SIZE], to[NETADDR_STR_SIZE];
+		log_debug("migrating to %s -> %s", netaddr_format(local, from, sizeof(from)),
+			  netaddr_format(remote, to, sizeof(to)));
+	}
+	/* The PATH_CHALLENGE goes out at the next flush. */
+	conn_update_expiry(qc);
+	quic_conn_mark_dirty(qc);
+	return 0;
 }
 
 void quic_conn_close(struct quic_conn *qc, uint64_t app_error_code, uint64_t now_ns)
 {
 	(void)now_ns;
-	conn_request_close(qc, CLOSE_APPLICATION, app_error_code, 0, "closed by us");
-}
-
-void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns)
-{
-	for (struct quic_conn *qc = ep->conns; qc; qc = qc->next)
-		quic_conn_close(qc, 0, now_ns);
-	quic_endpoint_flush(ep, now_ns);
+	conn_request_close(qc, QUIC_CLOSE_APPLICATION, app_error_code, 0, "closed by us");
 }
 
 void quic_conn_set_keepalive(struct quic_conn *qc, uint64_t interval_ns)
@@ -2197,12 +1459,12 @@ int quic_conn_update_keys(struct quic_conn *qc, uint64_t now_ns)
 {
 	int rv;
 
-	if (!qc->established || qc->close_kind != CLOSE_NONE || qc->finishing)
+	if (!qc->established || qc->close_kind != QUIC_CLOSE_NONE || qc->finishing)
 		return -ENOTCONN;
 	rv = ngtcp2_conn_initiate_key_update(qc->conn, now_ns);
 	if (rv != 0)
 		return -EAGAIN;
-	conn_mark_dirty(qc);
+	quic_conn_mark_dirty(qc);
 	return 0;
 }
 
@@ -2256,11 +1518,4 @@ void quic_conn_get_stats(const struct quic_conn *qc, struct quic_conn_stats *sta
 	stats->min_rtt_ns = cs.min_rtt == UINT64_MAX ? 0 : cs.min_rtt;
 	stats->bytes_in_flight = cs.bytes_in_flight;
 	stats->cwnd = cs.cwnd;
-}
-
-void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoint_stats *stats)
-{
-	*stats = ep->stats;
-	stats->connections = ep->nconns;
-	stats->half_open = ep->nhalf_open;
 }
