@@ -102,6 +102,19 @@ static void test_parse(void)
 	    {"{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8"},
 	    {"{\"a\":\"\xff\"}", "invalid UTF-8"},
 	    {"{\"a\":1,\"a\":2}", "duplicate key"},
+	    {"{\"a\":", "missing value"},
+	    {"{\"a\": \t", "missing value"},
+	    {"{\"a\":x}", "bad number"},
+	    {"{\"a\":\"\\u12", "truncated \\u escape"},
+	    {"{\"a\":\"\\ud800\\udc0", "truncated \\u escape"},
+	    {"{\"\\u0000\":1}", "NUL in string"},
+	    {"{\"a\":1,\"b\\u0000\":1}", "NUL in string"},
+	    {"{\"a\":[}", "nested values are not supported"},
+	    {"{\"a\":1e-9999999999999999999999999999999999999999999999999999999999999}",
+	     "number too long"},
+	    /* Several faults: JSON's grammar is checked first. */
+	    {"{\"a\":1,\"a\":2,}", "expected a key"},
+	    {"{\"a\":\"\\u0000\",\"b\"}", "expected ':'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why = NULL;
@@ -109,6 +122,10 @@ static void test_parse(void)
 		CHECK_STR(why, bad[i].why);
 		CHECK_INT(req.nmembers, 0);
 	}
+	/* 63 characters of a number are fine. */
+	text = "{\"a\":1e-999999999999999999999999999999999999999999999999999999999999}";
+	CHECK_INT(ctl_request_parse(text, strlen(text), &req, &why), 0);
+	CHECK(req.members[0].number == 0);
 	/* "\0" inside the bytes. */
 	CHECK_INT(ctl_request_parse("{\"a\":\"\0\"}", 8, &req, &why), -EINVAL);
 
