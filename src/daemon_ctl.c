@@ -3,6 +3,7 @@
 #define LOG_MODULE "ctl"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -272,14 +273,27 @@ bool daemon_ping_reply(struct daemon *d, const struct iron_id *from, const uint8
 	return true; /* ours, but late or a duplicate: not for the TUN either */
 }
 
+/* Reads an integer member within [min, max] into *value, which keeps its
+ * default when the member is missing. Anything else there (not a number, a
+ * fraction, out of range, 1e300) is answered with an error reply naming the
+ * member and its range, and false is returned. */
+static bool request_int(const struct ctl_request *req, struct ctl_reply *reply, const char *key,
+			int64_t min, int64_t max, int64_t *value)
+{
+	int rc = ctl_request_int(req, key, min, max, value);
+	if (rc == 0 || rc == -ENOENT)
+		return true;
+	ctl_reply_error(reply, "%s: \"%s\" must be an integer from %" PRId64 " to %" PRId64,
+			req->command, key, min, max);
+	return false;
+}
+
 static void start_ping(struct daemon *d, const struct ctl_request *req, struct ctl_reply *reply)
 {
 	const char *text = ctl_request_string(req, "peer");
 	struct daemon_ping *ping = NULL;
 	struct iron_id id;
-	double number;
-	int64_t seq = 0;
-	unsigned timeout_ms = PING_DEFAULT_TIMEOUT_MS;
+	int64_t seq = 0, timeout_ms = PING_DEFAULT_TIMEOUT_MS;
 	uint8_t pkt[IPV6_HEADER_LEN + IPV6_ICMP_HEADER_LEN + PING_PAYLOAD];
 	uint8_t payload[PING_PAYLOAD];
 	char b32[IRON_ID_BASE32_LEN + 1];
@@ -288,16 +302,9 @@ static void start_ping(struct daemon *d, const struct ctl_request *req, struct c
 		ctl_reply_error(reply, "ping: \"peer\" must be a node ID or <id>.iron name");
 		return;
 	}
-	if (ctl_request_number(req, "seq", &number) == 0)
-		seq = (int64_t)number;
-	if (ctl_request_number(req, "timeout_ms", &number) == 0) {
-		if (!(number >= 1 && number <= PING_MAX_TIMEOUT_MS)) {
-			ctl_reply_error(reply, "ping: timeout_ms must be 1 to %d",
-					PING_MAX_TIMEOUT_MS);
-			return;
-		}
-		timeout_ms = (unsigned)number;
-	}
+	if (!request_int(req, reply, "seq", INT64_MIN, INT64_MAX, &seq) ||
+	    !request_int(req, reply, "timeout_ms", 1, PING_MAX_TIMEOUT_MS, &timeout_ms))
+		return;
 	id_to_base32(&id, b32);
 	if (id_equal(&id, &d->identity.id)) {
 		ctl_reply_error(reply, "ping: %s is this node", b32);
