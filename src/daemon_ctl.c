@@ -5,6 +5,7 @@
 #include "iron/daemon_ctl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,29 +283,35 @@ static void on_ping_done(void *user, const struct pinger_result *result)
 	free(ping);
 }
 
+/* Reads an integer member within [min, max] into *value, which keeps its
+ * default when the member is missing. Anything else there (not a number, a
+ * fraction, out of range, 1e300) is answered with an error reply naming the
+ * member and its range, and false is returned. */
+static bool request_int(const struct ctl_request *req, struct ctl_reply *reply, const char *key,
+			int64_t min, int64_t max, int64_t *value)
+{
+	int rc = ctl_request_int(req, key, min, max, value);
+	if (rc == 0 || rc == -ENOENT)
+		return true;
+	ctl_reply_error(reply, "%s: \"%s\" must be an integer from %" PRId64 " to %" PRId64,
+			req->command, key, min, max);
+	return false;
+}
+
 static void start_ping(struct daemon_ctl *c, const struct ctl_request *req, struct ctl_reply *reply)
 {
 	const char *text = ctl_request_string(req, "peer");
 	struct iron_id id;
-	double number;
-	int64_t seq = 0;
-	unsigned timeout_ms = PING_DEFAULT_TIMEOUT_MS;
+	int64_t seq = 0, timeout_ms = PING_DEFAULT_TIMEOUT_MS;
 	char b32[IRON_ID_BASE32_LEN + 1];
 
 	if (!text || id_parse(text, &id, NULL) != 0) {
 		ctl_reply_error(reply, "ping: \"peer\" must be a node ID or <id>.iron name");
 		return;
 	}
-	if (ctl_request_number(req, "seq", &number) == 0)
-		seq = (int64_t)number;
-	if (ctl_request_number(req, "timeout_ms", &number) == 0) {
-		if (!(number >= 1 && number <= PING_MAX_TIMEOUT_MS)) {
-			ctl_reply_error(reply, "ping: timeout_ms must be 1 to %d",
-					PING_MAX_TIMEOUT_MS);
-			return;
-		}
-		timeout_ms = (unsigned)number;
-	}
+	if (!request_int(req, reply, "seq", INT64_MIN, INT64_MAX, &seq) ||
+	    !request_int(req, reply, "timeout_ms", 1, PING_MAX_TIMEOUT_MS, &timeout_ms))
+		return;
 	id_to_base32(&id, b32);
 	if (id_equal(&id, &c->identity->id)) {
 		ctl_reply_error(reply, "ping: %s is this node", b32);
@@ -323,7 +330,7 @@ static void start_ping(struct daemon_ctl *c, const struct ctl_request *req, stru
 		ctl_reply_error(reply, "ping: %s: its address is taken by another node", b32);
 		return;
 	}
-	int rc = pinger_start(c->pinger, &id, timeout_ms, on_ping_done, ping, now);
+	int rc = pinger_start(c->pinger, &id, (unsigned)timeout_ms, on_ping_done, ping, now);
 	if (rc < 0) {
 		free(ping);
 		if (rc == -EHOSTUNREACH)

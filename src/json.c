@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iron/utf8.h"
+
 /* Longest number text accepted; a longer one carries no more precision
  * than a double holds, and a bound keeps the conversion on the stack. */
 #define JSON_MAX_NUMBER_LEN 256
@@ -25,6 +27,8 @@ struct parser {
 	size_t pos;
 	const char *why;
 	size_t where;
+	unsigned max_depth;
+	size_t max_members;
 	/* Counting pass: nodes and strings are NULL and only the counts move. */
 	struct json_value *nodes;
 	size_t nnodes;
@@ -52,40 +56,6 @@ static void skip_space(struct parser *ps)
 static bool at(const struct parser *ps, unsigned char c)
 {
 	return ps->pos < ps->len && ps->text[ps->pos] == c;
-}
-
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms,
- * no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_sequence(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (avail < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
 }
 
 static int hex_digit(unsigned char c)
@@ -121,32 +91,6 @@ static void put(struct parser *ps, const void *bytes, size_t n)
 	if (ps->strings)
 		memcpy(ps->strings + ps->nstrings, bytes, n);
 	ps->nstrings += n;
-}
-
-static void put_code_point(struct parser *ps, unsigned cp)
-{
-	unsigned char b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xc0 | cp >> 6);
-		b[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xe0 | cp >> 12);
-		b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (unsigned char)(0xf0 | cp >> 18);
-		b[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	put(ps, b, n);
 }
 
 /* A string at ps->pos (which is at its opening quote), decoded into the
@@ -226,7 +170,8 @@ static int parse_string(struct parser *ps, const char **out, size_t *out_len)
 					return fail(ps, "bad surrogate pair");
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
 			}
-			put_code_point(ps, cp);
+			unsigned char bytes[UTF8_MAX_SEQUENCE];
+			put(ps, bytes, utf8_encode(cp, bytes));
 			continue;
 		}
 		default:
@@ -318,7 +263,7 @@ static int parse_container(struct parser *ps, int depth, struct json_value *v, b
 	struct json_value *prev = NULL;
 	size_t count = 0;
 
-	if (depth > JSON_MAX_DEPTH)
+	if (depth > (int)ps->max_depth)
 		return fail(ps, "too deeply nested");
 	ps->pos++;
 	skip_space(ps);
@@ -332,6 +277,8 @@ static int parse_container(struct parser *ps, int depth, struct json_value *v, b
 		struct json_value *child = NULL;
 
 		skip_space(ps);
+		if (count == ps->max_members)
+			return fail(ps, object ? "too many members" : "too many elements");
 		if (object) {
 			if (!at(ps, '"'))
 				return fail(ps, "expected a key");
@@ -442,9 +389,19 @@ static int parse_document(struct parser *ps)
 
 int json_parse(const char *text, size_t len, struct json_doc **out, const char **why, size_t *where)
 {
-	struct parser count = {.text = (const unsigned char *)text, .len = len};
-	struct parser build = count;
+	return json_parse_limited(text, len, NULL, out, why, where);
+}
+
+int json_parse_limited(const char *text, size_t len, const struct json_limits *limits,
+		       struct json_doc **out, const char **why, size_t *where)
+{
+	struct parser count = {.text = (const unsigned char *)text,
+			       .len = len,
+			       .max_depth = JSON_MAX_DEPTH,
+			       .max_members = SIZE_MAX};
+	struct parser build;
 	struct json_doc *doc = NULL;
+	size_t max_size = JSON_MAX_SIZE;
 	int rc;
 
 	*out = NULL;
@@ -452,11 +409,20 @@ int json_parse(const char *text, size_t len, struct json_doc **out, const char *
 		*why = NULL;
 	if (where)
 		*where = 0;
-	if (len > JSON_MAX_SIZE) {
+	if (limits) {
+		if (limits->max_size)
+			max_size = limits->max_size;
+		if (limits->max_depth)
+			count.max_depth = limits->max_depth;
+		if (limits->max_members)
+			count.max_members = limits->max_members;
+	}
+	if (len > max_size) {
 		if (why)
 			*why = "document too large";
 		return -EMSGSIZE;
 	}
+	build = count;
 	if (parse_document(&count) != 0) {
 		if (why)
 			*why = count.why;
@@ -546,20 +512,33 @@ static bool plain_integer(const struct json_value *value)
 	return strpbrk(value->string, ".eE") == NULL;
 }
 
-int64_t json_int(const struct json_value *value, int64_t def)
+int json_int64(const struct json_value *value, int64_t *out)
 {
 	if (!value || value->type != JSON_NUMBER)
-		return def;
+		return -EINVAL;
 	if (plain_integer(value)) {
 		errno = 0;
 		long long v = strtoll(value->string, NULL, 10);
-		return errno == ERANGE ? def : (int64_t)v;
+		if (errno == ERANGE)
+			return -ERANGE;
+		*out = (int64_t)v;
+		return 0;
 	}
 	double d = value->number;
-	/* -2^63 is exact as a double; 2^63 is the first value out of range. */
-	if (d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
-		return def;
-	return (int64_t)d;
+	if (d != floor(d))
+		return -EINVAL;
+	/* -2^63 is exact as a double; 2^63 is the first value out of range.
+	 * Checked before the conversion, which is undefined beyond them. */
+	if (d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+		return -ERANGE;
+	*out = (int64_t)d;
+	return 0;
+}
+
+int64_t json_int(const struct json_value *value, int64_t def)
+{
+	int64_t v;
+	return json_int64(value, &v) == 0 ? v : def;
 }
 
 uint64_t json_uint(const struct json_value *value, uint64_t def)

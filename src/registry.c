@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "iron/addr.h"
+#include "iron/json.h"
 #include "iron/log.h"
 
 #define NO_SLOT	     UINT32_MAX
@@ -505,10 +506,8 @@ int registry_load(struct registry *reg, const char *path)
 			goto out;
 		}
 	}
-	/* Validate the whole file before touching the registry. */
-	err = registry_parse_json(buf, used, NULL, NULL);
-	if (err == 0)
-		err = registry_parse_json(buf, used, load_one, reg);
+	/* Nothing is inserted unless the whole file is valid. */
+	err = registry_parse_json(buf, used, load_one, reg);
 out:
 	free(buf);
 	if (fd >= 0)
@@ -516,195 +515,28 @@ out:
 	return err;
 }
 
-/* A bounded reader over the JSON text. */
-struct json_reader {
-	const char *data;
-	size_t len;
-	size_t pos;
-};
-
-static void json_skip_space(struct json_reader *r)
-{
-	while (r->pos < r->len) {
-		char c = r->data[r->pos];
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			break;
-		r->pos++;
-	}
-}
-
-static int json_hex4(struct json_reader *r, unsigned *out)
-{
-	unsigned v = 0;
-	if (r->len - r->pos < 4)
-		return -EINVAL;
-	for (int k = 0; k < 4; k++) {
-		char c = r->data[r->pos++];
-		unsigned d;
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
-		else
-			return -EINVAL;
-		v = v << 4 | d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* The code point of a \u escape (the "\u" already read), joining a
- * surrogate pair; lone surrogates are refused, as serde_json does. */
-static int json_unicode_escape(struct json_reader *r, unsigned *out)
-{
-	unsigned cp, low;
-	if (json_hex4(r, &cp) != 0)
-		return -EINVAL;
-	if (cp >= 0xdc00 && cp <= 0xdfff)
-		return -EINVAL;
-	if (cp >= 0xd800 && cp <= 0xdbff) {
-		if (r->len - r->pos < 2 || r->data[r->pos] != '\\' || r->data[r->pos + 1] != 'u')
-			return -EINVAL;
-		r->pos += 2;
-		if (json_hex4(r, &low) != 0 || low < 0xdc00 || low > 0xdfff)
-			return -EINVAL;
-		cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-	}
-	*out = cp;
-	return 0;
-}
-
-static size_t utf8_encode(unsigned cp, char out[4])
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* Reads one string (at its opening quote) into buf, which holds
- * REGISTRY_JSON_MAX_STRING + 1 bytes. *len is set to SIZE_MAX when the
- * string is longer than that. */
-static int json_string(struct json_reader *r, char *buf, size_t *len)
-{
-	size_t n = 0;
-	bool too_long = false;
-	if (r->pos >= r->len || r->data[r->pos] != '"')
-		return -EINVAL;
-	r->pos++;
-	for (;;) {
-		char bytes[4];
-		size_t count = 1;
-		if (r->pos >= r->len)
-			return -EINVAL;
-		unsigned char c = (unsigned char)r->data[r->pos++];
-		if (c == '"')
-			break;
-		if (c < 0x20)
-			return -EINVAL;
-		bytes[0] = (char)c;
-		if (c == '\\') {
-			if (r->pos >= r->len)
-				return -EINVAL;
-			char e = r->data[r->pos++];
-			unsigned cp;
-			switch (e) {
-			case '"':
-				bytes[0] = '"';
-				break;
-			case '\\':
-				bytes[0] = '\\';
-				break;
-			case '/':
-				bytes[0] = '/';
-				break;
-			case 'b':
-				bytes[0] = '\b';
-				break;
-			case 'f':
-				bytes[0] = '\f';
-				break;
-			case 'n':
-				bytes[0] = '\n';
-				break;
-			case 'r':
-				bytes[0] = '\r';
-				break;
-			case 't':
-				bytes[0] = '\t';
-				break;
-			case 'u':
-				if (json_unicode_escape(r, &cp) != 0)
-					return -EINVAL;
-				count = utf8_encode(cp, bytes);
-				break;
-			default:
-				return -EINVAL;
-			}
-		}
-		if (too_long || n + count > REGISTRY_JSON_MAX_STRING) {
-			too_long = true;
-			continue;
-		}
-		memcpy(buf + n, bytes, count);
-		n += count;
-	}
-	buf[n] = '\0';
-	*len = too_long ? SIZE_MAX : n;
-	return 0;
-}
-
 int registry_parse_json(const char *data, size_t len,
 			int (*each)(const char *str, size_t len, void *ctx), void *ctx)
 {
-	struct json_reader r = {.data = data, .len = len, .pos = 0};
-	char buf[REGISTRY_JSON_MAX_STRING + 1];
-	json_skip_space(&r);
-	if (r.pos >= r.len || r.data[r.pos] != '[')
-		return -EINVAL;
-	r.pos++;
-	json_skip_space(&r);
-	if (r.pos < r.len && r.data[r.pos] == ']') {
-		r.pos++;
-	} else {
-		for (;;) {
-			size_t n;
-			if (json_string(&r, buf, &n) != 0)
-				return -EINVAL;
-			if (n != SIZE_MAX && each) {
-				int rc = each(buf, n, ctx);
-				if (rc != 0)
-					return rc;
-			}
-			json_skip_space(&r);
-			if (r.pos >= r.len)
-				return -EINVAL;
-			char c = r.data[r.pos++];
-			if (c == ']')
-				break;
-			if (c != ',')
-				return -EINVAL;
-			json_skip_space(&r);
-		}
-	}
-	json_skip_space(&r);
-	return r.pos == r.len ? 0 : -EINVAL;
+	/* An array of strings: nothing deeper is read. The caller bounds the
+	 * size (registry_load() by the file's limit). */
+	const struct json_limits limits = {.max_size = len, .max_depth = 2};
+	const struct json_value *root, *v;
+	struct json_doc *doc = NULL;
+	int rc = json_parse_limited(data, len, &limits, &doc, NULL, NULL);
+
+	if (rc != 0)
+		return rc == -ENOMEM ? rc : -EINVAL;
+	root = json_root(doc);
+	if (!json_is_array(root))
+		rc = -EINVAL;
+	for (v = json_first(root); rc == 0 && v; v = json_next(v))
+		if (v->type != JSON_STRING)
+			rc = -EINVAL;
+	/* The whole document is valid before the first string is handed out. */
+	for (v = json_first(root); rc == 0 && each && v; v = json_next(v))
+		if (v->len <= REGISTRY_JSON_MAX_STRING)
+			rc = each(v->string, v->len, ctx);
+	json_free(doc);
+	return rc;
 }

@@ -51,6 +51,26 @@ struct json_doc;
 int json_parse(const char *text, size_t len, struct json_doc **out, const char **why,
 	       size_t *where);
 
+/* Tighter limits for a parse, for readers of documents of a known shape
+ * (a control request, the registry file): what they cannot use is refused
+ * while reading, before anything is allocated. A zero field keeps the
+ * default. */
+struct json_limits {
+	size_t max_size;    /* bytes of text; default JSON_MAX_SIZE, may be larger */
+	unsigned max_depth; /* nesting, the root counting as 1; default JSON_MAX_DEPTH, may be
+			     * larger */
+	size_t max_members; /* members of one object or elements of one array; default no
+			     * limit */
+};
+
+/* json_parse() within limits (NULL: the defaults). Beyond max_size the
+ * result is -EMSGSIZE; beyond max_depth -EINVAL with "too deeply nested";
+ * beyond max_members -EINVAL with "too many members" (an object) or "too
+ * many elements" (an array), *where at the first member or element too
+ * many. */
+int json_parse_limited(const char *text, size_t len, const struct json_limits *limits,
+		       struct json_doc **out, const char **why, size_t *where);
+
 /* Frees a document; NULL is fine. Every value of it becomes invalid. */
 void json_free(struct json_doc *doc);
 
@@ -81,6 +101,12 @@ double json_number(const struct json_value *value, double def);
 int64_t json_int(const struct json_value *value, int64_t def);
 uint64_t json_uint(const struct json_value *value, uint64_t def);
 bool json_bool(const struct json_value *value, bool def);
+
+/* The exact value of a number that is an integer, as json_int() takes it:
+ * 0 with *out set; -EINVAL when value is NULL, not a number, or not an
+ * integer (4.5, 1e-3); -ERANGE when an integer outside int64_t (2^63,
+ * 1e300, -1e300). *out is untouched on error. */
+int json_int64(const struct json_value *value, int64_t *out);
 
 /* True when value is a JSON null (false for NULL, i.e. a missing member). */
 bool json_is_null(const struct json_value *value);

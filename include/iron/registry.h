@@ -96,15 +96,19 @@ int registry_load(struct registry *reg, const char *path);
  * (a base32 ID has 52 characters). */
 #define REGISTRY_JSON_MAX_STRING 64
 
-/* Parses a JSON array of strings (RFC 8259: whitespace, escapes including
- * \uXXXX and surrogate pairs), calling each(str, len, ctx) for every
- * element with the decoded, NUL-terminated string, or skipping it when it
- * decodes to more than REGISTRY_JSON_MAX_STRING bytes. each may be NULL (to
- * validate only); a non-zero return from it stops the parse and is
- * returned. Returns 0, or -EINVAL when data is anything else (another
- * value, an element that is not a string, trailing bytes other than
- * whitespace, control characters or a bad escape in a string). Reads only
- * data[0 .. len). Pure. */
+/* Parses a JSON array of strings with the program's JSON reader (json.h:
+ * RFC 8259, escapes including \uXXXX and surrogate pairs, valid UTF-8),
+ * then calls each(str, len, ctx) for every element, in order, with the
+ * decoded, NUL-terminated string (len is exact, also when it holds a
+ * \u0000), skipping elements that decode to more than
+ * REGISTRY_JSON_MAX_STRING bytes. each is called only once the whole
+ * document is known to be valid; it may be NULL (to validate only); a
+ * non-zero return from it stops the walk and is returned. Returns 0;
+ * -EINVAL when data is anything else (another value, an element that is
+ * not a string, trailing bytes other than whitespace, invalid UTF-8,
+ * control characters or a bad escape in a string); -ENOMEM. Reads only
+ * data[0 .. len), whose size the caller bounds: the document's tree takes
+ * about 80 bytes per element beside the decoded strings. */
 int registry_parse_json(const char *data, size_t len,
 			int (*each)(const char *str, size_t len, void *ctx), void *ctx);
 

@@ -154,17 +154,26 @@ server = Server(path, Handler)
 print("ready", flush=True)
 server.serve_forever()
 PY
+# wait_until TENTHS COMMAND...: polls the condition COMMAND every 0.1 s
+# until it holds; returns 1 when it still does not after TENTHS tries.
+wait_until() {
+	local tries=$1
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
 FAKE_PID=""
 fake_start() { # MODE
 	fake_stop
 	: >"$SCRATCH/requests"
 	python3 "$SCRATCH/fake.py" "$SCRATCH/fake.sock" "$1" "$SCRATCH/requests" >"$SCRATCH/fake.out" 2>&1 &
 	FAKE_PID=$!
-	for _ in $(seq 100); do
-		grep -q ready "$SCRATCH/fake.out" && return 0
-		sleep 0.05
-	done
-	fail "the fake daemon did not start: $(cat "$SCRATCH/fake.out")"
+	# "ready" is printed once the socket listens.
+	wait_until 100 grep -q ready "$SCRATCH/fake.out" ||
+		fail "the fake daemon did not start: $(cat "$SCRATCH/fake.out")"
 }
 fake_stop() {
 	[ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null && wait "$FAKE_PID" 2>/dev/null
@@ -326,11 +335,13 @@ expect_rc 1 "ping -f json, no address"
 # Ctrl-C: the summary so far, at once, even while a reply is awaited.
 "$IRON" "${S[@]}" ping "$KAT_B32" -c 5 -i 0 -W 20 >"$SCRATCH/ping.out" 2>&1 </dev/null &
 ping_pid=$!
-for _ in $(seq 100); do
-	grep -q "seq=1" "$SCRATCH/ping.out" && break
-	sleep 0.05
-done
-sleep 0.2 # seq=2 is now waiting for its (lost) reply
+# The fake daemon logs a request before it answers (or, for seq=2, before
+# it sits on it for 20 s). Once seq=2 is logged, the CLI has sent it and
+# its next sleep is the wait for that reply: the signal must cut it short.
+wait_until 100 grep -q "seq=1" "$SCRATCH/ping.out" || fail "ping, Ctrl-C: no reply to seq=1"
+wait_until 100 grep -q '"seq":2' "$SCRATCH/requests" || fail "ping, Ctrl-C: seq=2 was not sent"
+cli_waits() { [ "$(cut -d' ' -f3 "/proc/$ping_pid/stat")" = S ]; }
+wait_until 100 cli_waits || fail "ping, Ctrl-C: the CLI is not waiting"
 start=$(date +%s%N)
 kill -INT "$ping_pid"
 wait "$ping_pid"

@@ -102,6 +102,19 @@ static void test_parse(void)
 	    {"{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8"},
 	    {"{\"a\":\"\xff\"}", "invalid UTF-8"},
 	    {"{\"a\":1,\"a\":2}", "duplicate key"},
+	    {"{\"a\":", "missing value"},
+	    {"{\"a\": \t", "missing value"},
+	    {"{\"a\":x}", "bad number"},
+	    {"{\"a\":\"\\u12", "truncated \\u escape"},
+	    {"{\"a\":\"\\ud800\\udc0", "truncated \\u escape"},
+	    {"{\"\\u0000\":1}", "NUL in string"},
+	    {"{\"a\":1,\"b\\u0000\":1}", "NUL in string"},
+	    {"{\"a\":[}", "nested values are not supported"},
+	    {"{\"a\":1e-9999999999999999999999999999999999999999999999999999999999999}",
+	     "number too long"},
+	    /* Several faults: JSON's grammar is checked first. */
+	    {"{\"a\":1,\"a\":2,}", "expected a key"},
+	    {"{\"a\":\"\\u0000\",\"b\"}", "expected ':'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why = NULL;
@@ -109,6 +122,10 @@ static void test_parse(void)
 		CHECK_STR(why, bad[i].why);
 		CHECK_INT(req.nmembers, 0);
 	}
+	/* 63 characters of a number are fine. */
+	text = "{\"a\":1e-999999999999999999999999999999999999999999999999999999999999}";
+	CHECK_INT(ctl_request_parse(text, strlen(text), &req, &why), 0);
+	CHECK(req.members[0].number == 0);
 	/* "\0" inside the bytes. */
 	CHECK_INT(ctl_request_parse("{\"a\":\"\0\"}", 8, &req, &why), -EINVAL);
 
@@ -136,6 +153,58 @@ static void test_parse(void)
 	memcpy(buf + CTL_REQUEST_MAX - 2, "\"}", 2);
 	CHECK_INT(ctl_request_parse(buf, CTL_REQUEST_MAX, &req, &why), 0);
 	CHECK_INT(strlen(ctl_request_string(&req, "a")), CTL_REQUEST_MAX - 8);
+}
+
+/* ctl_request_int(): exact integers within a range; everything a double
+ * cannot be cast from safely is refused before any conversion. */
+static void test_request_int(void)
+{
+	static struct ctl_request req;
+	const char *why = NULL;
+	int64_t v = 0;
+	const char *text = "{\"huge\":1e300,\"tiny\":-1e300,\"half\":1.5,\"small\":1e-300,"
+			   "\"two63\":9223372036854775808,\"max\":9223372036854775807,"
+			   "\"min\":-9223372036854775808,\"below\":-9223372036854775809,"
+			   "\"two63e\":9.223372036854775808e18,\"exp\":4.2e1,\"point\":42.0,"
+			   "\"i\":42,\"neg0\":-0,\"odd53\":9007199254740993,\"str\":\"7\","
+			   "\"t\":true,\"z\":null}";
+	CHECK_INT(ctl_request_parse(text, strlen(text), &req, &why), 0);
+
+	v = 5;
+	CHECK_INT(ctl_request_int(&req, "huge", INT64_MIN, INT64_MAX, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "tiny", INT64_MIN, INT64_MAX, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "huge", 0, 10, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "half", INT64_MIN, INT64_MAX, &v), -EINVAL);
+	CHECK_INT(ctl_request_int(&req, "small", INT64_MIN, INT64_MAX, &v), -EINVAL);
+	CHECK_INT(ctl_request_int(&req, "two63", INT64_MIN, INT64_MAX, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "two63e", INT64_MIN, INT64_MAX, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "below", INT64_MIN, INT64_MAX, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "str", INT64_MIN, INT64_MAX, &v), -EINVAL);
+	CHECK_INT(ctl_request_int(&req, "t", INT64_MIN, INT64_MAX, &v), -EINVAL);
+	CHECK_INT(ctl_request_int(&req, "z", INT64_MIN, INT64_MAX, &v), -EINVAL);
+	CHECK_INT(ctl_request_int(&req, "missing", INT64_MIN, INT64_MAX, &v), -ENOENT);
+	CHECK_INT(v, 5); /* untouched by every refusal */
+
+	/* The edges of int64_t, and of a caller's range. */
+	CHECK_INT(ctl_request_int(&req, "max", INT64_MIN, INT64_MAX, &v), 0);
+	CHECK(v == INT64_MAX);
+	CHECK_INT(ctl_request_int(&req, "min", INT64_MIN, INT64_MAX, &v), 0);
+	CHECK(v == INT64_MIN);
+	CHECK_INT(ctl_request_int(&req, "max", INT64_MIN, INT64_MAX - 1, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "min", INT64_MIN + 1, INT64_MAX, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "i", 42, 42, &v), 0);
+	CHECK_INT(v, 42);
+	CHECK_INT(ctl_request_int(&req, "i", 1, 41, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "i", 43, 60000, &v), -ERANGE);
+	CHECK_INT(ctl_request_int(&req, "exp", 0, 100, &v), 0);
+	CHECK_INT(v, 42);
+	CHECK_INT(ctl_request_int(&req, "point", 0, 100, &v), 0);
+	CHECK_INT(v, 42);
+	CHECK_INT(ctl_request_int(&req, "neg0", 0, 0, &v), 0);
+	CHECK_INT(v, 0);
+	/* Exact beyond 2^53, where a double would round. */
+	CHECK_INT(ctl_request_int(&req, "odd53", INT64_MIN, INT64_MAX, &v), 0);
+	CHECK(v == 9007199254740993LL);
 }
 
 /* ------------------------------------------------------------ writer */
@@ -857,6 +926,7 @@ int main(void)
 	if (!mkdtemp(tmpdir))
 		return 1;
 	test_parse();
+	test_request_int();
 	test_reply_writer();
 	test_path();
 	test_request_reply();

@@ -1,7 +1,7 @@
 /* The JSON tree parser: every kind of value, escapes and UTF-8, lookups
- * and typed getters, the limits (size, depth, number length), the errors
- * with their positions, and a round trip of a document written by the
- * control socket's reply writer. */
+ * and typed getters, the limits (size, depth, number length) and tighter
+ * ones, the errors with their positions, exact integers, and a round trip
+ * of a document written by the control socket's reply writer. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -372,6 +372,81 @@ static void test_ctl_round_trip(void)
 	ctl_reply_free(r);
 }
 
+/* Tighter limits refuse while reading; zero fields keep the defaults. */
+static void test_parse_limited(void)
+{
+	struct json_limits flat = {.max_size = 32, .max_depth = 1, .max_members = 2};
+	struct json_doc *doc = NULL;
+	const char *why = NULL;
+	size_t where = 0;
+
+#define LIMITED(text) json_parse_limited(text, sizeof(text) - 1, &flat, &doc, &why, &where)
+	CHECK_INT(LIMITED("{\"a\":1,\"b\":\"x\"}"), 0);
+	CHECK_INT(json_node_count(doc), 3);
+	json_free(doc);
+	CHECK_INT(LIMITED("{\"a\":1,\"b\":2,\"c\":3}"), -EINVAL);
+	CHECK_STR(why, "too many members");
+	CHECK_INT(where, 13);
+	CHECK_INT(LIMITED("[1,2,3]"), -EINVAL);
+	CHECK_STR(why, "too many elements");
+	CHECK_INT(where, 5);
+	CHECK_INT(LIMITED("{\"a\":[]}"), -EINVAL);
+	CHECK_STR(why, "too deeply nested");
+	CHECK_INT(where, 5);
+	CHECK_INT(LIMITED("\"0123456789012345678901234567890\""), -EMSGSIZE);
+	CHECK(doc == NULL);
+#undef LIMITED
+	/* Larger than the defaults, too. */
+	struct json_limits big = {.max_size = JSON_MAX_SIZE + 2};
+	char *text = malloc(JSON_MAX_SIZE + 2);
+	memset(text, ' ', JSON_MAX_SIZE + 2);
+	text[0] = '1';
+	CHECK_INT(json_parse_limited(text, JSON_MAX_SIZE + 2, &big, &doc, &why, NULL), 0);
+	json_free(doc);
+	CHECK_INT(json_parse(text, JSON_MAX_SIZE + 2, &doc, &why, NULL), -EMSGSIZE);
+	free(text);
+	struct json_limits none = {0};
+	CHECK_INT(json_parse_limited("[[1]]", 5, &none, &doc, &why, NULL), 0);
+	json_free(doc);
+}
+
+/* json_int64: exact integers, and why the others are refused. */
+static void test_int64(void)
+{
+	struct json_doc *doc =
+	    parse("[42, 4.2e1, -0, 1.0, 9223372036854775807, -9223372036854775808,"
+		  " 9223372036854775808, -9223372036854775809, 1e300, -1e300,"
+		  " 1.5, 1e-300, 9.3e18, \"7\", 9007199254740993]");
+	const struct json_value *r = json_root(doc);
+	int64_t v = 0;
+	CHECK_INT(json_int64(json_at(r, 0), &v), 0);
+	CHECK_INT(v, 42);
+	CHECK_INT(json_int64(json_at(r, 1), &v), 0);
+	CHECK_INT(v, 42);
+	CHECK_INT(json_int64(json_at(r, 2), &v), 0);
+	CHECK_INT(v, 0);
+	CHECK_INT(json_int64(json_at(r, 3), &v), 0);
+	CHECK_INT(v, 1);
+	CHECK_INT(json_int64(json_at(r, 4), &v), 0);
+	CHECK(v == INT64_MAX);
+	CHECK_INT(json_int64(json_at(r, 5), &v), 0);
+	CHECK(v == INT64_MIN);
+	v = 5;
+	CHECK_INT(json_int64(json_at(r, 6), &v), -ERANGE);
+	CHECK_INT(json_int64(json_at(r, 7), &v), -ERANGE);
+	CHECK_INT(json_int64(json_at(r, 8), &v), -ERANGE);
+	CHECK_INT(json_int64(json_at(r, 9), &v), -ERANGE);
+	CHECK_INT(json_int64(json_at(r, 10), &v), -EINVAL);
+	CHECK_INT(json_int64(json_at(r, 11), &v), -EINVAL);
+	CHECK_INT(json_int64(json_at(r, 12), &v), -ERANGE);
+	CHECK_INT(json_int64(json_at(r, 13), &v), -EINVAL);
+	CHECK_INT(v, 5); /* untouched on error */
+	CHECK_INT(json_int64(json_at(r, 14), &v), 0);
+	CHECK(v == 9007199254740993LL); /* exact beyond 2^53 */
+	CHECK_INT(json_int64(NULL, &v), -EINVAL);
+	json_free(doc);
+}
+
 int main(void)
 {
 	test_values();
@@ -379,6 +454,8 @@ int main(void)
 	test_numbers();
 	test_errors();
 	test_limits();
+	test_parse_limited();
+	test_int64();
 	test_ctl_round_trip();
 	return check_done();
 }

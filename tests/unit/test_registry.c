@@ -465,6 +465,21 @@ static void test_json(void)
 	st.stop_after = 2;
 	CHECK_INT(registry_parse_json("[\"a\",\"b\",\"c\"]", 13, take, &st), 42);
 	CHECK_INT(st.n, 2);
+	/* A document larger than the JSON reader's default limit: the caller
+	 * bounds the size (a large registry's file may exceed 1 MiB). */
+	size_t big_len = 2 * 1024 * 1024;
+	char *big = malloc(big_len);
+	memset(big, ' ', big_len);
+	memcpy(big, "[\"a\"", 4);
+	big[big_len - 1] = ']';
+	memset(&st, 0, sizeof(st));
+	CHECK_INT(registry_parse_json(big, big_len, take, &st), 0);
+	CHECK_INT(st.n, 1);
+	free(big);
+	/* A bad document hands out nothing, even before its fault. */
+	memset(&st, 0, sizeof(st));
+	CHECK_INT(registry_parse_json("[\"a\",\"b\",1]", 11, take, &st), -EINVAL);
+	CHECK_INT(st.n, 0);
 	/* Validation only. */
 	CHECK_INT(registry_parse_json("[\"a\"]", 5, NULL, NULL), 0);
 	/* Only len bytes are read: the closing bracket is outside. */
@@ -499,6 +514,8 @@ static void test_json(void)
 	    "[\"a\nb\"]",
 	    "['a']",
 	    "\xef\xbb\xbf[]",
+	    "[\"\xff\"]",	  /* not UTF-8 */
+	    "[\"\xed\xa0\x80\"]", /* a surrogate */
 	};
 	int accepted = 0;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -1,0 +1,552 @@
+/* The control socket's server on the daemon's libuv loop: the listening
+ * socket, one client per connection with its line buffer, idle timer and
+ * at most one reply in flight, and deferred replies. */
+#define LOG_MODULE "ctl"
+
+#include "iron/ctl_server.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "iron/log.h"
+
+#define CTL_BACKLOG 128
+
+struct ctl_server {
+	uv_loop_t *loop;
+	uv_pipe_t pipe;
+	ctl_handler_fn *handler;
+	void *user;
+	unsigned idle_timeout_ms;
+	unsigned max_clients;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev;
+	ino_t ino;
+	LIST_HEAD(, ctl_client) clients;
+	unsigned nallocated; /* clients not yet freed: the cap counts these */
+	bool accept_waiting; /* a connection waits in the backlog because we are full */
+	bool closing;
+	bool pipe_closed;
+	struct ctl_server_stats stats;
+};
+
+struct ctl_client {
+	struct ctl_server *server;
+	LIST_ENTRY(ctl_client) entry; /* in server->clients until freed */
+	uv_pipe_t pipe;
+	uv_timer_t timer;
+	int open_handles;
+	bool reading, eof, closing, close_after_write;
+	bool busy;		   /* a request is with the handler or its reply being written */
+	bool deferred;		   /* the handler called ctl_reply_defer() or finished the reply */
+	bool in_handler;	   /* the handler is running */
+	struct ctl_reply *pending; /* the reply the handler holds */
+	uv_write_t write_req;
+	char *out; /* the reply being written */
+	size_t out_len;
+	size_t in_len;
+	char in[CTL_REQUEST_MAX + 1];
+	struct ctl_request request;
+};
+
+static void client_process(struct ctl_client *c);
+static void accept_one(struct ctl_server *s);
+
+static void server_maybe_free(struct ctl_server *s)
+{
+	if (s->closing && s->pipe_closed && LIST_EMPTY(&s->clients))
+		free(s);
+}
+
+static void client_closed(uv_handle_t *handle)
+{
+	struct ctl_client *c = handle->data;
+	struct ctl_server *s = c->server;
+	if (--c->open_handles > 0)
+		return;
+	LIST_REMOVE(c, entry);
+	s->nallocated--;
+	free(c->out);
+	free(c);
+	if (s->closing) {
+		server_maybe_free(s);
+		return;
+	}
+	/* A slot is free: take the connection that waits in the backlog. */
+	if (s->accept_waiting) {
+		s->accept_waiting = false;
+		accept_one(s);
+	}
+}
+
+static void client_close(struct ctl_client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->server->stats.clients--;
+	if (c->pending) {
+		/* The handler still holds the reply; it becomes cancelled. */
+		ctl_reply_disown(c->pending);
+		c->pending = NULL;
+	}
+	uv_close((uv_handle_t *)&c->pipe, client_closed);
+	uv_close((uv_handle_t *)&c->timer, client_closed);
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+	struct ctl_client *c = timer->data;
+	c->server->stats.timeouts++;
+	log_debug("closing a control connection: %s",
+		  c->out ? "the client does not read its reply" : "idle");
+	client_close(c);
+}
+
+static void arm_timer(struct ctl_client *c)
+{
+	uv_timer_start(&c->timer, on_timeout, c->server->idle_timeout_ms, 0);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	struct ctl_client *c = handle->data;
+	(void)suggested;
+	buf->base = c->in + c->in_len;
+	buf->len = sizeof(c->in) - c->in_len;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct ctl_client *c = stream->data;
+	(void)buf;
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		if (nread != UV_EOF) {
+			client_close(c);
+			return;
+		}
+		c->eof = true;
+		uv_read_stop(stream);
+		c->reading = false;
+	} else {
+		c->in_len += (size_t)nread;
+		arm_timer(c);
+	}
+	client_process(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct ctl_client *c = req->data;
+	struct ctl_server *s = c->server;
+	s->stats.pending_output -= c->out_len;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = 0;
+	c->busy = false;
+	if (c->closing)
+		return;
+	if (status < 0 || c->close_after_write) {
+		client_close(c);
+		return;
+	}
+	arm_timer(c);
+	client_process(c);
+}
+
+/* Takes the completed reply's buffer and writes it with its newline. */
+static void client_send(struct ctl_client *c, struct ctl_reply *r)
+{
+	struct ctl_server *s = c->server;
+	uv_buf_t buf;
+	size_t len;
+	char *text = ctl_reply_take(r, &len);
+	if (!text) {
+		/* Out of memory even for the error reply. */
+		client_close(c);
+		return;
+	}
+	text[len] = '\n'; /* ctl_reply_take() leaves room for this byte */
+	c->out = text;
+	c->out_len = len + 1;
+	buf = uv_buf_init(c->out, (unsigned)c->out_len);
+	s->stats.pending_output += c->out_len;
+	if (s->stats.pending_output > s->stats.peak_pending_output)
+		s->stats.peak_pending_output = s->stats.pending_output;
+	c->write_req.data = c;
+	/* The timer now bounds how long the client may take to read it. */
+	arm_timer(c);
+	if (uv_write(&c->write_req, (uv_stream_t *)&c->pipe, &buf, 1, on_write) != 0) {
+		s->stats.pending_output -= c->out_len;
+		free(c->out);
+		c->out = NULL;
+		c->busy = false;
+		client_close(c);
+	}
+}
+
+void ctl_reply_defer(struct ctl_reply *reply)
+{
+	struct ctl_client *c = ctl_reply_owner(reply);
+	if (c)
+		c->deferred = true;
+}
+
+void ctl_reply_finish(struct ctl_reply *reply)
+{
+	struct ctl_client *c = ctl_reply_owner(reply);
+	/* Finished inside the handler without ctl_reply_defer(): the server
+	 * must not finish it a second time when the handler returns. */
+	if (c && c->in_handler)
+		c->deferred = true;
+	if (c && !c->closing) {
+		c->pending = NULL;
+		client_send(c, reply);
+	}
+	ctl_reply_free(reply);
+}
+
+/* Answers with an error without involving the handler. */
+static void reply_error_now(struct ctl_client *c, const char *why)
+{
+	struct ctl_reply *r = ctl_reply_new();
+	c->server->stats.bad_requests++;
+	if (!r) {
+		client_close(c);
+		return;
+	}
+	ctl_reply_error(r, "%s", why);
+	ctl_reply_set_owner(r, c);
+	ctl_reply_finish(r);
+}
+
+static void handle_line(struct ctl_client *c, const char *line, size_t len)
+{
+	struct ctl_server *s = c->server;
+	const char *why = NULL;
+	char msg[96];
+	struct ctl_reply *r;
+
+	c->busy = true;
+	if (ctl_request_parse(line, len, &c->request, &why) != 0) {
+		snprintf(msg, sizeof(msg), "invalid request: %s", why ? why : "bad JSON");
+		reply_error_now(c, msg);
+		return;
+	}
+	if (!c->request.command) {
+		reply_error_now(c, "invalid request: missing \"cmd\"");
+		return;
+	}
+	r = ctl_reply_new();
+	if (!r) {
+		client_close(c);
+		return;
+	}
+	ctl_reply_set_owner(r, c);
+	c->pending = r;
+	c->deferred = false;
+	s->stats.requests++;
+	uv_timer_stop(&c->timer);
+	c->in_handler = true;
+	s->handler(s->user, &c->request, r);
+	c->in_handler = false;
+	/* Without ctl_reply_defer() the reply is complete now; with it, the
+	 * handler may already have finished it (then c->pending is NULL). */
+	if (!c->deferred)
+		ctl_reply_finish(r);
+}
+
+/* The last reply of a connection whose request line is too long. Busy
+ * until it is written (then the connection closes), so that the rest of
+ * that line, arriving later, is neither read nor taken for a request: a
+ * second reply while the first is being written would reuse its write
+ * request and buffer. */
+static void reply_too_long(struct ctl_client *c)
+{
+	c->close_after_write = true;
+	c->in_len = 0;
+	c->busy = true;
+	reply_error_now(c, "request longer than 4096 bytes");
+}
+
+/* Handles buffered lines while no request is in progress, and reads more
+ * only then, so one client never has more than one reply outstanding. */
+static void client_process(struct ctl_client *c)
+{
+	while (!c->busy && !c->closing) {
+		char *nl = memchr(c->in, '\n', c->in_len);
+		if (nl || (c->eof && c->in_len > 0)) {
+			size_t line_len = nl ? (size_t)(nl - c->in) : c->in_len;
+			size_t used = nl ? line_len + 1 : line_len;
+			size_t n = line_len;
+			if (n > 0 && c->in[n - 1] == '\r')
+				n--;
+			if (n > CTL_REQUEST_MAX) {
+				/* Only the final unterminated line can get here. */
+				reply_too_long(c);
+				break;
+			}
+			/* Blank lines (a human at socat) are skipped. The parsed
+			 * request owns copies, so the buffer may move after. */
+			bool blank = true;
+			for (size_t i = 0; i < n; i++)
+				if (c->in[i] != ' ' && c->in[i] != '\t')
+					blank = false;
+			if (!blank)
+				handle_line(c, c->in, n);
+			memmove(c->in, c->in + used, c->in_len - used);
+			c->in_len -= used;
+			continue;
+		}
+		if (c->in_len == sizeof(c->in)) {
+			reply_too_long(c);
+			break;
+		}
+		if (c->eof) {
+			client_close(c);
+			return;
+		}
+		break;
+	}
+	if (c->closing)
+		return;
+	if (c->busy && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->reading = false;
+	} else if (!c->busy && !c->reading && !c->eof) {
+		if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0)
+			c->reading = true;
+		else
+			client_close(c);
+	}
+}
+
+static void accept_one(struct ctl_server *s)
+{
+	struct ctl_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		/* Leave it in the backlog; a closing client retries. */
+		s->accept_waiting = true;
+		return;
+	}
+	c->server = s;
+	uv_pipe_init(s->loop, &c->pipe, 0);
+	uv_timer_init(s->loop, &c->timer);
+	c->pipe.data = c;
+	c->timer.data = c;
+	c->open_handles = 2;
+	LIST_INSERT_HEAD(&s->clients, c, entry);
+	s->stats.clients++;
+	s->nallocated++;
+	if (uv_accept((uv_stream_t *)&s->pipe, (uv_stream_t *)&c->pipe) != 0) {
+		client_close(c);
+		return;
+	}
+	s->stats.accepted++;
+	if (s->stats.clients > s->stats.peak_clients)
+		s->stats.peak_clients = s->stats.clients;
+	arm_timer(c);
+	client_process(c);
+}
+
+static void on_connection(uv_stream_t *stream, int status)
+{
+	struct ctl_server *s = stream->data;
+	if (status < 0) {
+		log_warn("control socket: accept: %s", uv_strerror(status));
+		return;
+	}
+	/* Not accepting makes libuv stop watching the socket until we do: the
+	 * kernel's backlog holds the rest, bounded, at no cost to us. */
+	if (s->nallocated >= s->max_clients) {
+		s->accept_waiting = true;
+		return;
+	}
+	accept_one(s);
+}
+
+/* Is a daemon answering on path? 1 yes, 0 stale (nobody listens), or
+ * -errno. A full backlog (EAGAIN) also means someone is there. */
+static int probe_socket(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd, rc;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN)
+		rc = 1;
+	else if (errno == ECONNREFUSED)
+		rc = 0;
+	else
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int lookup_group(const char *name, gid_t *gid)
+{
+	struct group grp, *found = NULL;
+	char buf[4096];
+	char *end = NULL;
+	int rc = getgrnam_r(name, &grp, buf, sizeof(buf), &found);
+	if (rc == 0 && found) {
+		*gid = found->gr_gid;
+		return 0;
+	}
+	unsigned long n = strtoul(name, &end, 10);
+	if (*name && end && !*end && n < (unsigned long)(gid_t)-1) {
+		*gid = (gid_t)n;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static void server_pipe_closed(uv_handle_t *handle)
+{
+	struct ctl_server *s = handle->data;
+	s->pipe_closed = true;
+	server_maybe_free(s);
+}
+
+int ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *opts,
+		     struct ctl_server **out)
+{
+	struct ctl_server *s = NULL;
+	struct stat st;
+	gid_t gid = 0;
+	mode_t mode = opts->group ? 0660 : 0600;
+	bool pipe_open = false, bound = false;
+	int rc;
+
+	*out = NULL;
+	if (!opts->handler || !opts->path || !*opts->path)
+		return -EINVAL;
+	/* libuv writes to the socket with write(), so a client that hangs up
+	 * before its reply would kill the daemon with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	if (strlen(opts->path) > ctl_socket_path_max())
+		return -ENAMETOOLONG;
+	if (opts->group && (rc = lookup_group(opts->group, &gid)) != 0)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	LIST_INIT(&s->clients);
+	s->handler = opts->handler;
+	s->user = opts->user;
+	s->idle_timeout_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms : CTL_IDLE_TIMEOUT_MS;
+	s->max_clients = opts->max_clients ? opts->max_clients : CTL_MAX_CLIENTS;
+	strcpy(s->path, opts->path);
+
+	/* The parent: /run/iron when not run by systemd (RuntimeDirectory). */
+	char *slash = strrchr(s->path, '/');
+	if (slash && slash != s->path) {
+		*slash = '\0';
+		if (mkdir(s->path, 0755) != 0 && errno != EEXIST) {
+			rc = -errno;
+			*slash = '/';
+			goto out;
+		}
+		*slash = '/';
+	}
+
+	if (lstat(s->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			rc = -EEXIST;
+			goto out;
+		}
+		rc = probe_socket(s->path);
+		if (rc < 0)
+			goto out;
+		if (rc == 1) {
+			rc = -EADDRINUSE;
+			goto out;
+		}
+		log_info("removing stale control socket %s", s->path);
+		if (unlink(s->path) != 0 && errno != ENOENT) {
+			rc = -errno;
+			goto out;
+		}
+	} else if (errno != ENOENT) {
+		rc = -errno;
+		goto out;
+	}
+
+	if ((rc = uv_pipe_init(loop, &s->pipe, 0)) != 0)
+		goto out;
+	pipe_open = true;
+	s->pipe.data = s;
+	/* The socket file gets its final mode from the start (umask applies
+	 * to bind), so there is no moment where others may connect. The
+	 * daemon is single-threaded, so the umask change is not racy. */
+	mode_t old_umask = umask(0777 & ~mode);
+	rc = uv_pipe_bind(&s->pipe, s->path);
+	umask(old_umask);
+	if (rc != 0)
+		goto out;
+	bound = true;
+	if (opts->group && chown(s->path, (uid_t)-1, gid) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (chmod(s->path, mode) != 0 || stat(s->path, &st) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	if ((rc = uv_listen((uv_stream_t *)&s->pipe, CTL_BACKLOG, on_connection)) != 0)
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	if (s) {
+		if (bound)
+			unlink(s->path);
+		if (pipe_open) {
+			/* Freed with the handle, once libuv has closed it. */
+			s->closing = true;
+			uv_close((uv_handle_t *)&s->pipe, server_pipe_closed);
+		} else {
+			free(s);
+		}
+	}
+	return rc;
+}
+
+void ctl_server_close(struct ctl_server *server)
+{
+	struct ctl_client *c;
+	struct stat st;
+	if (!server || server->closing)
+		return;
+	server->closing = true;
+	/* Remove the file only if it is still ours: a newer daemon may have
+	 * replaced it after deciding this one was gone. */
+	if (stat(server->path, &st) == 0 && st.st_dev == server->dev && st.st_ino == server->ino)
+		unlink(server->path);
+	/* client_close() leaves the list to the close callbacks, so walking
+	 * it here is safe. */
+	LIST_FOREACH(c, &server->clients, entry)
+	client_close(c);
+	uv_close((uv_handle_t *)&server->pipe, server_pipe_closed);
+}
+
+void ctl_server_get_stats(const struct ctl_server *server, struct ctl_server_stats *out)
+{
+	*out = server->stats;
+}
