@@ -660,7 +660,7 @@ int config_parse_endpoint(const char *text, char *host, size_t host_cap, uint16_
 int config_parse_peer(const char *text, struct daemon_peer_config *out)
 {
 	const char *at = strchr(text, '@');
-	char id_text[IRON_ID_DOMAIN_SIZE + 1];
+	char id_text[IRON_ID_TEXT_MAX + 1];
 	size_t id_len;
 
 	memset(out, 0, sizeof(*out));

@@ -236,6 +236,15 @@ static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_uint(reply, "retries_sent", quic.retries_sent);
 	ctl_reply_uint(reply, "retry_tokens_invalid", quic.retry_tokens_invalid);
 	ctl_reply_end_object(reply);
+	struct peer_table_stats table;
+	peer_table_get_stats(c->peers, &table);
+	ctl_reply_begin_object(reply, "peer_table");
+	ctl_reply_uint(reply, "dials", table.dials);
+	ctl_reply_uint(reply, "dial_failures", table.dial_failures);
+	ctl_reply_uint(reply, "tie_breaks", table.tie_breaks);
+	ctl_reply_uint(reply, "idle_closes", table.idle_closes);
+	ctl_reply_uint(reply, "queue_dropped", table.queue_dropped);
+	ctl_reply_end_object(reply);
 	reply_peers(c, reply);
 }
 

@@ -189,7 +189,15 @@ int main(int argc, char **argv)
 		}
 		goto out;
 	}
-	if (want_help || nrest == 0 || strcmp(rest[0], "help") == 0) {
+	if (!want_help && nrest == 0) {
+		/* A missing command is a usage error, like an unknown one: a script
+		 * that lost its argument must not see success. */
+		cli_error("expected a command");
+		usage(stderr);
+		rc = CLI_USAGE;
+		goto out;
+	}
+	if (want_help || strcmp(rest[0], "help") == 0) {
 		if (nrest > 1 && strcmp(rest[0], "help") == 0) {
 			/* "iron help CMD" is "iron CMD --help". */
 			char *argv2[] = {rest[1], "--help", NULL};

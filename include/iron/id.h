@@ -12,6 +12,9 @@
 #define IRON_ID_BASE32_LEN 52
 /* "<52 chars>.iron" plus NUL. */
 #define IRON_ID_DOMAIN_SIZE (IRON_ID_BASE32_LEN + 6)
+/* The longest text id_parse() accepts (hex), without the NUL: the size a
+ * buffer needs to hold any form of a node ID cut out of a longer text. */
+#define IRON_ID_TEXT_MAX IRON_ID_HEX_LEN
 
 struct iron_id {
 	uint8_t bytes[IRON_ID_LEN];

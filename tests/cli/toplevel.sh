@@ -2,7 +2,7 @@
 # iron, help, -h, -V, global options and their errors (SPEC section 4).
 . "$(dirname "$0")/lib.sh"
 
-for args in "" "help" "--help" "-h"; do
+for args in "help" "--help" "-h"; do
 	# shellcheck disable=SC2086
 	run $args
 	expect_rc 0 "iron $args"
@@ -10,6 +10,17 @@ for args in "" "help" "--help" "-h"; do
 	for c in self convert key vanity; do
 		expect_out_has "  $c " "iron $args lists $c"
 	done
+done
+
+# No command is a usage error: the usage goes to stderr, exit 2. The same
+# with only global options.
+for args in "" "-l debug" "--state-dir $TMP/g"; do
+	# shellcheck disable=SC2086
+	run $args
+	expect_rc 2 "iron $args (no command)"
+	expect_no_out "iron $args (no command)"
+	expect_err "iron: expected a command" "iron $args (no command)"
+	expect_err "Usage: iron [OPTIONS] <COMMAND>" "iron $args (no command): usage on stderr"
 done
 
 for v in -V --version; do

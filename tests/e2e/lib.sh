@@ -169,22 +169,56 @@ node_ip() {
 }
 
 # start_iron NAME [ARGS...]: starts `iron serve` in namespace NAME with state
-# in $WORK/NAME, logging to $WORK/NAME.log; waits until it is up.
+# in $WORK/NAME, logging to $WORK/NAME.log; waits until this new daemon is
+# up (iron_ready). Its standard output goes to a fresh $WORK/NAME.out; the
+# output of an earlier start of NAME is kept as $WORK/NAME.out.N, so after a
+# restart the previous run's "is up" cannot count.
 start_iron() {
 	node=$1
 	shift
 	[ -f "$WORK/$node/secret.key" ] || new_key "$node"
+	if [ -e "$WORK/$node.out" ]; then
+		local n=1
+		while [ -e "$WORK/$node.out.$n" ]; do n=$((n + 1)); done
+		mv "$WORK/$node.out" "$WORK/$node.out.$n"
+	fi
 	# Not through in_ns: $! must be the daemon itself (ip netns exec execs it).
 	ip netns exec "$PREFIX$node" "$IRON" serve --state-dir "$WORK/$node" --no-dns-config "$@" \
-		>>"$WORK/$node.out" 2>>"$WORK/$node.log" &
+		>"$WORK/$node.out" 2>>"$WORK/$node.log" &
 	pid=$!
 	PIDS="$PIDS $pid"
 	eval "PID_$node=$pid"
-	if ! wait_for 10 grep -q "is up" "$WORK/$node.out"; then
-		echo "iron serve in $node did not come up:"
+	if ! wait_for 10 iron_ready "$node" "$pid"; then
+		echo "iron serve in $node (pid $pid) did not come up:"
 		cat "$WORK/$node.log"
 		return 1
 	fi
+}
+
+# iron_ready NAME PID: the daemon PID of node NAME is running, has printed
+# "is up" in its own output file, and its control socket (the path it
+# printed) answers `iron status` with its pid.
+iron_ready() {
+	kill -0 "$2" 2>/dev/null || return 1
+	grep -q "is up" "$WORK/$1.out" || return 1
+	[ "$(daemon_pid "$1")" = "$2" ]
+}
+
+# daemon_pid NAME: the pid that the control socket of NAME's current
+# daemon (the one whose output is $WORK/NAME.out) reports; empty when it
+# does not answer.
+daemon_pid() {
+	local sock
+	sock=$(sed -n 's/^  control  *//p' "$WORK/$1.out")
+	[ -n "$sock" ] || return 1
+	"$IRON" status --socket "$sock" -f json 2>/dev/null |
+		sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'
+}
+
+# answers_as NAME PID: the control socket in NAME's state directory answers
+# `iron status` with pid PID (for checks right after a restart).
+answers_as() {
+	"$IRON" status --state-dir "$WORK/$1" -f json 2>/dev/null | grep -Eq "\"pid\": *$2[,}]"
 }
 
 # stop_iron NAME [SIGNAL]: stops the daemon of NAME and waits for it.

@@ -64,6 +64,10 @@ done
 for n in a b; do stop_iron "$n"; done
 IRON_TUN_OFFLOAD=0 start_iron a --peer "$B@$UNDER_B:4766" || not_ok "IRON_TUN_OFFLOAD=0: A starts"
 IRON_TUN_OFFLOAD=0 start_iron b --peer "$A@$UNDER_A:4766" || not_ok "IRON_TUN_OFFLOAD=0: B starts"
+for n in a b; do
+	eval "pid=\$PID_$n"
+	check "IRON_TUN_OFFLOAD=0: $n's new daemon is up (pid $pid)" answers_as "$n" "$pid"
+done
 check "IRON_TUN_OFFLOAD=0: A's TUN has tcp-segmentation-offload off" test "$(feature a tcp-segmentation-offload)" = off
 check "IRON_TUN_OFFLOAD=0: status says no vnet header" test "$(status_of a tun.offload.vnet_hdr)" = False
 transfers "IRON_TUN_OFFLOAD=0"

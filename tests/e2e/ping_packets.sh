@@ -10,7 +10,6 @@ need_cmd ping nft
 
 setup_pair 4 || { not_ok "daemons start"; finish; }
 check "ping B.iron from A: 0% loss" ping_ok a "$B.iron" 5
-sleep 0.5
 
 in_ns b nft -f - <<NFT
 table inet iron_ping_packets {
@@ -28,10 +27,20 @@ table inet iron_ping_packets {
 	}
 }
 NFT
-check "100 pings at 10 ms, 0% loss" sh -c "ip netns exec ${PREFIX}a ping -6 -c 100 -i 0.01 -W 2 $B_IP | grep -q ' 0% packet loss'"
 packets() {
 	in_ns "$1" nft list table inet iron_ping_packets | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'
 }
+# Instead of a fixed sleep: wait (bounded) until the first pings' trailing
+# ACKs are out, i.e. neither side sent a packet for 0.3 s, then count from
+# zero.
+quiet() {
+	local before="$(packets a) $(packets b)"
+	sleep 0.3
+	[ "$before" = "$(packets a) $(packets b)" ]
+}
+check "the underlay goes quiet after the first pings" wait_for 5 quiet
+for n in a b; do in_ns "$n" nft reset counters table inet iron_ping_packets >/dev/null; done
+check "100 pings at 10 ms, 0% loss" sh -c "ip netns exec ${PREFIX}a ping -6 -c 100 -i 0.01 -W 2 $B_IP | grep -q ' 0% packet loss'"
 from_b=$(packets b)
 from_a=$(packets a)
 echo "UDP packets for 100 pings: A->B $from_a, B->A $from_b"

@@ -10,6 +10,9 @@ setup_pair 4 || exit 1
 check "ping before the restart" in_ns a ping -6 -c 3 -i 0.2 -W 2 "$B.iron"
 stop_iron b KILL
 start_iron b --peer "$A@10.99.0.1:4766" || exit 1
+# start_iron returns once the new daemon is up, not on the killed one's
+# "is up"; so the time below counts from B's real restart.
+check "start_iron returned with B's new daemon up (pid $PID_b)" answers_as b "$PID_b"
 start=$(date +%s)
 check "ping works within 10 s of B's restart" wait_for 10 in_ns a ping -6 -c 1 -W 1 "$B.iron"
 echo "reconnected after $(($(date +%s) - start)) s"

@@ -67,10 +67,12 @@ if command -v dnsmasq >/dev/null; then
 	PIDS="$PIDS $!"
 	wait_for 5 in_ns a dig @127.0.0.1 -p 5399 +short example.test
 	start_iron a --dns-upstream 127.0.0.1:5399 || exit 1
+	check "restart: start_iron returned with the new daemon up" answers_as a "$PID_a"
 	out=$(in_ns a dig @127.0.0.1 -p 5333 +short A example.test)
 	check "forwarded to dnsmasq: example.test = 192.0.2.7" test "$out" = "192.0.2.7"
 	stop_iron a TERM
 	start_iron a --dns-upstream 127.0.0.1:5398 || exit 1
+	check "second restart: start_iron returned with the new daemon up" answers_as a "$PID_a"
 	out=$(in_ns a dig @127.0.0.1 -p 5333 +tries=1 +time=8 A example.test)
 	check "dead upstream: SERVFAIL" sh -c "echo \"\$0\" | grep -q 'status: SERVFAIL'" "$out"
 	stop_iron a TERM

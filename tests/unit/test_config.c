@@ -570,6 +570,49 @@ static void test_endpoint_and_peer(void)
 		  -EINVAL);
 }
 
+/* Every text form of a node ID that `iron convert` accepts (id_parse())
+ * is taken by --peer and by a [Peer]'s ID: hex in either case, base32 in
+ * any case, the domain with or without the trailing dot. */
+static void test_peer_id_forms(void)
+{
+	char upper_hex[IRON_ID_HEX_LEN + 1], mixed_b32[IRON_ID_BASE32_LEN + 1];
+	char forms[8][IRON_ID_HEX_LEN + 8];
+	struct daemon_peer_config peer;
+	char buf[1024];
+	size_t n = 0;
+
+	for (size_t i = 0; i <= IRON_ID_HEX_LEN; i++)
+		upper_hex[i] = (char)(kat_hex[i] >= 'a' ? kat_hex[i] - 'a' + 'A' : kat_hex[i]);
+	for (size_t i = 0; i <= IRON_ID_BASE32_LEN; i++)
+		mixed_b32[i] =
+		    (char)(i % 2 && kat_b32[i] >= 'a' ? kat_b32[i] - 'a' + 'A' : kat_b32[i]);
+	snprintf(forms[n++], sizeof(forms[0]), "%s", kat_hex);
+	snprintf(forms[n++], sizeof(forms[0]), "%s", upper_hex);
+	snprintf(forms[n++], sizeof(forms[0]), "%s", kat_b32);
+	snprintf(forms[n++], sizeof(forms[0]), "%s", mixed_b32);
+	snprintf(forms[n++], sizeof(forms[0]), "%s.iron", kat_b32);
+	snprintf(forms[n++], sizeof(forms[0]), "%s.IRON.", mixed_b32);
+	for (size_t i = 0; i < n; i++) {
+		struct iron_id id;
+		CHECK_INT(id_parse(forms[i], &id, NULL), 0); /* what `iron convert` takes */
+		snprintf(buf, sizeof(buf), "%s@192.0.2.1:4766", forms[i]);
+		CHECK_INT(config_parse_peer(buf, &peer), 0);
+		CHECK(id_equal(&peer.id, &kat_id));
+		CHECK_STR(peer.host, "192.0.2.1");
+		CHECK_INT(peer.port, 4766);
+		snprintf(buf, sizeof(buf), "[Peer]\nID = %s\nEndpoint = 192.0.2.1:4766\n",
+			 forms[i]);
+		CHECK_INT(parse(buf), 0);
+		CHECK_INT(file.npeers, 1);
+		CHECK(id_equal(&file.peers[0].id, &kat_id));
+	}
+	/* One character more than hex, or a valid form with junk, is not an ID. */
+	snprintf(buf, sizeof(buf), "%s0@192.0.2.1:4766", kat_hex);
+	CHECK_INT(config_parse_peer(buf, &peer), -EINVAL);
+	snprintf(buf, sizeof(buf), "%s.iron.x@192.0.2.1:4766", kat_b32);
+	CHECK_INT(config_parse_peer(buf, &peer), -EINVAL);
+}
+
 int main(void)
 {
 	unsigned char pk[32], sk[64];
@@ -589,5 +632,6 @@ int main(void)
 	test_merge();
 	test_log_settings();
 	test_endpoint_and_peer();
+	test_peer_id_forms();
 	return check_done();
 }
