@@ -466,6 +466,7 @@ static int on_established(void *user, struct quic_conn *conn)
 			const struct iron_id *ours = &table->config.identity->id;
 			if (memcmp(p->id.bytes, ours->bytes, IRON_ID_LEN) < 0) {
 				struct quic_conn *old = p->conn;
+				table->stats.tie_breaks++;
 				p->conn = conn;
 				quic_conn_close(old, 0, now);
 			}
