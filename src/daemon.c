@@ -2,13 +2,11 @@
 
 #include "iron/daemon.h"
 
-#include <ares.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -22,6 +20,7 @@
 #include "iron/peer.h"
 #include "iron/pinger.h"
 #include "iron/registry.h"
+#include "iron/resolver.h"
 #include "iron/service.h"
 #include "iron/sysdns.h"
 #include "iron/transport.h"
@@ -30,6 +29,25 @@
 #define REGISTRY_SAVE_MS (60 * 1000)
 #define IDLE_CLOSE_NS	 (120ull * 1000000000)
 #define KEEPALIVE_NS	 (5ull * 1000000000)
+/* A static peer's host name is looked up again after a failed dial, at
+ * most this often. */
+#define RERESOLVE_NS (5ull * 1000000000)
+/* Addresses of one host name kept as candidates. */
+#define STATIC_ADDRS_MAX 4
+
+struct daemon;
+
+/* A configured peer (--peer, the config file) and the lookup of its host
+ * name, if it has one. */
+struct static_peer {
+	struct daemon *d;
+	struct iron_id id;
+	char host[DAEMON_HOST_MAX];
+	uint16_t port;
+	bool is_name;
+	struct resolver_query *lookup; /* in flight, or NULL */
+	uint64_t resolved_at;
+};
 
 /* `iron serve`: its parts, and the loop handles that tie them together. */
 struct daemon {
@@ -43,6 +61,9 @@ struct daemon {
 
 	struct service service;
 	struct registry *registry;
+	struct resolver *resolver;
+	struct static_peer *statics; /* 2 * DAEMON_MAX_PEERS: command line and file */
+	size_t nstatics;
 	struct transport *transport;
 	struct peer_table *peers;
 	struct dns_server *dns;
@@ -205,8 +226,63 @@ static void on_save_timer(uv_timer_t *timer)
 
 /* ---- static peers ---- */
 
-/* Resolves a peer's host (numeric, or a name through c-ares). */
-static int resolve_peer(const struct daemon_peer_config *pc, struct netaddr *out);
+static void on_static_resolved(void *user, int status, const struct netaddr *addrs, size_t n)
+{
+	struct static_peer *sp = user;
+	char name[IRON_ID_BASE32_LEN + 1];
+	sp->lookup = NULL;
+	if (status == -ECANCELED)
+		return;
+	id_to_base32(&sp->id, name);
+	if (status < 0) {
+		log_warn("peer %s: cannot resolve %s: %s; it is reachable only when it connects",
+			 name, sp->host, resolver_strerror(status));
+		return;
+	}
+	int rc = peer_table_set_static(sp->d->peers, &sp->id, addrs,
+				       n < STATIC_ADDRS_MAX ? n : STATIC_ADDRS_MAX);
+	if (rc < 0)
+		log_warn("peer %s: cannot add the addresses of %s: %s", name, sp->host,
+			 strerror(-rc));
+	else
+		log_debug("peer %s: %s has %zu address%s", name, sp->host, n, n == 1 ? "" : "es");
+}
+
+/* Gives the peer table a static peer's address: at once for a numeric
+ * host, through the resolver for a name (without blocking the loop). */
+static void resolve_static(struct static_peer *sp)
+{
+	char name[IRON_ID_BASE32_LEN + 1];
+	struct netaddr addr;
+	id_to_base32(&sp->id, name);
+	if (sp->lookup)
+		resolver_cancel(sp->lookup);
+	sp->resolved_at = now_ns();
+	if (netaddr_parse_host(sp->host, sp->port, &addr) == 0) {
+		sp->is_name = false;
+		if (peer_table_set_static(sp->d->peers, &sp->id, &addr, 1) < 0)
+			log_warn("peer %s: cannot add %s", name, sp->host);
+		return;
+	}
+	sp->is_name = true;
+	int rc = resolver_lookup_host(sp->d->resolver, sp->host, sp->port, on_static_resolved, sp,
+				      &sp->lookup);
+	if (rc < 0)
+		log_warn("peer %s: cannot look up %s: %s", name, sp->host, resolver_strerror(rc));
+}
+
+/* A dial failed: a static peer known by a name may have moved. */
+static void on_peer_dial_failed(void *user, const struct iron_id *peer)
+{
+	struct daemon *d = user;
+	for (size_t i = 0; i < d->nstatics; i++) {
+		struct static_peer *sp = &d->statics[i];
+		if (!id_equal(&sp->id, peer) || !sp->is_name || sp->lookup)
+			continue;
+		if (now_ns() - sp->resolved_at >= RERESOLVE_NS)
+			resolve_static(sp);
+	}
+}
 
 /* Adds (or updates) the static peers of the configuration. On reload a
  * peer removed from the file stays known until the daemon restarts; its
@@ -215,20 +291,28 @@ static void add_static_peers(struct daemon *d, const struct daemon_peer_config *
 			     size_t npeers)
 {
 	for (size_t i = 0; i < npeers; i++) {
-		struct netaddr addr;
 		char name[IRON_ID_BASE32_LEN + 1];
+		struct static_peer *sp = NULL;
 		id_to_base32(&peers[i].id, name);
 		if (registry_insert(d->registry, &peers[i].id, REGISTRY_PINNED, now_ns()) < 0)
 			log_warn("peer %s: its address is taken by another node", name);
-		if (resolve_peer(&peers[i], &addr) != 0) {
-			log_warn(
-			    "peer %s: cannot resolve %s; it is reachable only when it connects",
-			    name, peers[i].host);
-			continue;
+		for (size_t j = 0; j < d->nstatics && !sp; j++)
+			if (id_equal(&d->statics[j].id, &peers[i].id))
+				sp = &d->statics[j];
+		if (!sp) {
+			if (d->nstatics == 2 * DAEMON_MAX_PEERS) {
+				log_warn("peer %s: too many static peers", name);
+				continue;
+			}
+			sp = &d->statics[d->nstatics++];
+			*sp = (struct static_peer){.d = d, .id = peers[i].id};
+		} else if (strcmp(sp->host, peers[i].host) == 0 && sp->port == peers[i].port &&
+			   sp->resolved_at != 0) {
+			continue; /* unchanged */
 		}
-		int rc = peer_table_set_static(d->peers, &peers[i].id, &addr, 1);
-		if (rc < 0)
-			log_warn("peer %s: cannot add %s: %s", name, peers[i].host, strerror(-rc));
+		snprintf(sp->host, sizeof(sp->host), "%s", peers[i].host);
+		sp->port = peers[i].port;
+		resolve_static(sp);
 	}
 }
 
@@ -282,6 +366,8 @@ static void on_stop(void *user, const char *why)
 	d->ctl.stopping = true;
 	log_info("%s: shutting down", why);
 	pinger_cancel_all(d->pinger);
+	resolver_del(d->resolver);
+	d->resolver = NULL;
 	service_stop(&d->service);
 	/* Tell every peer at once, rather than letting them time out. */
 	peer_table_shutdown(d->peers, now_ns());
@@ -355,73 +441,6 @@ static void print_identity(const struct daemon *d)
 	fflush(stdout);
 }
 
-struct host_lookup {
-	bool done;
-	int status;
-	struct netaddr addr;
-};
-
-static void on_host_lookup(void *arg, int status, int timeouts, struct ares_addrinfo *result)
-{
-	struct host_lookup *lookup = arg;
-	(void)timeouts;
-	lookup->done = true;
-	lookup->status = status;
-	if (status == ARES_SUCCESS && result) {
-		for (struct ares_addrinfo_node *n = result->nodes; n; n = n->ai_next)
-			if (netaddr_set(&lookup->addr, n->ai_addr) == 0)
-				break;
-		if (lookup->addr.sa.sa_family == 0)
-			lookup->status = ARES_ENODATA;
-	}
-	if (result)
-		ares_freeaddrinfo(result);
-}
-
-/* Resolves a host name with c-ares against the system resolver, waiting at
- * most 5 s. */
-static int resolve_name(const char *host, uint16_t port, struct netaddr *out)
-{
-	ares_channel channel;
-	struct ares_options options = {.timeout = 2000, .tries = 2};
-	struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC};
-	struct host_lookup lookup = {0};
-	char service[8];
-	uint64_t deadline = uv_hrtime() + 5000000000ull;
-
-	if (ares_init_options(&channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES) !=
-	    ARES_SUCCESS)
-		return -ENOMEM;
-	snprintf(service, sizeof(service), "%u", port);
-	ares_getaddrinfo(channel, host, service, &hints, on_host_lookup, &lookup);
-	while (!lookup.done && uv_hrtime() < deadline) {
-		fd_set readers, writers;
-		struct timeval tv, *tvp;
-		FD_ZERO(&readers);
-		FD_ZERO(&writers);
-		int nfds = ares_fds(channel, &readers, &writers);
-		if (nfds == 0)
-			break;
-		tvp = ares_timeout(channel, NULL, &tv);
-		select(nfds, &readers, &writers, NULL, tvp);
-		ares_process(channel, &readers, &writers);
-	}
-	ares_destroy(channel);
-	if (!lookup.done || lookup.status != ARES_SUCCESS) {
-		log_debug("%s: %s", host, lookup.done ? ares_strerror(lookup.status) : "timed out");
-		return -EHOSTUNREACH;
-	}
-	*out = lookup.addr;
-	return 0;
-}
-
-static int resolve_peer(const struct daemon_peer_config *pc, struct netaddr *out)
-{
-	if (netaddr_parse_host(pc->host, pc->port, out) == 0)
-		return 0;
-	return resolve_name(pc->host, pc->port, out);
-}
-
 /* The key, the state directory and the control socket. */
 static int start_identity_and_control(struct daemon *d)
 {
@@ -487,6 +506,16 @@ static int start_network(struct daemon *d)
 	char where[NETADDR_STR_SIZE];
 	int rc;
 
+	d->statics = calloc(2 * DAEMON_MAX_PEERS, sizeof(*d->statics));
+	if (!d->statics) {
+		cli_error("serve: out of memory");
+		return -ENOMEM;
+	}
+	rc = resolver_new(&d->loop, NULL, &d->resolver);
+	if (rc < 0) {
+		cli_error("serve: cannot set up the DNS resolver: %s", resolver_strerror(rc));
+		return rc;
+	}
 	const struct transport_callbacks tcb = {.user = d, .quic = on_transport_quic};
 	rc = transport_new(&d->loop, &tcb, &d->transport);
 	if (rc < 0) {
@@ -506,6 +535,7 @@ static int start_network(struct daemon *d)
 	    .deliver = on_peer_packet,
 	    .unreachable = on_peer_unreachable,
 	    .connection = on_peer_connection,
+	    .dial_failed = on_peer_dial_failed,
 	};
 	rc = peer_table_new(&pc, &pcb, &d->peers);
 	if (rc < 0) {
@@ -680,6 +710,8 @@ static void undo_start(struct daemon *d)
 		sysdns_restore(&d->sysdns);
 	d->sysdns_configured = false;
 	service_stop(&d->service);
+	resolver_del(d->resolver);
+	d->resolver = NULL;
 	pinger_del(d->pinger);
 	d->pinger = NULL;
 	tun_device_close(d->tun);
@@ -705,16 +737,9 @@ int daemon_run(const struct daemon_config *config)
 		return CLI_FAIL;
 	}
 	d->config = config;
-	rc = ares_library_init(ARES_LIB_INIT_ALL);
-	if (rc != ARES_SUCCESS) {
-		cli_error("serve: cannot initialise c-ares: %s", ares_strerror(rc));
-		free(d);
-		return CLI_FAIL;
-	}
 	rc = uv_loop_init(&d->loop);
 	if (rc < 0) {
 		cli_error("serve: cannot create the event loop: %s", uv_strerror(rc));
-		ares_library_cleanup();
 		free(d);
 		return CLI_FAIL;
 	}
@@ -735,7 +760,7 @@ int daemon_run(const struct daemon_config *config)
 		log_debug("loop closed with handles left");
 	identity_wipe(&d->identity);
 	free(d->reload_file);
-	ares_library_cleanup();
+	free(d->statics);
 	free(d);
 	return exit_code;
 }
