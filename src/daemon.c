@@ -357,6 +357,37 @@ static void close_if_active(uv_handle_t *handle)
 		uv_close(handle, NULL);
 }
 
+/* Closes every part that is open, in the order that lets each still reach
+ * what it needs: pings are answered before the control socket closes,
+ * the system DNS is restored while the TUN still exists. Used by a normal
+ * stop and by a failed start alike; the loop then runs dry. */
+static void close_parts(struct daemon *d)
+{
+	d->stopping = true;
+	d->ctl.stopping = true;
+	pinger_del(d->pinger); /* fails pings in flight on the control socket */
+	d->pinger = NULL;
+	service_stop(&d->service);
+	resolver_del(d->resolver);
+	d->resolver = NULL;
+	if (d->sysdns_configured) {
+		sysdns_restore(&d->sysdns);
+		d->sysdns_configured = false;
+	}
+	tun_device_close(d->tun);
+	d->tun = NULL;
+	transport_del(d->transport);
+	d->transport = NULL;
+	if (d->dns)
+		dns_server_close(d->dns, NULL, NULL);
+	d->dns = NULL;
+	if (d->handles_started) {
+		close_if_active((uv_handle_t *)&d->peer_timer);
+		close_if_active((uv_handle_t *)&d->save_timer);
+		close_if_active((uv_handle_t *)&d->flush_check);
+	}
+}
+
 static void on_stop(void *user, const char *why)
 {
 	struct daemon *d = user;
@@ -365,29 +396,11 @@ static void on_stop(void *user, const char *why)
 	d->stopping = true;
 	d->ctl.stopping = true;
 	log_info("%s: shutting down", why);
-	pinger_cancel_all(d->pinger);
-	resolver_del(d->resolver);
-	d->resolver = NULL;
-	service_stop(&d->service);
 	/* Tell every peer at once, rather than letting them time out. */
 	peer_table_shutdown(d->peers, now_ns());
 	transport_flush(d->transport);
-	transport_del(d->transport);
-	d->transport = NULL;
 	save_registry(d);
-	tun_device_close(d->tun);
-	d->tun = NULL;
-	dns_server_close(d->dns, NULL, NULL);
-	d->dns = NULL;
-	if (d->sysdns_configured) {
-		sysdns_restore(&d->sysdns);
-		d->sysdns_configured = false;
-	}
-	pinger_del(d->pinger);
-	d->pinger = NULL;
-	close_if_active((uv_handle_t *)&d->peer_timer);
-	close_if_active((uv_handle_t *)&d->save_timer);
-	close_if_active((uv_handle_t *)&d->flush_check);
+	close_parts(d);
 }
 
 void daemon_apply_log_settings(const struct daemon_config *config, const struct config_file *file)
@@ -701,33 +714,6 @@ static int start(struct daemon *d)
 	return 0;
 }
 
-/* Undoes a failed start: closes what was opened, in reverse order. */
-static void undo_start(struct daemon *d)
-{
-	d->stopping = true;
-	d->ctl.stopping = true;
-	if (d->sysdns_configured)
-		sysdns_restore(&d->sysdns);
-	d->sysdns_configured = false;
-	service_stop(&d->service);
-	resolver_del(d->resolver);
-	d->resolver = NULL;
-	pinger_del(d->pinger);
-	d->pinger = NULL;
-	tun_device_close(d->tun);
-	d->tun = NULL;
-	transport_del(d->transport);
-	d->transport = NULL;
-	if (d->dns)
-		dns_server_close(d->dns, NULL, NULL);
-	d->dns = NULL;
-	if (d->handles_started) {
-		close_if_active((uv_handle_t *)&d->peer_timer);
-		close_if_active((uv_handle_t *)&d->save_timer);
-		close_if_active((uv_handle_t *)&d->flush_check);
-	}
-}
-
 int daemon_run(const struct daemon_config *config)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
@@ -746,7 +732,7 @@ int daemon_run(const struct daemon_config *config)
 
 	rc = start(d);
 	if (rc < 0) {
-		undo_start(d);
+		close_parts(d); /* what a failed start opened */
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 	} else {
 		uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -55,16 +55,11 @@ static void send_icmp_error(struct dataplane *dp, const uint8_t *pkt, size_t len
 	}
 }
 
-static void unreachable(struct dataplane *dp, const uint8_t *pkt, size_t len, uint64_t now)
+void dataplane_unreachable(struct dataplane *dp, const uint8_t *pkt, size_t len, uint64_t now)
 {
 	dp->stats.out_unreachable++;
 	send_icmp_error(dp, pkt, len, IPV6_ICMP_DEST_UNREACHABLE, IPV6_ICMP_CODE_ADDR_UNREACHABLE,
 			0, now);
-}
-
-void dataplane_unreachable(struct dataplane *dp, const uint8_t *pkt, size_t len, uint64_t now)
-{
-	unreachable(dp, pkt, len, now);
 }
 
 /* ---- DNS inside the tunnel ---- */
@@ -127,11 +122,11 @@ void dataplane_from_tun(struct dataplane *dp, const uint8_t *pkt, size_t len, ui
 		dp->stats.out_bad_source++;
 		return;
 	case ROUTER_OUT_NOT_OVERLAY:
-		unreachable(dp, pkt, len, now);
+		dataplane_unreachable(dp, pkt, len, now);
 		return;
 	}
 	if (registry_lookup(dp->config.registry, &dst, &id) != 0) {
-		unreachable(dp, pkt, len, now);
+		dataplane_unreachable(dp, pkt, len, now);
 		return;
 	}
 	int rc = peer_table_send(dp->config.peers, &id, pkt, len, now);
@@ -139,7 +134,7 @@ void dataplane_from_tun(struct dataplane *dp, const uint8_t *pkt, size_t len, ui
 		send_icmp_error(dp, pkt, len, IPV6_ICMP_PACKET_TOO_BIG, 0,
 				(uint32_t)peer_table_max_packet(dp->config.peers), now);
 	else if (rc < 0)
-		unreachable(dp, pkt, len, now);
+		dataplane_unreachable(dp, pkt, len, now);
 	else
 		dp->stats.to_peers++;
 }

@@ -235,9 +235,9 @@ stop_iron() {
 # setup_pair [4|6] [EXTRA_ARGS...]: namespaces a and b joined by veth, a
 # node in each with the other as a static --peer over the IPv4 (default) or
 # IPv6 underlay. Sets A, B (base32 IDs) and A_IP, B_IP (overlay addresses).
-setup_pair() {
-	family=${1:-4}
-	[ $# -gt 0 ] && shift
+# make_pair: namespaces a and b joined by a veth, a key for each; sets A, B
+# (node IDs) and A_IP, B_IP (overlay addresses). No daemon yet.
+make_pair() {
 	make_ns a
 	make_ns b
 	link_ns a b
@@ -247,6 +247,12 @@ setup_pair() {
 	B=$(node_id b)
 	A_IP=$(node_ip a)
 	B_IP=$(node_ip b)
+}
+
+setup_pair() {
+	family=${1:-4}
+	[ $# -gt 0 ] && shift
+	make_pair
 	if [ "$family" = 6 ]; then
 		UNDER_A="[fd00:99::1]"
 		UNDER_B="[fd00:99::2]"

@@ -48,7 +48,7 @@
 
 struct rawpeer {
 	int fd;
-	struct sockaddr_storage local, remote;
+	struct netaddr local, remote;
 	struct quic_endpoint *ep;
 	struct quic_conn *conn;
 	bool established, closed;
@@ -65,19 +65,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static socklen_t sockaddr_size(const struct sockaddr_storage *a)
-{
-	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
 static void on_send(void *user, const struct sockaddr *local, const struct sockaddr *remote,
 		    const uint8_t *data, size_t len)
 {
 	struct rawpeer *rp = user;
 	(void)local;
-	if (sendto(rp->fd, data, len, 0, remote,
-		   remote->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						 : sizeof(struct sockaddr_in)) < 0)
+	if (sendto(rp->fd, data, len, 0, remote, netaddr_len(remote)) < 0)
 		fprintf(stderr, "rawpeer: sendto: %s\n", strerror(errno));
 }
 
@@ -153,7 +146,7 @@ static bool run_until(struct rawpeer *rp, bool (*done)(const struct rawpeer *), 
 						       (struct sockaddr *)&from, &from_len);
 				if (len < 0)
 					break;
-				quic_endpoint_receive(rp->ep, (struct sockaddr *)&rp->local,
+				quic_endpoint_receive(rp->ep, &rp->local.sa,
 						      (struct sockaddr *)&from, buf[i], (size_t)len,
 						      now);
 			}
@@ -263,7 +256,6 @@ int main(int argc, char **argv)
 	struct in6_addr spoof, other;
 	struct iron_identity identity;
 	struct iron_id peer;
-	struct netaddr remote;
 	struct rawpeer rp = {.fd = -1};
 	struct quic_config config = {
 	    .identity = &identity,
@@ -317,11 +309,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rawpeer: %s: %s\n", key_path, strerror(-err));
 		return 2;
 	}
-	if (id_parse(peer_text, &peer, NULL) != 0 || netaddr_parse(connect_text, &remote) != 0) {
+	if (id_parse(peer_text, &peer, NULL) != 0 || netaddr_parse(connect_text, &rp.remote) != 0) {
 		rc = usage();
 		goto out;
 	}
-	memcpy(&rp.remote, &remote, sizeof(remote));
 	addr_from_id(&identity.id, &rp.own_addr);
 	addr_from_id(&peer, &rp.peer_addr);
 	rp.echo_ident = (uint16_t)getpid();
@@ -335,11 +326,11 @@ int main(int argc, char **argv)
 	}
 	rp.echo_sent = 0;
 
-	rp.fd = socket(rp.remote.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	rp.local.ss_family = rp.remote.ss_family;
-	local_len = sockaddr_size(&rp.local);
-	if (rp.fd < 0 || bind(rp.fd, (struct sockaddr *)&rp.local, local_len) != 0 ||
-	    getsockname(rp.fd, (struct sockaddr *)&rp.local, &local_len) != 0) {
+	rp.fd = socket(rp.remote.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	rp.local.sa.sa_family = rp.remote.sa.sa_family;
+	local_len = netaddr_len(&rp.local.sa);
+	if (rp.fd < 0 || bind(rp.fd, &rp.local.sa, local_len) != 0 ||
+	    getsockname(rp.fd, &rp.local.sa, &local_len) != 0) {
 		fprintf(stderr, "rawpeer: socket: %s\n", strerror(errno));
 		goto out;
 	}
@@ -348,8 +339,7 @@ int main(int argc, char **argv)
 	config.handshake_timeout_ns = timeout;
 	err = quic_endpoint_new(&config, &callbacks, &rp.ep);
 	if (err == 0)
-		err = quic_connect(rp.ep, &peer, (struct sockaddr *)&rp.local,
-				   (struct sockaddr *)&rp.remote, now_ns(), &rp.conn);
+		err = quic_connect(rp.ep, &peer, &rp.local.sa, &rp.remote.sa, now_ns(), &rp.conn);
 	if (err < 0) {
 		fprintf(stderr, "rawpeer: cannot dial: %s\n", strerror(-err));
 		goto out;
