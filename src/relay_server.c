@@ -36,6 +36,7 @@
 #define STUN_RATE	    10000 /* responses a second, all clients together */
 #define STUN_BURST	    1000
 #define CHALLENGE_CHARS_MAX 63
+#define FEED_SLICE	    16384
 
 enum conn_state {
 	CONN_HTTP,  /* reading a request head */
@@ -780,17 +781,14 @@ static int handle_message(struct conn *c, uint8_t opcode, const uint8_t *msg, si
 	return handle_relay_frame(c, &f, now);
 }
 
-/* Bytes after the upgrade: WebSocket messages. The reader is fed no more
- * than it can hold at once and drained in between. */
+/* Bytes after the upgrade: WebSocket messages. The reader is fed in
+ * slices and drained in between, so it holds at most one message, a
+ * control frame and a slice. */
 static int ws_input(struct conn *c, const uint8_t *data, size_t len, uint64_t now)
 {
 	while (len > 0) {
-		size_t held = ws_reader_held(&c->reader);
-		size_t cap = c->reader.max_message + WS_MAX_HEAD;
-		size_t take = cap > held ? cap - held : 0;
-		if (take > len)
-			take = len;
-		int rc = take ? ws_reader_feed(&c->reader, data, take) : -EMSGSIZE;
+		size_t take = len < FEED_SLICE ? len : FEED_SLICE;
+		int rc = ws_reader_feed(&c->reader, data, take);
 		if (rc < 0) {
 			c->server->stats.closed_protocol_error++;
 			c->why = rc == -EMSGSIZE ? "message too long" : "out of memory";
