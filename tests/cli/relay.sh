@@ -73,7 +73,7 @@ python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["status"] != 
 [ "$(code "http://$H/nothing-here")" = 404 ] && ok || fail "an unknown path is not 404"
 [ "$(code -X POST "http://$H/ping")" = 404 ] && ok || fail "POST /ping is not 404"
 # Keep-alive: two requests on one connection.
-[ "$(curl -s -o /dev/null -w '%{http_code}%{num_connects}' "http://$H/ping" "http://$H/healthz")" = 20012000 ] &&
+[ "$(curl -s -o /dev/null -o /dev/null -w '%{http_code}%{num_connects}' "http://$H/ping" "http://$H/healthz")" = 20012000 ] &&
 	ok || fail "two requests on one kept-alive connection"
 
 # --- the upgrade and its refusals -------------------------------------------
