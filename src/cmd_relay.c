@@ -720,14 +720,18 @@ int cmd_relay(const struct cli_globals *globals, int argc, char **argv)
 	}
 	cfg->allow = (const uint8_t(*)[32])allow;
 	cfg->tokens = tokens;
-	/* Tests shorten the keep-alive (IRON_RELAY_PING_MS, IRON_RELAY_PONG_MS); read
-	 * here, as the environment is nowhere below the command layer. */
+	/* Tests shorten the keep-alive and the patience with a client that
+	 * does not read (IRON_RELAY_PING_MS, _PONG_MS, _STALL_MS); read here,
+	 * as the environment is nowhere below the command layer. */
 	const char *env = getenv("IRON_RELAY_PING_MS");
 	if (env && atoi(env) > 0)
 		cfg->ping_ms = (unsigned)atoi(env);
 	env = getenv("IRON_RELAY_PONG_MS");
 	if (env && atoi(env) > 0)
 		cfg->pong_ms = (unsigned)atoi(env);
+	env = getenv("IRON_RELAY_STALL_MS");
+	if (env && atoi(env) > 0)
+		cfg->write_stall_ms = (unsigned)atoi(env);
 	rc = run_relay(globals, run);
 out:
 	free(allow);

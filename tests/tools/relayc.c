@@ -2,7 +2,9 @@
  * protocol (HTTP upgrade, WebSocket, challenge authentication) with the
  * project's own codecs, many connections at once on one poll loop.
  *
- *   relayc ADDR:PORT [--v1] [--token T] [--timeout S] COMMAND
+ *   relayc ADDR:PORT [--v1] [--no-pong] [--token T] [--timeout S] COMMAND
+ *
+ *   --no-pong        never answer the relay's pings
  *
  *   id SEED          prints the node ID (hex) of key SEED
  *   auth SEED        one client with key SEED (a number); prints
@@ -67,6 +69,7 @@ struct client {
 
 static struct netaddr relay_addr;
 static bool use_v1;
+static bool no_pong;
 static const char *token;
 static double timeout_s = 10;
 
@@ -193,6 +196,8 @@ static void handle_frame(struct client *c, const uint8_t *msg, size_t len)
 		memcpy(c->gone_id, f.key, 32);
 		break;
 	case RELAY_PING: {
+		if (no_pong)
+			break;
 		struct relay_frame p = {.type = RELAY_PONG};
 		memcpy(p.ping, f.ping, sizeof(p.ping));
 		send_frame(c, &p);
@@ -409,7 +414,8 @@ static int cmd_takeover(void)
 	send_datagrams(&cs[2], cs[0].pk, 3, 100);
 	w = (struct count_wait){&cs[1], 3, &cs[1].datagrams};
 	run_until(cs, 3, reached, &w, timeout_s);
-	bool ok = *field == 1 && (use_v1 || cs[0].last_status == RELAY_STATUS_SAME_ENDPOINT_CONNECTED) &&
+	bool ok = *field == 1 &&
+		  (use_v1 || cs[0].last_status == RELAY_STATUS_SAME_ENDPOINT_CONNECTED) &&
 		  cs[1].datagrams == 3 && cs[0].datagrams == 0 && cs[0].state == C_UP;
 	/* The newer one leaving makes the older one active again. */
 	client_close(&cs[1]);
@@ -497,8 +503,9 @@ static int cmd_flood(size_t size, double secs)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: relayc ADDR:PORT [--v1] [--token T] [--timeout S] "
-			"id SEED|auth SEED|badsig SEED|pair COUNT SIZE|takeover|hold N|flood SIZE SECS\n");
+	fprintf(stderr,
+		"usage: relayc ADDR:PORT [--v1] [--no-pong] [--token T] [--timeout S] "
+		"id SEED|auth SEED|badsig SEED|pair COUNT SIZE|takeover|hold N|flood SIZE SECS\n");
 	return 2;
 }
 
@@ -512,6 +519,9 @@ int main(int argc, char **argv)
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "--v1") == 0) {
 			use_v1 = true;
+			i++;
+		} else if (strcmp(argv[i], "--no-pong") == 0) {
+			no_pong = true;
 			i++;
 		} else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
 			token = argv[i + 1];
