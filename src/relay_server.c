@@ -57,6 +57,8 @@ struct conn {
 	bool paused;	    /* reading stopped: receive budget in debt */
 	bool rate_notified; /* Status(RateLimited) sent */
 	bool ping_outstanding;
+	bool dead; /* closed: freed once no callback is on the stack */
+	struct conn *reap_next;
 	const char *why; /* reason for closing, for the log */
 	/* Before the upgrade: the request head being read. */
 	char *head;
@@ -93,6 +95,12 @@ struct relay_server {
 	uv_timer_t timer;
 	uint64_t timer_at; /* when the uv timer fires, UINT64_MAX when stopped */
 	struct conn *conns;
+	/* Connections closed while a callback was running: a write can end a
+	 * stream at once (its closed callback runs inside stream_write), so
+	 * nothing is freed or taken out of the table until the outermost
+	 * callback returns (depth 0). */
+	struct conn *reap;
+	unsigned depth;
 	struct relay_server_stats stats;
 	struct ratelimit stun_limit, warn_limit;
 	size_t handles_open;
@@ -118,6 +126,8 @@ static uint64_t now_ns(void)
 }
 
 static void conn_close(struct conn *c);
+static void enter(struct relay_server *s);
+static void leave(struct relay_server *s);
 static void rearm(struct conn *c);
 
 /* ------------------------------------------------------------ timers */
@@ -172,6 +182,8 @@ static uint64_t conn_deadline(const struct conn *c)
 static void rearm(struct conn *c)
 {
 	struct relay_server *s = c->server;
+	if (c->dead)
+		return;
 	uint64_t t = conn_deadline(c);
 	if (t == UINT64_MAX) {
 		timerheap_remove(&s->timers, &c->timer);
@@ -192,7 +204,7 @@ static void rearm(struct conn *c)
 
 static int conn_write(struct conn *c, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	if (!c->stream)
+	if (!c->stream || c->dead)
 		return -EPIPE;
 	int rc = b ? stream_write2(c->stream, a, alen, b, blen) : stream_write(c->stream, a, alen);
 	if (rc == 0) {
@@ -573,6 +585,8 @@ static int http_input(struct conn *c, const uint8_t *data, size_t len, uint64_t 
 			int rc = handle_request(c, &req);
 			if (rc < 0)
 				return rc;
+			if (c->dead)
+				return -EPIPE;
 			/* Take the request out of the buffer. */
 			size_t rest = c->head_len - (size_t)n;
 			memmove(c->head, c->head + n, rest);
@@ -693,7 +707,7 @@ static void route(struct conn *c, const struct relay_frame *f, uint64_t now)
 	uint8_t head[WS_MAX_HEAD + RELAY_DATAGRAM_HEAD_MAX], rh[RELAY_DATAGRAM_HEAD_MAX];
 
 	s->stats.datagrams_in += n;
-	if (!dst) {
+	if (!dst || dst->dead) {
 		s->stats.dropped_no_destination += n;
 		return;
 	}
@@ -812,6 +826,8 @@ static int ws_input(struct conn *c, const uint8_t *data, size_t len, uint64_t no
 			rc = handle_message(c, opcode, msg, mlen, now);
 			if (rc < 0)
 				return rc;
+			if (c->dead)
+				return -EPIPE;
 		}
 	}
 	return 0;
@@ -824,13 +840,32 @@ static void on_gone(void *user, void *peer_conn, const uint8_t gone_id[RELAY_TAB
 	struct relay_server *s = user;
 	struct conn *peer = peer_conn;
 	struct relay_frame f = {.type = RELAY_ENDPOINT_GONE};
+	if (peer->dead)
+		return;
 	memcpy(f.key, gone_id, RELAY_KEY_LEN);
 	if (send_frame(peer, &f) == 0)
 		s->stats.endpoint_gone_sent++;
 }
 
-/* Closes and frees c (the stream too unless it has ended already). */
+/* Closes c: the stream now, the rest once no callback runs (reap()). */
 static void conn_close(struct conn *c)
+{
+	struct relay_server *s = c->server;
+	if (c->dead)
+		return;
+	c->dead = true;
+	if (c->stream) {
+		struct stream *st = c->stream;
+		c->stream = NULL;
+		stream_close(st);
+	}
+	timerheap_remove(&s->timers, &c->timer);
+	c->reap_next = s->reap;
+	s->reap = c;
+}
+
+/* Takes c out of the table (telling its peers) and frees it. */
+static void conn_free(struct conn *c)
 {
 	struct relay_server *s = c->server;
 	char idtext[17] = "-";
@@ -839,7 +874,7 @@ static void conn_close(struct conn *c)
 		void *promoted = NULL;
 		log_id(idtext, c->id);
 		relay_table_remove(s->table, c->id, c, &promoted, s->closing ? NULL : on_gone, s);
-		if (promoted && !s->closing)
+		if (promoted && !s->closing && !((struct conn *)promoted)->dead)
 			send_status(promoted, RELAY_STATUS_HEALTHY, HEALTH_HEALTHY);
 	}
 	if (c->state == CONN_RELAY)
@@ -852,13 +887,31 @@ static void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->stats.connections--;
-	timerheap_remove(&s->timers, &c->timer);
-	if (c->stream)
-		stream_close(c->stream);
 	if (c->reader_ready)
 		ws_reader_free(&c->reader);
 	free(c->head);
 	free(c);
+}
+
+static void enter(struct relay_server *s)
+{
+	s->depth++;
+}
+
+/* Leaves a callback; the outermost one frees the connections closed
+ * meanwhile (and those their departure closes). */
+static void leave(struct relay_server *s)
+{
+	if (s->depth > 1) {
+		s->depth--;
+		return;
+	}
+	while (s->reap) {
+		struct conn *c = s->reap;
+		s->reap = c->reap_next;
+		conn_free(c);
+	}
+	s->depth--;
 }
 
 static void on_stream_ready(void *user, struct stream *st)
@@ -875,10 +928,14 @@ static void on_stream_data(void *user, struct stream *st, const uint8_t *data, s
 	int rc;
 	(void)st;
 
+	if (c->dead)
+		return;
+	enter(s);
 	s->stats.bytes_in += len;
 	rc = c->state == CONN_HTTP ? http_input(c, data, len, now) : ws_input(c, data, len, now);
-	if (rc < 0) {
+	if (rc < 0 || c->dead) {
 		conn_close(c);
+		leave(s);
 		return;
 	}
 	uint64_t wait = relay_bucket_take(&c->bucket, len, now);
@@ -893,6 +950,7 @@ static void on_stream_data(void *user, struct stream *st, const uint8_t *data, s
 		}
 		rearm(c);
 	}
+	leave(s);
 }
 
 static void on_stream_writable(void *user, struct stream *st)
@@ -906,10 +964,12 @@ static void on_stream_closed(void *user, struct stream *st, int err, const char 
 {
 	struct conn *c = user;
 	(void)st;
-	c->stream = NULL;
+	c->stream = NULL; /* ended: freed by the stream module */
 	if (!c->why)
 		c->why = err == 0 ? "closed by the client" : reason;
+	enter(c->server);
 	conn_close(c);
+	leave(c->server);
 }
 
 static void conn_timer(struct conn *c, uint64_t now)
@@ -967,6 +1027,7 @@ static void on_timer(uv_timer_t *t)
 	struct timerheap_node *node;
 
 	s->timer_at = UINT64_MAX;
+	enter(s);
 	/* Bounded: each node is taken out before its handler runs, and a
 	 * handler re-inserts it in the future. */
 	while ((node = timerheap_first(&s->timers)) && node->expiry <= now) {
@@ -974,6 +1035,7 @@ static void on_timer(uv_timer_t *t)
 		timerheap_remove(&s->timers, node);
 		conn_timer(c, now);
 	}
+	leave(s);
 	arm_server_timer(s, now);
 }
 
@@ -1081,11 +1143,21 @@ static void server_free(struct relay_server *s)
 	free(s);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void handle_closed(struct relay_server *s)
 {
-	struct relay_server *s = h->data;
 	if (--s->handles_open == 0)
 		server_free(s);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	handle_closed(h->data);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	handle_closed(l->server);
 }
 
 static int open_listener(struct relay_server *s, const struct netaddr *addr, bool tls, char *err,
@@ -1229,16 +1301,19 @@ void relay_server_close(struct relay_server *s)
 	if (!s || s->closing)
 		return;
 	s->closing = true;
-	while (s->conns) {
-		s->conns->why = "relay stopping";
-		conn_close(s->conns);
+	enter(s);
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (!c->why)
+			c->why = "relay stopping";
+		conn_close(c);
 	}
+	leave(s);
 	for (size_t i = 0; i < s->nstun; i++)
 		udp_close(s->stun[i]);
 	s->nstun = 0;
 	for (size_t i = 0; i < s->nlisteners; i++)
-		uv_close((uv_handle_t *)&s->listeners[i].tcp, on_handle_closed);
-	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+		uv_close((uv_handle_t *)&s->listeners[i].tcp, on_listener_closed);
+	uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }
 
 void relay_server_get_stats(const struct relay_server *s, struct relay_server_stats *out)

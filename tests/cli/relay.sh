@@ -250,4 +250,10 @@ wait "$PID_main"
 main_rc=$?
 [ "$main_rc" = 0 ] && ok || fail "SIGTERM: exit $main_rc"
 [ ! -e "$TMP/main.sock" ] && ok || fail "the control socket is left behind"
+# A sanitizer build reports leaks and errors in the relays' logs.
+stop_relays
+for log in "$SCRATCH"/*.log; do
+	grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" &&
+		fail "sanitizer report in $(basename "$log"): $(grep -E -A5 'Sanitizer|runtime error' "$log" | head -20)" || ok
+done
 finish

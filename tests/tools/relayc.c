@@ -158,8 +158,10 @@ static int client_start(struct client *c, unsigned seed)
 
 static void client_close(struct client *c)
 {
-	if (c->fd >= 0)
+	if (c->fd >= 0) {
 		close(c->fd);
+		ws_reader_free(&c->reader);
+	}
 	c->fd = -1;
 	if (c->state != C_DENIED)
 		c->state = C_CLOSED;
@@ -223,6 +225,8 @@ static void feed_ws(struct client *c, const uint8_t *data, size_t len)
 	uint8_t op;
 	const uint8_t *msg;
 	size_t mlen;
+	if (len == 0)
+		return;
 	if (ws_reader_feed(&c->reader, data, len) < 0) {
 		client_close(c);
 		return;
@@ -266,7 +270,7 @@ static void client_readable(struct client *c)
 	}
 	c->state = C_AUTH;
 	feed_ws(c, (uint8_t *)c->head + h, c->head_len - (size_t)h);
-	if (take < (size_t)n)
+	if (take < (size_t)n && c->fd >= 0)
 		feed_ws(c, buf + take, (size_t)n - take);
 }
 
@@ -357,13 +361,15 @@ static int cmd_auth(unsigned seed, bool bad)
 		return 3;
 	c.bad_signature = bad;
 	one_up_or_denied(&c);
-	if (c.state == C_UP)
+	enum cstate state = c.state;
+	if (state == C_UP)
 		printf("confirmed\n");
-	else if (c.state == C_DENIED)
+	else if (state == C_DENIED)
 		printf("denied: %s\n", c.deny);
 	else
 		printf("closed\n");
-	return bad ? c.state == C_DENIED ? 0 : 1 : c.state == C_UP ? 0 : 1;
+	client_close(&c);
+	return bad ? state == C_DENIED ? 0 : 1 : state == C_UP ? 0 : 1;
 }
 
 static int cmd_pair(unsigned count, size_t size)
@@ -395,6 +401,7 @@ static int cmd_pair(unsigned count, size_t size)
 		printf("gone missing\n");
 		rc = 1;
 	}
+	client_close(&cs[0]);
 	return rc;
 }
 
@@ -426,6 +433,8 @@ static int cmd_takeover(void)
 	run_until(cs, 3, reached, &w, timeout_s);
 	ok = ok && cs[0].datagrams == 2;
 	printf("takeover %s\n", ok ? "ok" : "failed");
+	client_close(&cs[0]);
+	client_close(&cs[2]);
 	return ok ? 0 : 1;
 }
 
@@ -468,6 +477,9 @@ static int cmd_hold(size_t n)
 		dropped += cs[i].state == C_CLOSED;
 	printf("dropped %zu\n", dropped);
 	(void)started;
+	for (size_t i = 0; i < n; i++)
+		client_close(&cs[i]);
+	free(cs);
 	return up == n ? 0 : 1;
 }
 
@@ -497,8 +509,11 @@ static int cmd_flood(size_t size, double secs)
 	}
 	run_until(cs, 2, never, NULL, 0.2);
 	printf("sent %u\n", sent);
-	printf("b %s\n", cs[1].state == C_UP ? "up" : "closed");
-	return cs[1].state == C_UP ? 0 : 1;
+	bool up = cs[1].state == C_UP;
+	printf("b %s\n", up ? "up" : "closed");
+	client_close(&cs[0]);
+	client_close(&cs[1]);
+	return up ? 0 : 1;
 }
 
 static int usage(void)
