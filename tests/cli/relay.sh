@@ -186,6 +186,17 @@ status acl
 [ "$(json_field '["auth"]["denied"]')" = 1 ] && ok || fail "denied count: $out"
 [ "$(json_field '["auth"]["bad_token"]')" = 3 ] && ok || fail "bad token count: $out"
 
+# --- --rate: a client over its budget is read more slowly, nothing is lost -------
+start_relay rl --listen 127.0.0.1:0 --stun-listen none --rate 50K --burst 70K
+start_ns=$(date +%s%N)
+rc_of "$HTTP_rl" pair 100 1200
+elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
+expect_rc 0 "a rate-limited pair loses nothing"
+[ "$elapsed_ms" -ge 800 ] && ok || fail "120 kB at 50 KiB/s after a 70 KiB burst took only $elapsed_ms ms"
+status rl
+[ "$(json_field '["rate_limited"]')" -ge 1 ] && ok || fail "rate_limited count: $out"
+[ "$(json_field '["limits"]["rate"]')" = 51200 ] && ok || fail "limits.rate: $out"
+
 # --- one relay per socket; usage errors ----------------------------------------------
 run relay --socket "$TMP/main.sock" --listen 127.0.0.1:0 --stun-listen none
 expect_rc 1 "a second relay on the same socket"
