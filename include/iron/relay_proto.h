@@ -40,9 +40,9 @@ enum relay_frame_type {
 	RELAY_ENDPOINT_GONE = 8,
 	RELAY_PING = 9,
 	RELAY_PONG = 10,
-	RELAY_HEALTH = 11,     /* v1 only */
+	RELAY_HEALTH = 11, /* v1 only */
 	RELAY_RESTARTING = 12,
-	RELAY_STATUS = 13,     /* v2 only */
+	RELAY_STATUS = 13, /* v2 only */
 };
 
 /* A decoded frame. Which fields are set depends on type; data points into
@@ -55,7 +55,8 @@ struct relay_frame {
 	 * the endpoint. */
 	uint8_t key[RELAY_KEY_LEN];
 	uint8_t signature[RELAY_SIG_LEN]; /* CLIENT_AUTH */
-	uint8_t ecn;			  /* datagrams: 0-3 */
+	/* datagrams: the IP ECN bits, 0-3 (1 ECT(1), 2 ECT(0), 3 CE) */
+	uint8_t ecn;
 	/* Batches: every packet is segment_size bytes except the last, which
 	 * may be shorter; 0 for a single datagram. */
 	uint16_t segment_size;
@@ -63,28 +64,34 @@ struct relay_frame {
 	 * the reason; HEALTH: the problem text. */
 	const uint8_t *data;
 	size_t data_len;
-	uint8_t ping[RELAY_PING_LEN];	       /* PING, PONG */
+	uint8_t ping[RELAY_PING_LEN];	      /* PING, PONG */
 	uint32_t reconnect_in_ms, try_for_ms; /* RESTARTING */
-	uint8_t status;			       /* STATUS */
+	uint8_t status;			      /* STATUS */
 };
 
 /* Decodes one message. Returns 0; -EBADMSG for a truncated or malformed
- * frame (wrong payload length, ECN > 3, a datagram longer than
- * RELAY_MAX_PACKET, a batch with segment size 0, a postcard length prefix
- * that does not match); -ENOTSUP for an unknown type (a peer may send types
- * newer than ours: the caller ignores the frame). */
+ * frame (wrong payload length, ECN > 3, a frame of type 4-13 whose payload
+ * after the type exceeds RELAY_MAX_PACKET as iroh checks, a batch with
+ * segment size 0, a postcard length prefix that does not match, text that
+ * is not UTF-8, a type not in its shortest varint form); -ENOTSUP for an
+ * unknown type (a peer may send types newer than ours: the caller ignores
+ * the frame). As iroh does, STATUS takes the first byte of a longer
+ * payload. Which types are allowed in which direction and protocol version
+ * is the caller's to check. */
 int relay_frame_decode(const uint8_t *msg, size_t len, struct relay_frame *out);
 
 /* Encodes a frame of any type into out (cap bytes). For datagram types,
  * data/data_len are copied after the head. Returns the length, or -ENOBUFS
  * when cap is too small, or -EINVAL for an unknown type or a field out of
- * range. */
+ * range (ECN > 3, a batch with segment size 0, text that is not UTF-8, a
+ * frame that relay_frame_decode() would refuse as too long). */
 ssize_t relay_frame_encode(const struct relay_frame *frame, uint8_t *out, size_t cap);
 
 /* The head of a datagram frame (the hot path: the packet follows it, so the
  * caller can write both into one buffer without a copy). type is one of the
- * four datagram types; segment_size is used by the batch types only.
- * Returns the head's length (at most RELAY_DATAGRAM_HEAD_MAX). */
+ * four datagram types; segment_size is used by the batch types only; ecn
+ * is taken modulo 4. Returns the head's length (at most
+ * RELAY_DATAGRAM_HEAD_MAX). */
 size_t relay_datagram_head(uint8_t *out, enum relay_frame_type type,
 			   const uint8_t key[RELAY_KEY_LEN], uint8_t ecn, uint16_t segment_size);
 

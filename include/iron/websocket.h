@@ -22,9 +22,9 @@ enum ws_opcode {
 	WS_PONG = 0xa,
 };
 
-#define WS_MAX_HEAD	    14	/* 2 + 8 (length) + 4 (mask) */
-#define WS_MAX_CONTROL	    125 /* payload of a control frame */
-#define WS_ACCEPT_SIZE	    29	/* base64 of a SHA-1, and a NUL */
+#define WS_MAX_HEAD    14  /* 2 + 8 (length) + 4 (mask) */
+#define WS_MAX_CONTROL 125 /* payload of a control frame */
+#define WS_ACCEPT_SIZE 29  /* base64 of a SHA-1, and a NUL */
 
 struct ws_head {
 	bool fin;
@@ -72,8 +72,12 @@ struct ws_reader {
 void ws_reader_init(struct ws_reader *r, bool from_client, size_t max_message);
 void ws_reader_free(struct ws_reader *r);
 
-/* Appends bytes. Returns 0, -ENOMEM, or -EMSGSIZE when the bytes held
- * would exceed what one maximal message needs. */
+/* Appends bytes. Call ws_reader_next() until it returns 0 between feeds:
+ * a reader so drained holds at most max_message + WS_MAX_HEAD +
+ * WS_MAX_CONTROL bytes (frames too long for max_message are refused from
+ * their heads), so memory stays within that plus one feed. Returns 0,
+ * -ENOMEM, or -EMSGSIZE when the reader already holds more than that (it
+ * was not drained); -EBADMSG after an error of ws_reader_next(). */
 int ws_reader_feed(struct ws_reader *r, const uint8_t *data, size_t len);
 
 /* Takes the next whole message: returns 1 and sets opcode (WS_TEXT,
@@ -82,8 +86,10 @@ int ws_reader_feed(struct ws_reader *r, const uint8_t *data, size_t len);
  * when no whole message is held; -EBADMSG for a protocol error (masking
  * wrong for the side, a continuation without a start, a new data frame in
  * the middle of a fragmented one, a bad head); -EMSGSIZE for a message
- * over max_message. After an error the reader must not be used again
- * (except ws_reader_free()). */
+ * over max_message (known from the head of the frame that passes it);
+ * -ENOMEM. Control frames are not counted against max_message. After an
+ * error the reader must not be used again (except ws_reader_free()); calls
+ * return -EBADMSG. */
 int ws_reader_next(struct ws_reader *r, uint8_t *opcode, const uint8_t **data, size_t *len);
 
 /* Bytes currently held (buffered input plus a partial message). */
