@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"status", cmd_status, "Show the running daemon's state and its peers"},
     {"peers", cmd_peers, "List the running daemon's peers"},
     {"ping", cmd_ping, "Measure the round trip to a peer through the overlay"},
+    {"relay", cmd_relay, "Run a relay server (iroh's relay protocol, STUN); relay status"},
     {NULL, NULL, NULL},
 };
 

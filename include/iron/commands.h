@@ -21,5 +21,7 @@ cli_command_fn cmd_peers;
 /* iron ping PEER [-c N] [-i S] [-W S] [-f json]: overlay round trips via the daemon */
 cli_command_fn cmd_ping;
 cli_command_fn cmd_serve;
+/* iron relay [OPTIONS] | iron relay status [-f json]: the relay server */
+cli_command_fn cmd_relay;
 
 #endif
