@@ -20,6 +20,9 @@ static void serve_usage(FILE *f)
 	    "      --listen ADDR:PORT     UDP address to listen on (repeatable; default "
 	    "[::]:4766)\n"
 	    "      --peer ID@HOST:PORT    static address of a peer (repeatable; ID in any form)\n"
+	    "      --peer ID@RELAY-URL    reach a peer through its relay (https:// or http://)\n"
+	    "      --relay-url URL        relay to keep a connection to (repeatable; replaces\n"
+	    "                             n0's public relays; 'none': no relays)\n"
 	    "      --dns-upstream ADDR:PORT  forward non-.iron DNS names there (repeatable)\n"
 	    "      --no-dns-config        do not touch the system DNS configuration\n"
 	    "      --tun-name NAME        name of the TUN interface (default iron0)\n"
@@ -41,6 +44,7 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 	    {"mtu", required_argument, NULL, 'M'},
 	    {"config", required_argument, NULL, 'C'},
 	    {"ctl-group", required_argument, NULL, 'G'},
+	    {"relay-url", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -66,6 +70,8 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 	env = getenv("IRON_QUIC_RETRY");
 	config->quic_retry_always = env && strcmp(env, "always") == 0;
 	config->log_env = getenv("IRON_LOG");
+	/* A private relay's CA, the variable OpenSSL and curl read too. */
+	config->ca_file = getenv("SSL_CERT_FILE");
 	if (!config->log_env || !*config->log_env)
 		config->log_env = getenv("RUST_LOG");
 	optind = 0;
@@ -93,8 +99,8 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 				goto out;
 			}
 			if (config_parse_peer(optarg, &config->peers[config->npeers]) != 0) {
-				cli_error("serve: --peer '%s': expected ID@HOST:PORT with a valid "
-					  "node ID",
+				cli_error("serve: --peer '%s': expected ID@HOST:PORT or ID@RELAY-URL "
+					  "with a valid node ID",
 					  optarg);
 				cli_hint("e.g. --peer "
 					 "df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@192."
@@ -104,6 +110,35 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 			config->npeers++;
 			config->cli_set |= CONFIG_PEERS;
 			break;
+		case 'R': {
+			char err[300];
+			if (strcmp(optarg, "none") == 0) {
+				if (config->nrelays > 0) {
+					cli_error("serve: --relay-url none: cannot go with a relay URL");
+					goto out;
+				}
+				config->relays_set = true;
+				config->cli_set |= CONFIG_RELAYS;
+				break;
+			}
+			if (config->relays_set && config->nrelays == 0) {
+				cli_error("serve: --relay-url none: cannot go with a relay URL");
+				goto out;
+			}
+			if (config->nrelays == DAEMON_MAX_RELAYS) {
+				cli_error("serve: --relay-url: at most %d relays", DAEMON_MAX_RELAYS);
+				goto out;
+			}
+			if (config_parse_relay_url(optarg, config->relays[config->nrelays], err,
+						   sizeof(err)) != 0) {
+				cli_error("serve: --relay-url: %s", err);
+				goto out;
+			}
+			config->nrelays++;
+			config->relays_set = true;
+			config->cli_set |= CONFIG_RELAYS;
+			break;
+		}
 		case 'U':
 			if (config->nupstream == DAEMON_MAX_UPSTREAMS) {
 				cli_error("serve: --dns-upstream: at most %d servers",

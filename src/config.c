@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "iron/id.h"
+#include "iron/relay_client.h"
 
 enum section { SECTION_INTERFACE, SECTION_PEER };
 
@@ -26,7 +27,8 @@ struct parse {
 	enum section section;
 	unsigned interface_line; /* line of the [Interface] header, 0 if none yet */
 	unsigned peer_line;	 /* line of the open [Peer] header, 0 if none */
-	bool peer_has_id, peer_has_endpoint;
+	bool peer_has_id, peer_has_endpoint, peer_has_relay;
+	bool relays_none; /* Relay = none was given */
 	unsigned key_line[16]; /* first line of each singular setting, by bit index */
 	unsigned peer_id_line[DAEMON_MAX_PEERS];
 };
@@ -303,6 +305,40 @@ static int parse_peer_endpoint(struct parse *p, const char *name, const char *va
 	return 0;
 }
 
+static int parse_peer_relay(struct parse *p, const char *name, const char *value)
+{
+	struct daemon_peer_config *peer = open_peer(p);
+	char err[300];
+	if (p->peer_has_relay)
+		return fail(p, p->line, "%s: given twice in this [Peer] (section on line %u)", name,
+			    p->peer_line);
+	if (config_parse_relay_url(value, peer->relay, err, sizeof(err)) != 0)
+		return fail(p, p->line, "%s: %s", name, err);
+	p->peer_has_relay = true;
+	return 0;
+}
+
+static int parse_relay(struct parse *p, const char *name, const char *value)
+{
+	char err[300];
+	if (strcmp(value, "none") == 0) {
+		if (p->out->nrelays > 0)
+			return fail(p, p->line, "%s: none and a relay URL cannot go together", name);
+		p->out->set |= CONFIG_RELAYS;
+		p->relays_none = true;
+		return 0;
+	}
+	if (p->relays_none)
+		return fail(p, p->line, "%s: none and a relay URL cannot go together", name);
+	if (p->out->nrelays == DAEMON_MAX_RELAYS)
+		return fail(p, p->line, "%s: at most %d relays", name, DAEMON_MAX_RELAYS);
+	if (config_parse_relay_url(value, p->out->relays[p->out->nrelays], err, sizeof(err)) != 0)
+		return fail(p, p->line, "%s: %s", name, err);
+	p->out->nrelays++;
+	p->out->set |= CONFIG_RELAYS;
+	return 0;
+}
+
 static const struct key keys[] = {
     {"Listen", SECTION_INTERFACE, parse_listen},
     {"TunName", SECTION_INTERFACE, parse_tun_name},
@@ -315,6 +351,8 @@ static const struct key keys[] = {
     {"StateDir", SECTION_INTERFACE, parse_state_dir},
     {"ID", SECTION_PEER, parse_peer_id},
     {"Endpoint", SECTION_PEER, parse_peer_endpoint},
+    {"Relay", SECTION_INTERFACE, parse_relay},
+    {"Relay", SECTION_PEER, parse_peer_relay},
 };
 
 /* Closes the open [Peer] section, if any: it must have had both keys. */
@@ -324,8 +362,8 @@ static int end_peer(struct parse *p)
 		return 0;
 	if (!p->peer_has_id)
 		return fail(p, p->peer_line, "[Peer]: missing ID");
-	if (!p->peer_has_endpoint)
-		return fail(p, p->peer_line, "[Peer]: missing Endpoint");
+	if (!p->peer_has_endpoint && !p->peer_has_relay)
+		return fail(p, p->peer_line, "[Peer]: missing Endpoint or Relay");
 	p->out->npeers++;
 	p->out->set |= CONFIG_PEERS;
 	p->peer_line = 0;
@@ -359,7 +397,7 @@ static int parse_section(struct parse *p, char *line, size_t len)
 				    DAEMON_MAX_PEERS);
 		memset(open_peer(p), 0, sizeof(struct daemon_peer_config));
 		p->peer_line = p->line;
-		p->peer_has_id = p->peer_has_endpoint = false;
+		p->peer_has_id = p->peer_has_endpoint = p->peer_has_relay = false;
 		p->section = SECTION_PEER;
 		return 0;
 	}
@@ -379,6 +417,10 @@ static int parse_key_value(struct parse *p, char *line)
 		value++;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (strcasecmp(name, keys[i].name) != 0)
+			continue;
+		/* A key of both sections (Relay) is looked up in this one. */
+		if (keys[i].section != p->section && i + 1 < sizeof(keys) / sizeof(keys[0]) &&
+		    strcasecmp(name, keys[i + 1].name) == 0)
 			continue;
 		if (keys[i].section != p->section)
 			return fail(p, p->line, "%s: belongs in [%s], not [%s]", keys[i].name,
@@ -561,6 +603,11 @@ int config_merge(struct daemon_config *config, unsigned cli_set, const struct co
 		       sizeof(file->dns_upstream[0]) * file->nupstream);
 		config->nupstream = file->nupstream;
 	}
+	if (from_file & CONFIG_RELAYS) {
+		memcpy(config->relays, file->relays, sizeof(file->relays[0]) * file->nrelays);
+		config->nrelays = file->nrelays;
+		config->relays_set = true;
+	}
 	if (from_file & CONFIG_TUN_NAME)
 		config->tun_name = file->tun_name;
 	if (from_file & CONFIG_MTU)
@@ -673,5 +720,19 @@ int config_parse_peer(const char *text, struct daemon_peer_config *out)
 	id_text[id_len] = '\0';
 	if (id_parse(id_text, &out->id, NULL) != 0)
 		return -EINVAL;
+	if (strncasecmp(at + 1, "http://", 7) == 0 || strncasecmp(at + 1, "https://", 8) == 0) {
+		char err[300];
+		return config_parse_relay_url(at + 1, out->relay, err, sizeof(err));
+	}
 	return config_parse_endpoint(at + 1, out->host, sizeof(out->host), &out->port);
+}
+
+int config_parse_relay_url(const char *text, char *out, char *err, size_t err_cap)
+{
+	struct relay_url url;
+	int rc = relay_url_parse(text, &url, err, err_cap);
+	if (rc < 0)
+		return rc;
+	snprintf(out, DAEMON_URL_MAX, "%s", url.text);
+	return 0;
 }

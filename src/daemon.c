@@ -22,6 +22,7 @@
 #include "iron/registry.h"
 #include "iron/resolver.h"
 #include "iron/service.h"
+#include "iron/stream.h"
 #include "iron/sysdns.h"
 #include "iron/transport.h"
 #include "iron/tun.h"
@@ -47,6 +48,17 @@ struct static_peer {
 	bool is_name;
 	struct resolver_query *lookup; /* in flight, or NULL */
 	uint64_t resolved_at;
+	char relay[DAEMON_URL_MAX]; /* its relay URL, or "" */
+	bool has_relay_path;
+	struct netaddr relay_path; /* the placeholder of the path through it */
+};
+
+/* iroh 1.0.2's production relay map (its N0 preset), as the original. */
+static const char *const default_relays[] = {
+    "https://use1-1.relay.n0.iroh.link.",
+    "https://usw1-1.relay.n0.iroh.link.",
+    "https://euc1-1.relay.n0.iroh.link.",
+    "https://aps1-1.relay.n0.iroh.link.",
 };
 
 /* `iron serve`: its parts, and the loop handles that tie them together. */
@@ -226,6 +238,20 @@ static void on_save_timer(uv_timer_t *timer)
 
 /* ---- static peers ---- */
 
+/* Gives the peer table a static peer's candidates: its direct addresses
+ * and its relay path. */
+static int set_static_paths(struct static_peer *sp, const struct netaddr *addrs, size_t n)
+{
+	struct netaddr all[STATIC_ADDRS_MAX + 1];
+	if (n > STATIC_ADDRS_MAX)
+		n = STATIC_ADDRS_MAX;
+	if (n)
+		memcpy(all, addrs, n * sizeof(all[0]));
+	if (sp->has_relay_path)
+		all[n++] = sp->relay_path;
+	return peer_table_set_static(sp->d->peers, &sp->id, all, n);
+}
+
 static void on_static_resolved(void *user, int status, const struct netaddr *addrs, size_t n)
 {
 	struct static_peer *sp = user;
@@ -239,8 +265,7 @@ static void on_static_resolved(void *user, int status, const struct netaddr *add
 			 name, sp->host, resolver_strerror(status));
 		return;
 	}
-	int rc = peer_table_set_static(sp->d->peers, &sp->id, addrs,
-				       n < STATIC_ADDRS_MAX ? n : STATIC_ADDRS_MAX);
+	int rc = set_static_paths(sp, addrs, n);
 	if (rc < 0)
 		log_warn("peer %s: cannot add the addresses of %s: %s", name, sp->host,
 			 strerror(-rc));
@@ -258,9 +283,15 @@ static void resolve_static(struct static_peer *sp)
 	if (sp->lookup)
 		resolver_cancel(sp->lookup);
 	sp->resolved_at = now_ns();
+	if (!sp->host[0]) {
+		sp->is_name = false;
+		if (set_static_paths(sp, NULL, 0) < 0)
+			log_warn("peer %s: cannot add its relay path", name);
+		return;
+	}
 	if (netaddr_parse_host(sp->host, sp->port, &addr) == 0) {
 		sp->is_name = false;
-		if (peer_table_set_static(sp->d->peers, &sp->id, &addr, 1) < 0)
+		if (set_static_paths(sp, &addr, 1) < 0)
 			log_warn("peer %s: cannot add %s", name, sp->host);
 		return;
 	}
@@ -282,6 +313,17 @@ static void on_peer_dial_failed(void *user, const struct iron_id *peer)
 		if (now_ns() - sp->resolved_at >= RERESOLVE_NS)
 			resolve_static(sp);
 	}
+}
+
+/* Starts (or finds) the relay client for a URL already checked. */
+static int add_relay(struct daemon *d, const char *text, uint32_t *number)
+{
+	struct relay_url url;
+	char err[300];
+	int rc = relay_url_parse(text, &url, err, sizeof(err));
+	if (rc < 0)
+		return rc;
+	return transport_add_relay(d->transport, &d->loop, d->resolver, &d->identity, &url, number);
 }
 
 /* Adds (or updates) the static peers of the configuration. On reload a
@@ -307,11 +349,25 @@ static void add_static_peers(struct daemon *d, const struct daemon_peer_config *
 			sp = &d->statics[d->nstatics++];
 			*sp = (struct static_peer){.d = d, .id = peers[i].id};
 		} else if (strcmp(sp->host, peers[i].host) == 0 && sp->port == peers[i].port &&
-			   sp->resolved_at != 0) {
+			   strcmp(sp->relay, peers[i].relay) == 0 && sp->resolved_at != 0) {
 			continue; /* unchanged */
 		}
 		snprintf(sp->host, sizeof(sp->host), "%s", peers[i].host);
 		sp->port = peers[i].port;
+		snprintf(sp->relay, sizeof(sp->relay), "%s", peers[i].relay);
+		sp->has_relay_path = false;
+		if (sp->relay[0]) {
+			uint32_t number;
+			int rc = add_relay(d, sp->relay, &number);
+			if (rc == 0)
+				rc = transport_relay_path(d->transport, number, &sp->id,
+							  &sp->relay_path);
+			if (rc == 0)
+				sp->has_relay_path = true;
+			else
+				log_warn("peer %s: cannot use relay %s: %s", name, sp->relay,
+					 strerror(-rc));
+		}
 		resolve_static(sp);
 	}
 }
@@ -564,6 +620,24 @@ static int start_network(struct daemon *d)
 			if (rc == -EADDRINUSE)
 				cli_hint("another program (another iron serve?) uses that port; "
 					 "choose one with --listen");
+			return rc;
+		}
+	}
+	if (cfg->ca_file && *cfg->ca_file) {
+		char err[300];
+		rc = stream_client_add_ca_file(cfg->ca_file, err, sizeof(err));
+		if (rc < 0) {
+			cli_error("serve: SSL_CERT_FILE: %s", err);
+			return rc;
+		}
+	}
+	size_t nrelays = cfg->relays_set ? cfg->nrelays : sizeof(default_relays) / sizeof(default_relays[0]);
+	for (size_t i = 0; i < nrelays; i++) {
+		const char *url = cfg->relays_set ? cfg->relays[i] : default_relays[i];
+		uint32_t number;
+		rc = add_relay(d, url, &number);
+		if (rc < 0) {
+			cli_error("serve: cannot use relay %s: %s", url, strerror(-rc));
 			return rc;
 		}
 	}

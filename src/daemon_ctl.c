@@ -44,21 +44,37 @@ static void reply_id_forms(struct ctl_reply *reply, const struct iron_id *id,
 	ctl_reply_string(reply, "ipv6", addr_format(&addr, ip));
 }
 
+/* A path's remote end as users know it: the address, or for a relayed
+ * path the relay's URL (the placeholder address means nothing outside). */
+static const char *path_text(const struct transport *t, const struct sockaddr *addr, char *buf,
+			     size_t cap)
+{
+	uint32_t relay, slot;
+	if (netaddr_relay_parts(addr, &relay, &slot) == 0 && relay >= 1 &&
+	    relay <= transport_relay_count(t)) {
+		struct relay_client_info ri;
+		transport_relay_info(t, relay - 1, &ri);
+		snprintf(buf, cap, "%s", ri.url->text);
+		return buf;
+	}
+	return netaddr_format(addr, buf, cap);
+}
+
 struct peers_ctx {
 	struct ctl_reply *reply;
+	const struct transport *transport;
 	uint64_t now;
 };
 
-static void reply_path_candidates(struct ctl_reply *reply, const struct peer_info *info,
-				  uint64_t now)
+static void reply_path_candidates(struct ctl_reply *reply, const struct transport *t,
+				  const struct peer_info *info, uint64_t now)
 {
-	char where[NETADDR_STR_SIZE];
+	char where[RELAY_URL_MAX];
 	ctl_reply_begin_array(reply, "paths");
 	for (size_t i = 0; i < info->npaths; i++) {
 		const struct peer_path_info *path = &info->paths[i];
 		ctl_reply_begin_object(reply, NULL);
-		ctl_reply_string(reply, "addr",
-				 netaddr_format(&path->addr.sa, where, sizeof(where)));
+		ctl_reply_string(reply, "addr", path_text(t, &path->addr.sa, where, sizeof(where)));
 		ctl_reply_string(reply, "kind", peer_path_kind_name(path->kind));
 		ctl_reply_string(reply, "source", peer_path_source_name(path->source));
 		ctl_reply_bool(reply, "active", path->active);
@@ -82,7 +98,7 @@ static void reply_peer(void *arg, const struct peer_info *info)
 {
 	struct peers_ctx *ctx = arg;
 	struct ctl_reply *reply = ctx->reply;
-	char where[NETADDR_STR_SIZE];
+	char where[RELAY_URL_MAX];
 
 	ctl_reply_begin_object(reply, NULL);
 	reply_id_forms(reply, &info->id, "id");
@@ -93,7 +109,7 @@ static void reply_peer(void *arg, const struct peer_info *info)
 			 info->connected ? peer_path_kind_name(info->path_kind) : "none");
 	if (info->has_path) {
 		ctl_reply_string(reply, "remote",
-				 netaddr_format(&info->remote.sa, where, sizeof(where)));
+				 path_text(ctx->transport, &info->remote.sa, where, sizeof(where)));
 		ctl_reply_string(reply, "source", peer_path_source_name(info->path_source));
 	} else {
 		ctl_reply_null(reply, "remote");
@@ -118,13 +134,13 @@ static void reply_peer(void *arg, const struct peer_info *info)
 				 (double)(ctx->now - info->stats.last_activity_ns) / 1e9);
 	else
 		ctl_reply_null(reply, "last_activity_s");
-	reply_path_candidates(reply, info, ctx->now);
+	reply_path_candidates(reply, ctx->transport, info, ctx->now);
 	ctl_reply_end_object(reply);
 }
 
 static void reply_peers(struct daemon_ctl *c, struct ctl_reply *reply)
 {
-	struct peers_ctx ctx = {.reply = reply, .now = uv_hrtime()};
+	struct peers_ctx ctx = {.reply = reply, .transport = c->transport, .now = uv_hrtime()};
 	ctl_reply_begin_array(reply, "peers");
 	peer_table_foreach(c->peers, reply_peer, &ctx);
 	ctl_reply_end_array(reply);
@@ -167,7 +183,43 @@ static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_string(reply, NULL, text);
 	ctl_reply_string(reply, NULL, "[fd69:726f:0:1::53]:53");
 	ctl_reply_end_array(reply);
-	ctl_reply_null(reply, "relay");
+	uint32_t home = transport_home_relay(c->transport);
+	struct relay_client_info ri;
+	if (home) {
+		transport_relay_info(c->transport, home - 1, &ri);
+		ctl_reply_string(reply, "relay", ri.url->text);
+	} else {
+		ctl_reply_null(reply, "relay");
+	}
+	ctl_reply_begin_array(reply, "relays");
+	for (size_t i = 0; i < transport_relay_count(c->transport); i++) {
+		transport_relay_info(c->transport, i, &ri);
+		ctl_reply_begin_object(reply, NULL);
+		ctl_reply_string(reply, "url", ri.url->text);
+		ctl_reply_bool(reply, "home", home == i + 1);
+		ctl_reply_bool(reply, "connected", ri.connected);
+		if (ri.protocol)
+			ctl_reply_string(reply, "protocol", ri.protocol);
+		else
+			ctl_reply_null(reply, "protocol");
+		if (ri.rtt_ns)
+			ctl_reply_double(reply, "rtt_ms", (double)ri.rtt_ns / 1e6);
+		else
+			ctl_reply_null(reply, "rtt_ms");
+		ctl_reply_uint(reply, "connects", ri.connects);
+		ctl_reply_uint(reply, "failures", ri.failures);
+		ctl_reply_uint(reply, "datagrams_sent", ri.datagrams_sent);
+		ctl_reply_uint(reply, "datagrams_received", ri.datagrams_received);
+		ctl_reply_uint(reply, "bytes_sent", ri.bytes_sent);
+		ctl_reply_uint(reply, "bytes_received", ri.bytes_received);
+		ctl_reply_uint(reply, "send_dropped", ri.send_dropped);
+		if (ri.last_error)
+			ctl_reply_string(reply, "last_error", ri.last_error);
+		else
+			ctl_reply_null(reply, "last_error");
+		ctl_reply_end_object(reply);
+	}
+	ctl_reply_end_array(reply);
 	ctl_reply_begin_object(reply, "registry");
 	ctl_reply_uint(reply, "entries", registry_count(c->registry));
 	ctl_reply_uint(reply, "capacity", REGISTRY_DEFAULT_CAPACITY);
@@ -261,11 +313,11 @@ struct ctl_ping {
 static void reply_path(struct daemon_ctl *c, struct ctl_reply *reply, const struct iron_id *id)
 {
 	struct peer_info info;
-	char where[NETADDR_STR_SIZE];
+	char where[RELAY_URL_MAX];
 	if (peer_table_get(c->peers, id, &info) == 0 && info.connected) {
 		ctl_reply_string(reply, "path", peer_path_kind_name(info.path_kind));
 		ctl_reply_string(reply, "remote",
-				 netaddr_format(&info.remote.sa, where, sizeof(where)));
+				 path_text(c->transport, &info.remote.sa, where, sizeof(where)));
 	} else {
 		ctl_reply_string(reply, "path", "none");
 		ctl_reply_null(reply, "remote");

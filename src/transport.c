@@ -7,16 +7,34 @@
 #include <string.h>
 
 #include "iron/log.h"
+#include "iron/relay_client.h"
 #include "iron/udp.h"
 
 #define STUN_HEADER_LEN	  20
 #define STUN_MAGIC_COOKIE 0x2112a442u
+
+/* A peer seen through relays gets one slot number, the same on every relay:
+ * its placeholder is (relay, slot). Slots are found by ID through an
+ * open-addressing table; they are never reused, and there are at most
+ * TRANSPORT_MAX_SLOTS. */
+#define SLOT_TABLE (TRANSPORT_MAX_SLOTS * 2)
+
+struct transport_relay {
+	struct transport *t;
+	uint32_t number; /* 1-based: the relay part of its placeholders */
+	struct relay_client *client;
+};
 
 struct transport {
 	uv_loop_t *loop;
 	struct transport_callbacks cb;
 	struct udp_socket *sockets[TRANSPORT_MAX_SOCKETS];
 	size_t nsockets;
+	struct transport_relay relays[TRANSPORT_MAX_RELAYS];
+	size_t nrelays;
+	struct iron_id *slot_ids; /* slot i at [i - 1] */
+	uint32_t nslots;
+	uint32_t *slot_table; /* hash of an ID -> its slot, 0 empty */
 	struct transport_stats own; /* this module's counters; UDP's are summed on demand */
 };
 
@@ -88,7 +106,144 @@ void transport_del(struct transport *t)
 		return;
 	for (size_t i = 0; i < t->nsockets; i++)
 		udp_close(t->sockets[i]);
+	for (size_t i = 0; i < t->nrelays; i++)
+		relay_client_del(t->relays[i].client);
+	free(t->slot_ids);
+	free(t->slot_table);
 	free(t);
+}
+
+static size_t slot_hash(const uint8_t *id)
+{
+	/* IDs are public keys chosen by others; they may be chosen to
+	 * collide here, which costs a longer probe, never a wrong answer. */
+	uint64_t h;
+	memcpy(&h, id + 8, sizeof(h));
+	return (size_t)(h % SLOT_TABLE);
+}
+
+/* The slot of a peer, made when create and there is room; 0 when none. */
+static uint32_t slot_of(struct transport *t, const uint8_t *id, bool create)
+{
+	if (!t->slot_table) {
+		if (!create)
+			return 0;
+		t->slot_table = calloc(SLOT_TABLE, sizeof(*t->slot_table));
+		t->slot_ids = calloc(TRANSPORT_MAX_SLOTS, sizeof(*t->slot_ids));
+		if (!t->slot_table || !t->slot_ids) {
+			free(t->slot_table);
+			free(t->slot_ids);
+			t->slot_table = NULL;
+			t->slot_ids = NULL;
+			return 0;
+		}
+	}
+	for (size_t i = slot_hash(id), n = 0; n < SLOT_TABLE; i = (i + 1) % SLOT_TABLE, n++) {
+		uint32_t slot = t->slot_table[i];
+		if (slot == 0) {
+			if (!create || t->nslots == TRANSPORT_MAX_SLOTS)
+				return 0;
+			slot = ++t->nslots;
+			memcpy(t->slot_ids[slot - 1].bytes, id, IRON_ID_LEN);
+			t->slot_table[i] = slot;
+			return slot;
+		}
+		if (memcmp(t->slot_ids[slot - 1].bytes, id, IRON_ID_LEN) == 0)
+			return slot;
+	}
+	return 0;
+}
+
+static void on_relay_receive(void *user, struct relay_client *rc, const uint8_t src[32],
+			     const uint8_t *data, size_t len)
+{
+	struct transport_relay *r = user;
+	struct transport *t = r->t;
+	(void)rc;
+	uint32_t slot = slot_of(t, src, true);
+	if (slot == 0) {
+		t->own.relay_received_dropped++;
+		return;
+	}
+	struct netaddr local, remote;
+	netaddr_relay(r->number, 0, &local);
+	netaddr_relay(r->number, slot, &remote);
+	t->own.relay_datagrams_received++;
+	enum transport_datagram kind = transport_classify(data, len);
+	if (kind == TRANSPORT_QUIC) {
+		t->cb.quic(t->cb.user, &local.sa, &remote.sa, data, len);
+		return;
+	}
+	if (kind != TRANSPORT_UNKNOWN && t->cb.other)
+		t->cb.other(t->cb.user, kind, &local.sa, &remote.sa, data, len);
+	else
+		t->own.received_unwanted++;
+}
+
+int transport_add_relay(struct transport *t, uv_loop_t *loop, struct resolver *resolver,
+			const struct iron_identity *identity, const struct relay_url *url,
+			uint32_t *number)
+{
+	for (size_t i = 0; i < t->nrelays; i++) {
+		struct relay_client_info info;
+		relay_client_get_info(t->relays[i].client, &info);
+		if (relay_url_same(info.url, url)) {
+			*number = t->relays[i].number;
+			return 0;
+		}
+	}
+	if (t->nrelays == TRANSPORT_MAX_RELAYS)
+		return -ENOSPC;
+	struct transport_relay *r = &t->relays[t->nrelays];
+	r->t = t;
+	r->number = (uint32_t)t->nrelays + 1;
+	const struct relay_client_callbacks cb = {.user = r, .receive = on_relay_receive};
+	int rc = relay_client_new(loop, resolver, identity, url, &cb, &r->client);
+	if (rc < 0)
+		return rc;
+	t->nrelays++;
+	*number = r->number;
+	return 0;
+}
+
+int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer,
+			 struct netaddr *remote)
+{
+	if (relay == 0 || relay > t->nrelays)
+		return -ENOENT;
+	uint32_t slot = slot_of(t, peer->bytes, true);
+	if (slot == 0)
+		return -ENOSPC;
+	netaddr_relay(relay, slot, remote);
+	return 0;
+}
+
+size_t transport_relay_count(const struct transport *t)
+{
+	return t->nrelays;
+}
+
+void transport_relay_info(const struct transport *t, size_t i, struct relay_client_info *out)
+{
+	relay_client_get_info(t->relays[i].client, out);
+}
+
+uint32_t transport_home_relay(const struct transport *t)
+{
+	uint32_t best = 0;
+	uint64_t best_rtt = UINT64_MAX;
+	for (size_t i = 0; i < t->nrelays; i++) {
+		struct relay_client_info info;
+		relay_client_get_info(t->relays[i].client, &info);
+		if (!info.connected)
+			continue;
+		uint64_t rtt = info.rtt_ns ? info.rtt_ns : UINT64_MAX - 1;
+		if (rtt < best_rtt) {
+			best_rtt = rtt;
+			best = t->relays[i].number;
+		}
+	}
+	return best;
 }
 
 int transport_listen(struct transport *t, const struct sockaddr *addr)
@@ -143,10 +298,21 @@ int transport_send(struct transport *t, const struct sockaddr *local, const stru
 		   const uint8_t *data, size_t len)
 {
 	int rc;
-	if (netaddr_is_relay(remote)) {
-		/* Relay links come with the relay client. */
-		t->own.no_relay_link++;
-		rc = -ENETUNREACH;
+	uint32_t relay, slot;
+	if (netaddr_relay_parts(remote, &relay, &slot) == 0) {
+		if (relay == 0 || relay > t->nrelays || slot == 0 || slot > t->nslots) {
+			t->own.no_relay_link++;
+			rc = -ENETUNREACH;
+			goto failed;
+		}
+		rc = relay_client_send(t->relays[relay - 1].client, t->slot_ids[slot - 1].bytes,
+				       data, len);
+		if (rc == 0) {
+			t->own.relay_datagrams_sent++;
+			return 0;
+		}
+		if (rc == -ENOTCONN)
+			t->own.no_relay_link++;
 		goto failed;
 	}
 	struct udp_socket *sock = socket_of(t, local);
@@ -173,6 +339,8 @@ void transport_flush(struct transport *t)
 {
 	for (size_t i = 0; i < t->nsockets; i++)
 		udp_flush(t->sockets[i]);
+	for (size_t i = 0; i < t->nrelays; i++)
+		relay_client_flush(t->relays[i].client);
 }
 
 void transport_get_stats(const struct transport *t, struct transport_stats *out)

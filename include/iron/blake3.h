@@ -19,8 +19,8 @@
 /* A hasher on the stack; its fields are private to blake3.c. */
 struct blake3 {
 	uint32_t key[8];
-	uint32_t cv[8];		     /* the current chunk's chaining value */
-	uint32_t cv_stack[54 * 8];   /* one per level of the chunk tree */
+	uint32_t cv[8];		   /* the current chunk's chaining value */
+	uint32_t cv_stack[54 * 8]; /* one per level of the chunk tree */
 	uint64_t chunk_counter;
 	uint8_t block[64];
 	uint8_t block_len;

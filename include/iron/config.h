@@ -48,11 +48,14 @@
 #define DAEMON_MAX_PEERS     256
 #define DAEMON_MAX_UPSTREAMS 8
 #define DAEMON_HOST_MAX	     256
+#define DAEMON_MAX_RELAYS    8
+#define DAEMON_URL_MAX	     256
 
 struct daemon_peer_config {
 	struct iron_id id;
-	char host[DAEMON_HOST_MAX]; /* numeric address or name */
+	char host[DAEMON_HOST_MAX]; /* numeric address or name; "" when none */
 	uint16_t port;
+	char relay[DAEMON_URL_MAX]; /* the peer's relay URL; "" when none */
 };
 
 struct daemon_config {
@@ -75,6 +78,12 @@ struct daemon_config {
 	size_t npeers;
 	struct netaddr dns_upstream[DAEMON_MAX_UPSTREAMS];
 	size_t nupstream;
+	/* The relay map: --relay-url, Relay =; "none" gives nrelays 0 with
+	 * relays_set; nothing given: the default map (iroh's N0 relays). */
+	char relays[DAEMON_MAX_RELAYS][DAEMON_URL_MAX];
+	size_t nrelays;
+	bool relays_set;
+	const char *ca_file; /* SSL_CERT_FILE: more CAs for TLS relays, or NULL */
 };
 
 #define CONFIG_MAX_SIZE	    65536
@@ -99,6 +108,7 @@ enum config_setting {
 	CONFIG_LOG_FILTER = 1u << 7,
 	CONFIG_STATE_DIR = 1u << 8,
 	CONFIG_PEERS = 1u << 9,
+	CONFIG_RELAYS = 1u << 10,
 };
 
 /* A parsed file: the values, and which of them the file gave. A plain
@@ -119,6 +129,8 @@ struct config_file {
 	size_t nupstream;
 	struct daemon_peer_config peers[DAEMON_MAX_PEERS];
 	size_t npeers;
+	char relays[DAEMON_MAX_RELAYS][DAEMON_URL_MAX];
+	size_t nrelays; /* 0 with CONFIG_RELAYS set: Relay = none */
 };
 
 /* Where and why parsing failed. line is 1-based, 0 for errors about the
@@ -164,8 +176,12 @@ void config_log_settings(const struct config_file *file, int cli_level, const ch
  * brackets. Returns 0 or -EINVAL. */
 int config_parse_endpoint(const char *text, char *host, size_t host_cap, uint16_t *port);
 
-/* Parses "ID@HOST:PORT" (the --peer form; ID in any encoding) into *out.
- * The daemon's daemon_parse_peer() can be this. Returns 0 or -EINVAL. */
+/* Parses "ID@HOST:PORT" or "ID@RELAY-URL" (the --peer forms; ID in any
+ * encoding; the URL http:// or https://) into *out. Returns 0 or -EINVAL. */
 int config_parse_peer(const char *text, struct daemon_peer_config *out);
+
+/* Checks a relay URL (relay_url_parse()) and copies it into out
+ * (DAEMON_URL_MAX bytes). Returns 0 or -EINVAL with a reason in err. */
+int config_parse_relay_url(const char *text, char *out, char *err, size_t err_cap);
 
 #endif

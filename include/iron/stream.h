@@ -53,13 +53,20 @@ struct stream_callbacks {
 int stream_connect(uv_loop_t *loop, const struct sockaddr *addr, const char *tls_host,
 		   const struct stream_callbacks *cb, struct stream **out);
 
+/* Trusts the CA certificates of a PEM file as well as the system's, for
+ * every TLS client stream opened after the call (a private relay's CA;
+ * `iron serve` takes it from SSL_CERT_FILE). Returns 0, or a negative errno
+ * with a one-line reason in err. */
+int stream_client_add_ca_file(const char *pem_file, char *err, size_t err_cap);
+
 /* Accepts a pending connection on a listening TCP handle. tls NULL: plain
  * TCP. Returns 0 or a negative errno (nothing to accept, out of memory). */
 int stream_accept(uv_stream_t *listener, struct stream_tls_server *tls,
 		  const struct stream_callbacks *cb, struct stream **out);
 
 /* Queues bytes (copied). Returns 0, or -ENOBUFS when the queue would pass
- * its limit (nothing queued), or -EPIPE once the stream is closing. */
+ * its limit (nothing queued; an empty queue takes any write), or -EPIPE
+ * once the stream is closing. */
 int stream_write(struct stream *s, const uint8_t *data, size_t len);
 /* Two pieces as one write (a head and a payload). */
 int stream_write2(struct stream *s, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);

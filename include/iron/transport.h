@@ -16,9 +16,15 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "iron/id.h"
+#include "iron/identity.h"
 #include "iron/netaddr.h"
+#include "iron/relay_client.h"
+#include "iron/resolver.h"
 
 #define TRANSPORT_MAX_SOCKETS 8
+#define TRANSPORT_MAX_RELAYS  8
+#define TRANSPORT_MAX_SLOTS   8192 /* peers ever seen through relays */
 
 /* The 8 bytes that start iron's own control datagrams. Their first byte
  * has QUIC's long-header bit (0x80) and fixed bit (0x40) clear. A QUIC
@@ -88,6 +94,27 @@ int transport_send(struct transport *t, const struct sockaddr *local, const stru
 /* Sends everything queued. */
 void transport_flush(struct transport *t);
 
+/* Relay links. transport_add_relay() starts a relay client for url (or
+ * finds the one already there) and gives its number, the relay part of
+ * its placeholder addresses (1..TRANSPORT_MAX_RELAYS). The client
+ * connects, and reconnects, by itself; datagrams from a peer through it
+ * arrive at the quic callback from the path (local (number, 0), remote
+ * (number, slot of the peer)). Returns 0, -ENOSPC or -ENOMEM. */
+int transport_add_relay(struct transport *t, uv_loop_t *loop, struct resolver *resolver,
+			const struct iron_identity *identity, const struct relay_url *url,
+			uint32_t *number);
+
+/* The placeholder remote address of peer through relay number. Returns 0,
+ * -ENOENT (no such relay) or -ENOSPC (TRANSPORT_MAX_SLOTS peers seen). */
+int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer,
+			 struct netaddr *remote);
+
+size_t transport_relay_count(const struct transport *t);
+/* Relay i (0-based; its number is i + 1). */
+void transport_relay_info(const struct transport *t, size_t i, struct relay_client_info *out);
+/* The number of the connected relay with the lowest round trip; 0: none. */
+uint32_t transport_home_relay(const struct transport *t);
+
 struct transport_stats {
 	/* The UDP sockets together. */
 	uint64_t datagrams_received, datagrams_sent, bytes_received, bytes_sent;
@@ -101,6 +128,8 @@ struct transport_stats {
 	uint64_t received_iron;	    /* iron control datagrams received */
 	uint64_t received_unknown;  /* neither QUIC, STUN nor iron: dropped */
 	uint64_t received_unwanted; /* STUN or iron with no one to take them: dropped */
+	uint64_t relay_datagrams_sent, relay_datagrams_received;
+	uint64_t relay_received_dropped; /* from a peer when every slot is taken */
 };
 void transport_get_stats(const struct transport *t, struct transport_stats *out);
 

@@ -151,6 +151,28 @@ link_ns() {
 	wait_for 5 ip netns exec "$PREFIX$1" ping -c 1 -W 1 10.99.0.2
 }
 
+# link_star HUB NODE...: a bridge in namespace HUB with 10.98.0.254/24 and
+# fd00:98::ff/64, and one veth per NODE to it: the i-th NODE (from 1) gets
+# 10.98.0.i and fd00:98::i. The HUB stands for the internet.
+link_star() {
+	hub=$1
+	shift
+	ip -n "$PREFIX$hub" link add br0 type bridge
+	ip -n "$PREFIX$hub" addr add 10.98.0.254/24 dev br0
+	ip -n "$PREFIX$hub" addr add fd00:98::ff/64 dev br0 nodad
+	ip -n "$PREFIX$hub" link set br0 up
+	i=1
+	for node in "$@"; do
+		ip link add "${PREFIX}s$i" netns "$PREFIX$node" type veth peer name "p$i" netns "$PREFIX$hub"
+		ip -n "$PREFIX$hub" link set "p$i" master br0 up
+		ip -n "$PREFIX$node" addr add "10.98.0.$i/24" dev "${PREFIX}s$i"
+		ip -n "$PREFIX$node" addr add "fd00:98::$i/64" dev "${PREFIX}s$i" nodad
+		ip -n "$PREFIX$node" link set "${PREFIX}s$i" up
+		wait_for 5 ip netns exec "$PREFIX$node" ping -c 1 -W 1 10.98.0.254
+		i=$((i + 1))
+	done
+}
+
 # new_key NAME: makes a state directory with a fresh key for node NAME and
 # prints nothing; node_id NAME then gives its base32 ID.
 new_key() {
@@ -183,6 +205,12 @@ start_iron() {
 		mv "$WORK/$node.out" "$WORK/$node.out.$n"
 	fi
 	# Not through in_ns: $! must be the daemon itself (ip netns exec execs it).
+	# No relays unless the test names them: n0's public relays (the
+	# default map) are not reachable from here.
+	case " $* " in
+	*" --relay-url "*) ;;
+	*) set -- --relay-url none "$@" ;;
+	esac
 	ip netns exec "$PREFIX$node" "$IRON" serve --state-dir "$WORK/$node" --no-dns-config "$@" \
 		>"$WORK/$node.out" 2>>"$WORK/$node.log" &
 	pid=$!
