@@ -102,9 +102,10 @@ finish() {
 # wait_for TIMEOUT_SECONDS COMMAND...: polls every 0.1 s until the command
 # succeeds; returns 1 on timeout.
 wait_for() {
-	limit=$(($1 * 10))
+	# Local: callers loop with i too (link_star did, and named two veths
+	# alike when the first ping answered at once).
+	local limit=$(($1 * 10)) i=0
 	shift
-	i=0
 	while [ $i -lt $limit ]; do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
