@@ -99,9 +99,10 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 				goto out;
 			}
 			if (config_parse_peer(optarg, &config->peers[config->npeers]) != 0) {
-				cli_error("serve: --peer '%s': expected ID@HOST:PORT or ID@RELAY-URL "
-					  "with a valid node ID",
-					  optarg);
+				cli_error(
+				    "serve: --peer '%s': expected ID@HOST:PORT or ID@RELAY-URL "
+				    "with a valid node ID",
+				    optarg);
 				cli_hint("e.g. --peer "
 					 "df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@192."
 					 "0.2.1:4766");
@@ -114,7 +115,8 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 			char err[300];
 			if (strcmp(optarg, "none") == 0) {
 				if (config->nrelays > 0) {
-					cli_error("serve: --relay-url none: cannot go with a relay URL");
+					cli_error(
+					    "serve: --relay-url none: cannot go with a relay URL");
 					goto out;
 				}
 				config->relays_set = true;
@@ -126,7 +128,8 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 				goto out;
 			}
 			if (config->nrelays == DAEMON_MAX_RELAYS) {
-				cli_error("serve: --relay-url: at most %d relays", DAEMON_MAX_RELAYS);
+				cli_error("serve: --relay-url: at most %d relays",
+					  DAEMON_MAX_RELAYS);
 				goto out;
 			}
 			if (config_parse_relay_url(optarg, config->relays[config->nrelays], err,

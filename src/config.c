@@ -28,7 +28,7 @@ struct parse {
 	unsigned interface_line; /* line of the [Interface] header, 0 if none yet */
 	unsigned peer_line;	 /* line of the open [Peer] header, 0 if none */
 	bool peer_has_id, peer_has_endpoint, peer_has_relay;
-	bool relays_none; /* Relay = none was given */
+	bool relays_none;      /* Relay = none was given */
 	unsigned key_line[16]; /* first line of each singular setting, by bit index */
 	unsigned peer_id_line[DAEMON_MAX_PEERS];
 };
@@ -323,7 +323,8 @@ static int parse_relay(struct parse *p, const char *name, const char *value)
 	char err[300];
 	if (strcmp(value, "none") == 0) {
 		if (p->out->nrelays > 0)
-			return fail(p, p->line, "%s: none and a relay URL cannot go together", name);
+			return fail(p, p->line, "%s: none and a relay URL cannot go together",
+				    name);
 		p->out->set |= CONFIG_RELAYS;
 		p->relays_none = true;
 		return 0;

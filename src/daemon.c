@@ -631,7 +631,8 @@ static int start_network(struct daemon *d)
 			return rc;
 		}
 	}
-	size_t nrelays = cfg->relays_set ? cfg->nrelays : sizeof(default_relays) / sizeof(default_relays[0]);
+	size_t nrelays =
+	    cfg->relays_set ? cfg->nrelays : sizeof(default_relays) / sizeof(default_relays[0]);
 	for (size_t i = 0; i < nrelays; i++) {
 		const char *url = cfg->relays_set ? cfg->relays[i] : default_relays[i];
 		uint32_t number;

@@ -64,7 +64,7 @@ struct relay_client {
 	uint64_t ping_sent_ns; /* 0: none outstanding */
 
 	/* The batch being built: datagrams for one peer, one size. */
-	uint8_t *frame; /* FRAME_MAX bytes while connected: datagram frames */
+	uint8_t *frame;			    /* FRAME_MAX bytes while connected: datagram frames */
 	uint8_t control[WS_MAX_HEAD + 256]; /* every other frame */
 	uint8_t batch_dst[RELAY_KEY_LEN];
 	size_t batch_len;   /* packet bytes in the batch */
@@ -157,7 +157,8 @@ int relay_url_parse(const char *text, struct relay_url *out, char *err, size_t e
 	}
 	if (*p == '[') {
 		struct netaddr check;
-		if (netaddr_parse_host(out->host, 0, &check) < 0 || check.sa.sa_family != AF_INET6) {
+		if (netaddr_parse_host(out->host, 0, &check) < 0 ||
+		    check.sa.sa_family != AF_INET6) {
 			snprintf(err, err_cap, "relay URL: not an IPv6 address in [ ]: %s", text);
 			return -EINVAL;
 		}
@@ -251,8 +252,8 @@ static int send_message(struct relay_client *rc, uint8_t opcode, uint8_t *buf, s
 
 static int send_control(struct relay_client *rc, const struct relay_frame *frame)
 {
-	ssize_t n = relay_frame_encode(frame, rc->control + WS_MAX_HEAD,
-				       sizeof(rc->control) - WS_MAX_HEAD);
+	ssize_t n =
+	    relay_frame_encode(frame, rc->control + WS_MAX_HEAD, sizeof(rc->control) - WS_MAX_HEAD);
 	if (n < 0)
 		return (int)n;
 	return send_message(rc, WS_BINARY, rc->control, (size_t)n);
@@ -327,9 +328,11 @@ static bool handle_frame(struct relay_client *rc, const uint8_t *msg, size_t len
 			return true;
 		case RELAY_SERVER_DENIES_AUTH: {
 			char reason[128];
-			size_t n = f.data_len < sizeof(reason) - 1 ? f.data_len : sizeof(reason) - 1;
+			size_t n =
+			    f.data_len < sizeof(reason) - 1 ? f.data_len : sizeof(reason) - 1;
 			for (size_t i = 0; i < n; i++)
-				reason[i] = f.data[i] >= 0x20 && f.data[i] < 0x7f ? (char)f.data[i] : '?';
+				reason[i] =
+				    f.data[i] >= 0x20 && f.data[i] < 0x7f ? (char)f.data[i] : '?';
 			reason[n] = 0;
 			char why[180];
 			snprintf(why, sizeof(why), "the relay refused us: %s", reason);
@@ -422,8 +425,8 @@ static bool check_upgrade(struct relay_client *rc, const struct http1_response *
 {
 	char why[160];
 	if (resp->status != 101) {
-		snprintf(why, sizeof(why), "the relay answered HTTP %d, not 101 Switching Protocols",
-			 resp->status);
+		snprintf(why, sizeof(why),
+			 "the relay answered HTTP %d, not 101 Switching Protocols", resp->status);
 		fail(rc, why);
 		return false;
 	}
@@ -569,8 +572,8 @@ static void on_retry_timer(uv_timer_t *timer)
 	if (rc->state == RC_WAITING) {
 		rc->state = RC_RESOLVING;
 		uv_timer_start(&rc->retry_timer, on_retry_timer, CONNECT_TIMEOUT_MS, 0);
-		int err = resolver_lookup_host(rc->resolver, rc->url.host, rc->url.port, on_resolved,
-					       rc, &rc->query);
+		int err = resolver_lookup_host(rc->resolver, rc->url.host, rc->url.port,
+					       on_resolved, rc, &rc->query);
 		if (err < 0) {
 			rc->query = NULL;
 			fail(rc, resolver_strerror(err));

@@ -34,7 +34,7 @@ struct transport {
 	size_t nrelays;
 	struct iron_id *slot_ids; /* slot i at [i - 1] */
 	uint32_t nslots;
-	uint32_t *slot_table; /* hash of an ID -> its slot, 0 empty */
+	uint32_t *slot_table;	    /* hash of an ID -> its slot, 0 empty */
 	struct transport_stats own; /* this module's counters; UDP's are summed on demand */
 };
 

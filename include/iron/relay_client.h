@@ -17,8 +17,8 @@
 #include "iron/identity.h"
 #include "iron/resolver.h"
 
-#define RELAY_URL_MAX	  256
-#define RELAY_HOST_MAX	  254
+#define RELAY_URL_MAX  256
+#define RELAY_HOST_MAX 254
 
 /* A relay URL: http:// or https://, a host (name, IPv4, or [IPv6]), an
  * optional port, an optional path (ignored: the relay endpoint is /relay,

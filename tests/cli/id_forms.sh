@@ -27,7 +27,7 @@ done
 for bad in "${KAT_HEX}0" "$KAT_B32.iron.x"; do
 	run serve --peer "$bad@192.0.2.1:4766"
 	expect_rc 2 "serve --peer $bad@..."
-	expect_err "expected ID@HOST:PORT with a valid node ID" "serve --peer $bad@... refused"
+	expect_err "expected ID@HOST:PORT or ID@RELAY-URL with a valid node ID" "serve --peer $bad@... refused"
 	run ping "$bad" --socket "$TMP/none.sock"
 	expect_rc 2 "ping $bad"
 	expect_err "is not a node ID" "ping $bad refused"

@@ -39,7 +39,7 @@ relay_connected() { # node
 }
 path_of() { # node peer-id
 	"$IRON" status --state-dir "$WORK/$1" -f json |
-		jq -r --arg id "$2" '.peers[] | select(.id.base32 == $id) | "\(.path) \(.remote)"'
+		jq -r --arg id "$2" '.peers[] | select(.id == $id) | "\(.path) \(.remote)"'
 }
 
 start_relay

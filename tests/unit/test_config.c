@@ -240,7 +240,7 @@ static void test_errors(void)
 	    {"[Peer]\nEndpoint = 10.0.0.1:1\n", 1, "line 1: [Peer]: missing ID"},
 	    {"MTU = 1300\n\n[Peer]\nID = df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq\n"
 	     "[Interface]\n",
-	     3, "line 3: [Peer]: missing Endpoint"},
+	     3, "line 3: [Peer]: missing Endpoint or Relay"},
 	    {"[Peer]\nID = df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqa\n", 2,
 	     "line 2: ID: not a node ID (expected 52 base32 characters, 64 hex digits or "
 	     "<base32>.iron)"},
@@ -565,6 +565,48 @@ static void test_endpoint_and_peer(void)
 	CHECK_INT(config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq", &peer),
 		  -EINVAL);
 	CHECK_INT(config_parse_peer("nope@1.2.3.4:1", &peer), -EINVAL);
+	/* ID@RELAY-URL: the relay, no address. */
+	CHECK_INT(config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@"
+				    "http://10.98.0.254:3340",
+				    &peer),
+		  0);
+	CHECK_STR(peer.relay, "http://10.98.0.254:3340");
+	CHECK_STR(peer.host, "");
+	CHECK_INT(config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@"
+				    "https://relay.example./x",
+				    &peer),
+		  0);
+	CHECK_STR(peer.relay, "https://relay.example./x");
+	CHECK_INT(config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@"
+				    "https://u@relay.example",
+				    &peer),
+		  -EINVAL);
+	CHECK_INT(config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@"
+				    "http://relay.example:0",
+				    &peer),
+		  -EINVAL);
+	CHECK_INT(config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@"
+				    "http://[fd00::1",
+				    &peer),
+		  -EINVAL);
+	{
+		struct config_file *f = calloc(1, sizeof(*f));
+		struct config_error e = {0};
+		const char *text = "Relay = http://[fd00::1]:3340\nRelay = https://r.example\n"
+				   "[Peer]\nID = df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq\n"
+				   "Relay = http://r2.example:80\n";
+		CHECK_INT(config_parse(text, strlen(text), f, &e), 0);
+		CHECK_INT(f->nrelays, 2);
+		CHECK_STR(f->relays[1], "https://r.example");
+		CHECK_STR(f->peers[0].relay, "http://r2.example:80");
+		CHECK(f->set & CONFIG_RELAYS);
+		const char *none = "Relay = none\nRelay = http://x.example\n";
+		CHECK(config_parse(none, strlen(none), f, &e) != 0);
+		CHECK_STR(e.message, "line 2: Relay: none and a relay URL cannot go together");
+		const char *bad = "Relay = ftp://x.example\n";
+		CHECK(config_parse(bad, strlen(bad), f, &e) != 0);
+		free(f);
+	}
 	CHECK_INT(config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@1.2.3.4",
 				    &peer),
 		  -EINVAL);
