@@ -217,6 +217,8 @@ int ws_reader_next(struct ws_reader *r, uint8_t *opcode, const uint8_t **data, s
 	for (;;) {
 		struct ws_head h;
 		size_t avail = r->len - r->start;
+		if (avail == 0)
+			return 0; /* also a reader never fed: buf is NULL */
 		int rc = ws_parse_head(r->buf + r->start, avail, &h);
 		if (rc < 0)
 			return reader_fail(r, -EBADMSG);

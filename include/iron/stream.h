@@ -64,7 +64,10 @@ int stream_client_add_ca_file(const char *pem_file, char *err, size_t err_cap);
 int stream_accept(uv_stream_t *listener, struct stream_tls_server *tls,
 		  const struct stream_callbacks *cb, struct stream **out);
 
-/* Queues bytes (copied). Returns 0, or -ENOBUFS when the queue would pass
+/* Queues bytes (copied). A write the socket refuses ends the stream: the
+ * closed callback then runs before this returns (-EPIPE or the error),
+ * so a caller must not touch its own per-stream state afterwards without
+ * checking. Returns 0, or -ENOBUFS when the queue would pass
  * its limit (nothing queued; an empty queue takes any write), or -EPIPE
  * once the stream is closing. */
 int stream_write(struct stream *s, const uint8_t *data, size_t len);

@@ -29,6 +29,9 @@
 //   --connect ID        only dials ID with the first --alpn, prints
 //                       connect-ok or connect-failed and exits
 //   --echo-port N       UDP port answered as an echo service (default 7)
+//   --relay URL         use this relay (RelayMode.customFromUrls) instead of
+//                       none; a --peer may then be ID@URL (reached through
+//                       that relay only)
 //   --log LEVEL         iroh's own log (Off, Error, ..., Trace), on stdout
 //                       between the events
 
@@ -76,6 +79,7 @@ function parseArgs(argv) {
       case '--connect': o.connect = v(); break
       case '--echo-port': o.echoPort = Number(v()); break
       case '--log': o.log = v(); break
+      case '--relay': o.relay = v(); break
       default: throw new Error(`unknown option ${a}`)
     }
   }
@@ -208,7 +212,7 @@ const builder = Endpoint.builder()
 presetMinimal(builder)
 builder.secretKey(secret)
 builder.alpns(opts.alpns.map(enc))
-builder.relayMode(RelayMode.disabled())
+builder.relayMode(opts.relay ? RelayMode.customFromUrls([opts.relay]) : RelayMode.disabled())
 builder.bindAddr(opts.bind)
 const ep = await builder.bind()
 
@@ -237,7 +241,10 @@ for (const spec of opts.peers) {
 
 function dial(p, alpn) {
   if (!p.addr) throw new Error(`no address for ${p.key}`)
-  const target = new EndpointAddr(EndpointId.fromBytes(p.id), null, [p.addr])
+  const viaRelay = /^https?:\/\//.test(p.addr)
+  const target = viaRelay
+    ? new EndpointAddr(EndpointId.fromBytes(p.id), p.addr, [])
+    : new EndpointAddr(EndpointId.fromBytes(p.id), null, [p.addr])
   return ep.connect(target, enc(alpn))
 }
 
