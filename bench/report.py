@@ -13,7 +13,7 @@ import json
 import statistics
 import sys
 
-NAMES = {"iron": "iron", "wg": "wireguard-go", "veth": "veth", "nebula": "nebula",
+NAMES = {"iron": "iron", "ironrelay": "iron via relay", "wg": "wireguard-go", "veth": "veth", "nebula": "nebula",
          "tinc": "tinc", "fastd": "fastd", "ygg": "yggdrasil", "openvpn": "openvpn"}
 
 # metric, label, format
@@ -34,6 +34,8 @@ ROWS = [
     ("cpu4_s_per_gb", "daemon CPU s/GB, 4 streams (A+B)", "{:.2f}"),
     ("cpu1_a_s_per_gb", "  sender A, 1 stream", "{:.2f}"),
     ("cpu1_b_s_per_gb", "  receiver B, 1 stream", "{:.2f}"),
+    ("relay_cpu1_s_per_gb", "iron relay CPU s/GB, 1 stream", "{:.2f}"),
+    ("relay_cpu4_s_per_gb", "iron relay CPU s/GB, 4 streams", "{:.2f}"),
     ("machine_cpu1_s_per_gb", "machine CPU s/GB, 1 stream", "{:.2f}"),
     ("machine_cpu4_s_per_gb", "machine CPU s/GB, 4 streams", "{:.2f}"),
     ("rss_idle_kb", "RSS of A idle, no peer (KB)", "{:.0f}"),

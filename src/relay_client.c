@@ -202,6 +202,21 @@ static void set_error(struct relay_client *rc, const char *why)
 	rc->info.last_error = rc->last_error;
 }
 
+/* Lets go of the lookup, the stream and their buffers. */
+static void drop_connection(struct relay_client *rc)
+{
+	if (rc->query)
+		resolver_cancel(rc->query);
+	rc->query = NULL;
+	stream_close(rc->stream);
+	rc->stream = NULL;
+	ws_reader_free(&rc->reader);
+	free(rc->frame);
+	rc->frame = NULL;
+	rc->batch_count = 0;
+	rc->batch_len = 0;
+}
+
 /* Ends the current attempt or connection and schedules the next one. */
 static void fail(struct relay_client *rc, const char *why)
 {
@@ -212,16 +227,7 @@ static void fail(struct relay_client *rc, const char *why)
 		log_info("lost relay %s: %s", rc->url.text, why);
 	else
 		log_debug("relay %s: %s", rc->url.text, why);
-	if (rc->query) {
-		resolver_cancel(rc->query);
-		rc->query = NULL;
-	}
-	stream_close(rc->stream);
-	rc->stream = NULL;
-	ws_reader_free(&rc->reader);
-	free(rc->frame);
-	rc->frame = NULL;
-	rc->batch_count = 0;
+	drop_connection(rc);
 	rc->ping_sent_ns = 0;
 	rc->protocol = NULL;
 	rc->info.connected = false;
@@ -627,14 +633,7 @@ void relay_client_del(struct relay_client *rc)
 {
 	if (!rc)
 		return;
-	if (rc->query)
-		resolver_cancel(rc->query);
-	rc->query = NULL;
-	stream_close(rc->stream);
-	rc->stream = NULL;
-	ws_reader_free(&rc->reader);
-	free(rc->frame);
-	rc->frame = NULL;
+	drop_connection(rc);
 	rc->state = RC_CLOSED;
 	uv_close((uv_handle_t *)&rc->retry_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&rc->ping_timer, on_handle_closed);

@@ -174,6 +174,17 @@ link_star() {
 	done
 }
 
+# cut_off NODE ADDR4 ADDR6: nftables in NODE's namespace drops every packet
+# to and from those addresses (no direct path, whatever the protocol).
+cut_off() {
+	ip netns exec "$PREFIX$1" nft -f - <<EOF
+table inet cut {
+	chain in { type filter hook input priority 0; ip saddr $2 drop; ip6 saddr $3 drop; }
+	chain out { type filter hook output priority 0; ip daddr $2 drop; ip6 daddr $3 drop; }
+}
+EOF
+}
+
 # new_key NAME: makes a state directory with a fresh key for node NAME and
 # prints nothing; node_id NAME then gives its base32 ID.
 new_key() {

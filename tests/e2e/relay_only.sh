@@ -19,12 +19,7 @@ B=$(node_id b)
 RELAY=http://10.98.0.254:3340
 
 # No packet of any kind between A and B.
-in_ns a nft -f - <<EOF
-table inet cut {
-	chain in { type filter hook input priority 0; ip saddr 10.98.0.2 drop; ip6 saddr fd00:98::2 drop; }
-	chain out { type filter hook output priority 0; ip daddr 10.98.0.2 drop; ip6 daddr fd00:98::2 drop; }
-}
-EOF
+cut_off a 10.98.0.2 fd00:98::2
 check "A cannot reach B's address" sh -c "! ip netns exec ${PREFIX}a ping -c 1 -W 1 10.98.0.2 >/dev/null"
 
 start_relay() {

@@ -22,12 +22,7 @@ J1=$(node_id j1)
 J0=$(node_id j0)
 RELAY=http://10.98.0.254:3340
 
-in_ns a nft -f - <<EOF
-table inet cut {
-	chain in { type filter hook input priority 0; ip saddr 10.98.0.2 drop; ip6 saddr fd00:98::2 drop; }
-	chain out { type filter hook output priority 0; ip daddr 10.98.0.2 drop; ip6 daddr fd00:98::2 drop; }
-}
-EOF
+cut_off a 10.98.0.2 fd00:98::2
 check "no direct path between the iron node and the iroh nodes" \
 	sh -c "! ip netns exec ${PREFIX}a ping -c 1 -W 1 10.98.0.2 >/dev/null"
 
@@ -44,6 +39,10 @@ start_js j0 j --key "$WORK/j0/secret.key" --bind "10.98.0.2:$((JS_PORT + 1))" --
 start_iron a --relay-url "$RELAY" --peer "$J1@$RELAY" --peer "$J0@$RELAY" || { not_ok "iron starts"; finish; }
 check "iron connected to the relay" wait_for 10 sh -c \
 	"$IRON status --state-dir $WORK/a -f json | jq -e '.relays[0].connected' >/dev/null"
+# A packet for a node not (yet) on the relay is dropped there: wait until
+# the two iroh nodes and iron are all its clients.
+check "the relay has its three clients" wait_for 20 sh -c \
+	"$IRON relay status --socket $WORK/relay.sock -f json | jq -e '.clients >= 3' >/dev/null"
 
 n=$(ping_count a "$J1.iron" 10)
 check "iron -> iroh (iron/packet/1) through the relay: ${n:-0}/10 replies" test "${n:-0}" -eq 10

@@ -592,9 +592,10 @@ static void test_endpoint_and_peer(void)
 	{
 		struct config_file *f = calloc(1, sizeof(*f));
 		struct config_error e = {0};
-		const char *text = "Relay = http://[fd00::1]:3340\nRelay = https://r.example\n"
-				   "[Peer]\nID = df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq\n"
-				   "Relay = http://r2.example:80\n";
+		const char *text =
+		    "Relay = http://[fd00::1]:3340\nRelay = https://r.example\n"
+		    "[Peer]\nID = df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq\n"
+		    "Relay = http://r2.example:80\n";
 		CHECK_INT(config_parse(text, strlen(text), f, &e), 0);
 		CHECK_INT(f->nrelays, 2);
 		CHECK_STR(f->relays[1], "https://r.example");
