@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "iron/addr.h"
+#include "iron/bytes.h"
 
 /* A wire-format name: at most 255 bytes including the root label. */
 #define NAME_MAX_WIRE 255
@@ -276,18 +277,6 @@ struct reply {
 	uint16_t nscount;
 };
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	put_u16(p, (uint16_t)(v >> 16));
-	put_u16(p + 2, (uint16_t)v);
-}
-
 /* Writes the reply; when it does not fit in limit bytes, sets TC and drops
  * the answer and authority sections, then the OPT record, then the
  * question, in that order, until it fits. Returns the length. */
@@ -310,18 +299,18 @@ static size_t write_reply(const struct reply *rep, uint8_t *out, size_t limit, b
 	}
 
 	size_t p = DNS_HEADER_LEN;
-	put_u16(out, q->id);
+	bytes_put16(out, q->id);
 	out[2] = (uint8_t)(FLAG_QR | q->flags | (rep->aa ? FLAG_AA : 0) | (tc ? FLAG_TC : 0));
 	out[3] = (uint8_t)(rep->rcode & 0x0f);
-	put_u16(out + 4, with_question ? 1 : 0);
-	put_u16(out + 6, with_records ? rep->ancount : 0);
-	put_u16(out + 8, with_records ? rep->nscount : 0);
-	put_u16(out + 10, with_opt ? 1 : 0);
+	bytes_put16(out + 4, with_question ? 1 : 0);
+	bytes_put16(out + 6, with_records ? rep->ancount : 0);
+	bytes_put16(out + 8, with_records ? rep->nscount : 0);
+	bytes_put16(out + 10, with_opt ? 1 : 0);
 	if (with_question) {
 		memcpy(out + p, q->name, q->name_len);
 		p += q->name_len;
-		put_u16(out + p, q->qtype);
-		put_u16(out + p + 2, q->qclass);
+		bytes_put16(out + p, q->qtype);
+		bytes_put16(out + p + 2, q->qclass);
 		p += 4;
 	}
 	if (with_records) {
@@ -333,12 +322,12 @@ static size_t write_reply(const struct reply *rep, uint8_t *out, size_t limit, b
 	}
 	if (with_opt) {
 		out[p] = 0; /* root */
-		put_u16(out + p + 1, DNS_TYPE_OPT);
-		put_u16(out + p + 3, DNS_EDNS_UDP_SIZE);
+		bytes_put16(out + p + 1, DNS_TYPE_OPT);
+		bytes_put16(out + p + 3, DNS_EDNS_UDP_SIZE);
 		/* Extended rcode, version 0, DO copied (RFC 3225). */
-		put_u32(out + p + 5,
-			(uint32_t)(rep->rcode >> 4) << 24 | (q->edns_do ? OPT_FLAG_DO : 0));
-		put_u16(out + p + 9, 0);
+		bytes_put32(out + p + 5,
+			    (uint32_t)(rep->rcode >> 4) << 24 | (q->edns_do ? OPT_FLAG_DO : 0));
+		bytes_put16(out + p + 9, 0);
 		p += OPT_RR_LEN;
 	}
 	*truncated = tc;
@@ -371,11 +360,11 @@ static void add_aaaa(struct reply *rep, const struct iron_id *id)
 	addr_from_id(id, &addr);
 	/* Owner: a pointer to the question name at offset 12, so the owner is
 	 * the name exactly as asked, case included. */
-	put_u16(rr, 0xc000 | DNS_HEADER_LEN);
-	put_u16(rr + 2, DNS_TYPE_AAAA);
-	put_u16(rr + 4, DNS_CLASS_IN);
-	put_u32(rr + 6, DNS_TTL);
-	put_u16(rr + 10, 16);
+	bytes_put16(rr, 0xc000 | DNS_HEADER_LEN);
+	bytes_put16(rr + 2, DNS_TYPE_AAAA);
+	bytes_put16(rr + 4, DNS_CLASS_IN);
+	bytes_put32(rr + 6, DNS_TTL);
+	bytes_put16(rr + 10, 16);
 	memcpy(rr + 12, addr.s6_addr, 16);
 	rep->answer_len += AAAA_RR_LEN;
 	rep->ancount++;
@@ -546,7 +535,7 @@ uint16_t dns_get_id(const uint8_t *msg)
 
 void dns_set_id(uint8_t *msg, uint16_t id)
 {
-	put_u16(msg, id);
+	bytes_put16(msg, id);
 }
 
 const char *dns_rcode_name(int rcode)

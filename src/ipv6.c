@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "iron/addr.h"
+#include "iron/bytes.h"
 
 /* Extension headers with the common layout (Next Header, length in 8-byte
  * units beyond the first 8): RFC 8200 and the IANA registry. */
@@ -15,25 +16,6 @@
 #define PROTO_EXP2     254
 
 #define GENERATED_HOP_LIMIT 64
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 bool ipv6_is_multicast(const struct in6_addr *addr)
 {
@@ -173,7 +155,7 @@ static int walk_extension_headers(const uint8_t *pkt, size_t len, uint8_t nh, si
 			if (len - off < 8 || seen_fragment)
 				return -EINVAL;
 			seen_fragment = true;
-			uint16_t offset_flags = get16(pkt + off + 2);
+			uint16_t offset_flags = bytes_get16(pkt + off + 2);
 			bool more = offset_flags & 1;
 			uint16_t offset = offset_flags & 0xfff8;
 			/* An atomic fragment (offset 0, no more) is a whole packet
@@ -213,7 +195,7 @@ int ipv6_parse(const uint8_t *pkt, size_t len, struct ipv6_info *info)
 	/* A zero payload length with a Jumbo Payload option would mean a
 	 * jumbogram, which no TUN or datagram here can carry; the length
 	 * check rejects it. */
-	if (get16(pkt + 4) != len - IPV6_HEADER_LEN)
+	if (bytes_get16(pkt + 4) != len - IPV6_HEADER_LEN)
 		return -EINVAL;
 	memcpy(&info->src, pkt + 8, 16);
 	memcpy(&info->dst, pkt + 24, 16);
@@ -238,14 +220,14 @@ int ipv6_udp_parse(const uint8_t *pkt, const struct ipv6_info *info, struct ipv6
 	const uint8_t *seg = pkt + info->payload_offset;
 	/* A zero checksum means "none", which IPv6 does not allow (RFC 8200
 	 * section 8.1). */
-	if (get16(seg + 4) != info->payload_len || get16(seg + 6) == 0)
+	if (bytes_get16(seg + 4) != info->payload_len || bytes_get16(seg + 6) == 0)
 		return -EINVAL;
 	if (ipv6_checksum(&info->src, &info->dst, IPV6_PROTO_UDP, seg, info->payload_len) != 0)
 		return -EINVAL;
 	udp->src = info->src;
 	udp->dst = info->dst;
-	udp->src_port = get16(seg);
-	udp->dst_port = get16(seg + 2);
+	udp->src_port = bytes_get16(seg);
+	udp->dst_port = bytes_get16(seg + 2);
 	udp->payload = seg + IPV6_UDP_HEADER_LEN;
 	udp->payload_len = info->payload_len - IPV6_UDP_HEADER_LEN;
 	return 0;
@@ -256,7 +238,7 @@ bool ipv6_is_dns_query(const uint8_t *pkt, const struct ipv6_info *info)
 	return info->protocol == IPV6_PROTO_UDP && !info->fragment &&
 	       info->payload_len >= IPV6_UDP_HEADER_LEN &&
 	       memcmp(&info->dst, &addr_dns, sizeof(addr_dns)) == 0 &&
-	       get16(pkt + info->payload_offset + 2) == IPV6_DNS_PORT;
+	       bytes_get16(pkt + info->payload_offset + 2) == IPV6_DNS_PORT;
 }
 
 static void put_header(uint8_t *out, size_t payload_len, uint8_t protocol,
@@ -267,7 +249,7 @@ static void put_header(uint8_t *out, size_t payload_len, uint8_t protocol,
 	out[1] = 0;
 	out[2] = 0;
 	out[3] = 0;
-	put16(out + 4, (uint16_t)payload_len);
+	bytes_put16(out + 4, (uint16_t)payload_len);
 	out[6] = protocol;
 	out[7] = GENERATED_HOP_LIMIT;
 	memcpy(out + 8, src, 16);
@@ -285,13 +267,13 @@ ssize_t ipv6_build_udp(const struct ipv6_udp *udp, uint8_t *out, size_t cap)
 	if (udp->payload_len > 0)
 		memmove(seg + IPV6_UDP_HEADER_LEN, udp->payload, udp->payload_len);
 	put_header(out, seg_len, IPV6_PROTO_UDP, &udp->src, &udp->dst);
-	put16(seg, udp->src_port);
-	put16(seg + 2, udp->dst_port);
-	put16(seg + 4, (uint16_t)seg_len);
-	put16(seg + 6, 0);
+	bytes_put16(seg, udp->src_port);
+	bytes_put16(seg + 2, udp->dst_port);
+	bytes_put16(seg + 4, (uint16_t)seg_len);
+	bytes_put16(seg + 6, 0);
 	uint16_t sum = ipv6_checksum(&udp->src, &udp->dst, IPV6_PROTO_UDP, seg, seg_len);
 	/* A computed zero is sent as all ones; zero means "no checksum". */
-	put16(seg + 6, sum == 0 ? 0xffff : sum);
+	bytes_put16(seg + 6, sum == 0 ? 0xffff : sum);
 	return (ssize_t)(IPV6_HEADER_LEN + seg_len);
 }
 
@@ -340,9 +322,9 @@ ssize_t ipv6_build_icmp_error(uint8_t *out, size_t cap, const struct in6_addr *s
 	put_header(out, seg_len, IPV6_PROTO_ICMPV6, src, &info.src);
 	seg[0] = type;
 	seg[1] = code;
-	put16(seg + 2, 0);
-	put32(seg + 4, param);
-	put16(seg + 2, ipv6_checksum(src, &info.src, IPV6_PROTO_ICMPV6, seg, seg_len));
+	bytes_put16(seg + 2, 0);
+	bytes_put32(seg + 4, param);
+	bytes_put16(seg + 2, ipv6_checksum(src, &info.src, IPV6_PROTO_ICMPV6, seg, seg_len));
 	return (ssize_t)(IPV6_HEADER_LEN + seg_len);
 }
 
@@ -362,10 +344,10 @@ ssize_t ipv6_build_echo(const struct in6_addr *src, const struct in6_addr *dst,
 	put_header(out, seg_len, IPV6_PROTO_ICMPV6, src, dst);
 	seg[0] = echo->type;
 	seg[1] = 0;
-	put16(seg + 2, 0);
-	put16(seg + 4, echo->identifier);
-	put16(seg + 6, echo->sequence);
-	put16(seg + 2, ipv6_checksum(src, dst, IPV6_PROTO_ICMPV6, seg, seg_len));
+	bytes_put16(seg + 2, 0);
+	bytes_put16(seg + 4, echo->identifier);
+	bytes_put16(seg + 6, echo->sequence);
+	bytes_put16(seg + 2, ipv6_checksum(src, dst, IPV6_PROTO_ICMPV6, seg, seg_len));
 	return (ssize_t)(IPV6_HEADER_LEN + seg_len);
 }
 
@@ -380,8 +362,8 @@ int ipv6_echo_parse(const uint8_t *pkt, const struct ipv6_info *info, struct ipv
 	if (ipv6_checksum(&info->src, &info->dst, IPV6_PROTO_ICMPV6, seg, info->payload_len) != 0)
 		return -EINVAL;
 	echo->type = seg[0];
-	echo->identifier = get16(seg + 4);
-	echo->sequence = get16(seg + 6);
+	echo->identifier = bytes_get16(seg + 4);
+	echo->sequence = bytes_get16(seg + 6);
 	echo->data = seg + IPV6_ICMP_HEADER_LEN;
 	echo->data_len = info->payload_len - IPV6_ICMP_HEADER_LEN;
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iron/bytes.h"
 #include "iron/ipv6.h"
 
 #define TCP_HEADER_MIN 20
@@ -20,30 +21,6 @@
 #define TCP_CWR	       0x80
 /* The largest header run a GSO packet can have here: IPv6 and TCP. */
 #define HEADERS_MAX (IPV6_HEADER_LEN + TCP_HEADER_MAX)
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* virtio 1.0 fields are little-endian (TUN uses the host's order only for
  * legacy big-endian guests, which TUNSETVNETBE would select). */
@@ -90,7 +67,7 @@ void offload_vnet_hdr_encode(const struct offload_vnet_hdr *hdr, uint8_t *out)
 static void complete_checksum(uint8_t *pkt, size_t len, size_t start, size_t csum_at)
 {
 	uint16_t sum = (uint16_t)~ipv6_sum(pkt + start, len - start, 0);
-	put16(pkt + csum_at, sum == 0 ? 0xffff : sum);
+	bytes_put16(pkt + csum_at, sum == 0 ? 0xffff : sum);
 }
 
 static int split_unsegmented(uint8_t *pkt, size_t len, const struct offload_vnet_hdr *hdr,
@@ -119,7 +96,7 @@ static int split_segments(uint8_t *pkt, size_t headers_len, size_t payload_len, 
 	memcpy(template, pkt, headers_len);
 	memcpy(&src, pkt + 8, 16);
 	memcpy(&dst, pkt + 24, 16);
-	uint32_t seq = tcp ? get32(pkt + IPV6_HEADER_LEN + 4) : 0;
+	uint32_t seq = tcp ? bytes_get32(pkt + IPV6_HEADER_LEN + 4) : 0;
 	uint8_t flags = tcp ? pkt[IPV6_HEADER_LEN + 13] : 0;
 	for (size_t i = 0; i < count; i++) {
 		size_t offset = i * gso_size;
@@ -129,23 +106,23 @@ static int split_segments(uint8_t *pkt, size_t headers_len, size_t payload_len, 
 		size_t l4_len = headers_len - IPV6_HEADER_LEN + piece;
 		if (i > 0)
 			memcpy(seg, template, headers_len);
-		put16(seg + 4, (uint16_t)l4_len);
+		bytes_put16(seg + 4, (uint16_t)l4_len);
 		if (tcp) {
 			uint8_t f = flags;
 			if (i > 0)
 				f &= (uint8_t)~TCP_CWR;
 			if (i + 1 < count)
 				f &= (uint8_t) ~(TCP_FIN | TCP_PSH);
-			put32(l4 + 4, seq + (uint32_t)offset);
+			bytes_put32(l4 + 4, seq + (uint32_t)offset);
 			l4[13] = f;
-			put16(l4 + TCP_CSUM_AT, 0);
-			put16(l4 + TCP_CSUM_AT,
-			      ipv6_checksum(&src, &dst, IPV6_PROTO_TCP, l4, l4_len));
+			bytes_put16(l4 + TCP_CSUM_AT, 0);
+			bytes_put16(l4 + TCP_CSUM_AT,
+				    ipv6_checksum(&src, &dst, IPV6_PROTO_TCP, l4, l4_len));
 		} else {
-			put16(l4 + 4, (uint16_t)l4_len);
-			put16(l4 + UDP_CSUM_AT, 0);
+			bytes_put16(l4 + 4, (uint16_t)l4_len);
+			bytes_put16(l4 + UDP_CSUM_AT, 0);
 			uint16_t sum = ipv6_checksum(&src, &dst, IPV6_PROTO_UDP, l4, l4_len);
-			put16(l4 + UDP_CSUM_AT, sum == 0 ? 0xffff : sum);
+			bytes_put16(l4 + UDP_CSUM_AT, sum == 0 ? 0xffff : sum);
 		}
 		sink->packet(sink->user, seg, headers_len + piece);
 	}
@@ -173,7 +150,7 @@ int offload_split(uint8_t *buf, size_t len, const struct offload_sink *sink)
 	 * part there): the headers' length comes from the packet itself. */
 	bool tcp = gso == OFFLOAD_GSO_TCPV6;
 	uint8_t protocol = tcp ? IPV6_PROTO_TCP : IPV6_PROTO_UDP;
-	if (len < IPV6_HEADER_LEN || get16(pkt + 4) != len - IPV6_HEADER_LEN)
+	if (len < IPV6_HEADER_LEN || bytes_get16(pkt + 4) != len - IPV6_HEADER_LEN)
 		return -EINVAL;
 	if (pkt[6] != protocol)
 		return pkt[6] == IPV6_PROTO_TCP || pkt[6] == IPV6_PROTO_UDP ? -EINVAL
@@ -247,7 +224,7 @@ void offload_coalescer_stats(const struct offload_coalescer *c,
 static size_t tcp_headers_len(const uint8_t *pkt, size_t len)
 {
 	if (len < IPV6_HEADER_LEN + TCP_HEADER_MIN || pkt[0] >> 4 != 6 ||
-	    pkt[6] != IPV6_PROTO_TCP || get16(pkt + 4) != len - IPV6_HEADER_LEN)
+	    pkt[6] != IPV6_PROTO_TCP || bytes_get16(pkt + 4) != len - IPV6_HEADER_LEN)
 		return 0;
 	size_t tcp_len = (size_t)(pkt[IPV6_HEADER_LEN + 12] >> 4) * 4;
 	if (tcp_len < TCP_HEADER_MIN || IPV6_HEADER_LEN + tcp_len > len)
@@ -290,9 +267,9 @@ static void write_run(struct offload_coalescer *c, struct run *r)
 	size_t l4_len = r->len - IPV6_HEADER_LEN;
 	memcpy(&src, r->pkt + 8, 16);
 	memcpy(&dst, r->pkt + 24, 16);
-	put16(r->pkt + 4, (uint16_t)l4_len);
-	put16(r->pkt + IPV6_HEADER_LEN + TCP_CSUM_AT,
-	      ipv6_pseudo_sum(&src, &dst, IPV6_PROTO_TCP, l4_len));
+	bytes_put16(r->pkt + 4, (uint16_t)l4_len);
+	bytes_put16(r->pkt + IPV6_HEADER_LEN + TCP_CSUM_AT,
+		    ipv6_pseudo_sum(&src, &dst, IPV6_PROTO_TCP, l4_len));
 	offload_vnet_hdr_encode(&hdr, vnet);
 	c->stats.coalesced_writes++;
 	c->stats.coalesced_segments += r->segments;
@@ -315,7 +292,7 @@ static bool continues(const struct run *r, const uint8_t *pkt, size_t len, size_
 	const uint8_t *a = r->pkt + IPV6_HEADER_LEN, *b = pkt + IPV6_HEADER_LEN;
 	size_t payload = len - headers_len;
 	return !r->closed && headers_len == r->headers_len && payload <= r->gso_size &&
-	       r->len + payload <= OFFLOAD_COALESCE_MAX && get32(b + 4) == r->next_seq &&
+	       r->len + payload <= OFFLOAD_COALESCE_MAX && bytes_get32(b + 4) == r->next_seq &&
 	       memcmp(r->pkt, pkt, 4) == 0 && r->pkt[7] == pkt[7] && same_flow(r->pkt, pkt) &&
 	       memcmp(a + 8, b + 8, 5) == 0 &&
 	       (a[13] & (uint8_t)~TCP_PSH) == (b[13] & (uint8_t)~TCP_PSH) &&
@@ -330,7 +307,7 @@ static void start_run(struct offload_coalescer *c, struct run *r, const uint8_t 
 	r->headers_len = headers_len;
 	r->gso_size = len - headers_len;
 	r->len = len;
-	r->next_seq = get32(pkt + IPV6_HEADER_LEN + 4) + (uint32_t)r->gso_size;
+	r->next_seq = bytes_get32(pkt + IPV6_HEADER_LEN + 4) + (uint32_t)r->gso_size;
 	r->closed = (pkt[IPV6_HEADER_LEN + 13] & TCP_PSH) != 0;
 	r->started = c->tick++;
 	memcpy(r->pkt, pkt, len);

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "iron/bytes.h"
+
 #define STUN_MAGIC_COOKIE    0x2112a442u
 #define STUN_FINGERPRINT_XOR 0x5354554eu
 #define ATTR_MAPPED_ADDRESS  0x0001
@@ -15,30 +17,6 @@
 #define FAMILY_IPV4	     0x01
 #define FAMILY_IPV6	     0x02
 #define FINGERPRINT_ATTR_LEN 8
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* CRC-32 of ISO 3309 / ITU-T V.42 (zlib's), bit by bit: STUN messages
  * are short. */
@@ -62,7 +40,7 @@ static int parse_address(const uint8_t *v, size_t len, const uint8_t *header, bo
 	if (len < 4)
 		return -EBADMSG;
 	uint8_t family = v[1];
-	uint16_t port = get16(v + 2);
+	uint16_t port = bytes_get16(v + 2);
 	if (xor)
 		port ^= (uint16_t)(STUN_MAGIC_COOKIE >> 16);
 	memset(out, 0, sizeof(*out));
@@ -89,9 +67,9 @@ static int parse_address(const uint8_t *v, size_t len, const uint8_t *header, bo
 int stun_parse(const uint8_t *buf, size_t len, struct stun_message *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (len < STUN_HEADER_LEN || (buf[0] & 0xc0) || get32(buf + 4) != STUN_MAGIC_COOKIE)
+	if (len < STUN_HEADER_LEN || (buf[0] & 0xc0) || bytes_get32(buf + 4) != STUN_MAGIC_COOKIE)
 		return -EBADMSG;
-	size_t body = get16(buf + 2);
+	size_t body = bytes_get16(buf + 2);
 	if (body % 4 || body != len - STUN_HEADER_LEN)
 		return -EBADMSG;
 
@@ -101,7 +79,7 @@ int stun_parse(const uint8_t *buf, size_t len, struct stun_message *out)
 	while (pos < len) {
 		if (len - pos < 4)
 			return -EBADMSG;
-		uint16_t type = get16(buf + pos), alen = get16(buf + pos + 2);
+		uint16_t type = bytes_get16(buf + pos), alen = bytes_get16(buf + pos + 2);
 		size_t padded = ((size_t)alen + 3) & ~(size_t)3;
 		if (padded > len - pos - 4)
 			return -EBADMSG;
@@ -126,7 +104,7 @@ int stun_parse(const uint8_t *buf, size_t len, struct stun_message *out)
 			break;
 		case ATTR_FINGERPRINT:
 			if (alen != 4 ||
-			    get32(value) != (crc32_ieee(buf, pos) ^ STUN_FINGERPRINT_XOR))
+			    bytes_get32(value) != (crc32_ieee(buf, pos) ^ STUN_FINGERPRINT_XOR))
 				return -EBADMSG;
 			out->has_fingerprint = 1;
 			break;
@@ -136,7 +114,7 @@ int stun_parse(const uint8_t *buf, size_t len, struct stun_message *out)
 		pos += 4 + padded;
 	}
 
-	out->type = get16(buf);
+	out->type = bytes_get16(buf);
 	memcpy(out->txid, buf + 8, STUN_TXID_LEN);
 	if (have_xor || have_plain) {
 		out->has_mapped = 1;
@@ -148,9 +126,9 @@ int stun_parse(const uint8_t *buf, size_t len, struct stun_message *out)
 static void write_header(uint8_t *out, uint16_t type, uint16_t body_len,
 			 const uint8_t txid[STUN_TXID_LEN])
 {
-	put16(out, type);
-	put16(out + 2, body_len);
-	put32(out + 4, STUN_MAGIC_COOKIE);
+	bytes_put16(out, type);
+	bytes_put16(out + 2, body_len);
+	bytes_put32(out + 4, STUN_MAGIC_COOKIE);
 	memcpy(out + 8, txid, STUN_TXID_LEN);
 }
 
@@ -174,18 +152,18 @@ ssize_t stun_write_binding_success(uint8_t *out, size_t cap, const uint8_t txid[
 
 	write_header(out, STUN_BINDING_SUCCESS, (uint16_t)(total - STUN_HEADER_LEN), txid);
 	uint8_t *a = out + STUN_HEADER_LEN;
-	put16(a, ATTR_XOR_MAPPED);
-	put16(a + 2, (uint16_t)alen);
+	bytes_put16(a, ATTR_XOR_MAPPED);
+	bytes_put16(a + 2, (uint16_t)alen);
 	a[4] = 0;
 	a[5] = v4 ? FAMILY_IPV4 : FAMILY_IPV6;
-	put16(a + 6, (uint16_t)(netaddr_port(&addr.sa) ^ (STUN_MAGIC_COOKIE >> 16)));
+	bytes_put16(a + 6, (uint16_t)(netaddr_port(&addr.sa) ^ (STUN_MAGIC_COOKIE >> 16)));
 	const uint8_t *ip = v4 ? (const uint8_t *)&addr.in.sin_addr : addr.in6.sin6_addr.s6_addr;
 	for (size_t i = 0; i < alen - 4; i++)
 		a[8 + i] = (uint8_t)(ip[i] ^ out[4 + i]);
 
 	uint8_t *f = a + 4 + alen;
-	put16(f, ATTR_FINGERPRINT);
-	put16(f + 2, 4);
-	put32(f + 4, crc32_ieee(out, (size_t)(f - out)) ^ STUN_FINGERPRINT_XOR);
+	bytes_put16(f, ATTR_FINGERPRINT);
+	bytes_put16(f + 2, 4);
+	bytes_put32(f + 4, crc32_ieee(out, (size_t)(f - out)) ^ STUN_FINGERPRINT_XOR);
 	return (ssize_t)total;
 }
