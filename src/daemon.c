@@ -372,8 +372,58 @@ static void add_static_peers(struct daemon *d, const struct daemon_peer_config *
 	}
 }
 
-/* SIGHUP: reloads the config file's peers and log levels. Connections are
- * kept; a file that does not parse changes nothing. */
+/* The relay map: the command line's, else the config file's (file may be
+ * NULL: the merged configuration holds it), else n0's. Returns how many
+ * URLs went into urls. */
+static size_t relay_map(const struct daemon_config *cfg, const struct config_file *file,
+			const char *urls[DAEMON_MAX_RELAYS])
+{
+	size_t n = 0;
+	if ((cfg->cli_set & CONFIG_RELAYS) || (!file && cfg->relays_set)) {
+		for (; n < cfg->nrelays; n++)
+			urls[n] = cfg->relays[n];
+	} else if (file && (file->set & CONFIG_RELAYS)) {
+		for (; n < file->nrelays; n++)
+			urls[n] = file->relays[n];
+	} else {
+		for (; n < sizeof(default_relays) / sizeof(default_relays[0]); n++)
+			urls[n] = default_relays[n];
+	}
+	return n;
+}
+
+/* SIGHUP: makes the relay map the file's (unless the command line set
+ * it): new relays start, relays no longer in it (and used by no static
+ * peer) stop. */
+static void reload_relays(struct daemon *d, const struct config_file *file)
+{
+	const char *urls[DAEMON_MAX_RELAYS];
+	bool keep[TRANSPORT_MAX_RELAYS] = {false};
+	uint32_t number, slot;
+	size_t n = relay_map(d->config, file, urls);
+	for (size_t i = 0; i < n; i++) {
+		int rc = add_relay(d, urls[i], &number);
+		if (rc < 0)
+			log_warn("SIGHUP: cannot use relay %s: %s", urls[i], strerror(-rc));
+		else
+			keep[number - 1] = true;
+	}
+	for (size_t i = 0; i < d->nstatics; i++)
+		if (d->statics[i].has_relay_path &&
+		    netaddr_relay_parts(&d->statics[i].relay_path.sa, &number, &slot) == 0 &&
+		    number >= 1 && number <= TRANSPORT_MAX_RELAYS)
+			keep[number - 1] = true;
+	for (size_t i = 0; i < transport_relay_count(d->transport); i++) {
+		struct relay_client_info ri;
+		if (keep[i] || !transport_relay_info(d->transport, i, &ri))
+			continue;
+		log_info("SIGHUP: relay %s is no longer in the map", ri.url->text);
+		transport_remove_relay(d->transport, (uint32_t)i + 1);
+	}
+}
+
+/* SIGHUP: reloads the config file's peers, relay map and log levels.
+ * Connections are kept; a file that does not parse changes nothing. */
 static void on_reload(void *user)
 {
 	struct daemon *d = user;
@@ -400,6 +450,7 @@ static void on_reload(void *user)
 	daemon_apply_log_settings(cfg, file);
 	add_static_peers(d, cfg->peers, cfg->npeers); /* the command line's */
 	add_static_peers(d, file->peers, file->npeers);
+	reload_relays(d, file);
 	free(d->reload_file);
 	d->reload_file = file;
 	log_info("SIGHUP: reloaded %s (%zu peers)", cfg->config_path, file->npeers);
@@ -631,14 +682,13 @@ static int start_network(struct daemon *d)
 			return rc;
 		}
 	}
-	size_t nrelays =
-	    cfg->relays_set ? cfg->nrelays : sizeof(default_relays) / sizeof(default_relays[0]);
+	const char *urls[DAEMON_MAX_RELAYS];
+	size_t nrelays = relay_map(cfg, NULL, urls);
 	for (size_t i = 0; i < nrelays; i++) {
-		const char *url = cfg->relays_set ? cfg->relays[i] : default_relays[i];
 		uint32_t number;
-		rc = add_relay(d, url, &number);
+		rc = add_relay(d, urls[i], &number);
 		if (rc < 0) {
-			cli_error("serve: cannot use relay %s: %s", url, strerror(-rc));
+			cli_error("serve: cannot use relay %s: %s", urls[i], strerror(-rc));
 			return rc;
 		}
 	}

@@ -193,7 +193,8 @@ static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
 	}
 	ctl_reply_begin_array(reply, "relays");
 	for (size_t i = 0; i < transport_relay_count(c->transport); i++) {
-		transport_relay_info(c->transport, i, &ri);
+		if (!transport_relay_info(c->transport, i, &ri))
+			continue; /* removed from the map */
 		ctl_reply_begin_object(reply, NULL);
 		ctl_reply_string(reply, "url", ri.url->text);
 		ctl_reply_bool(reply, "home", home == i + 1);
@@ -296,6 +297,10 @@ static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_uint(reply, "tie_breaks", table.tie_breaks);
 	ctl_reply_uint(reply, "idle_closes", table.idle_closes);
 	ctl_reply_uint(reply, "queue_dropped", table.queue_dropped);
+	ctl_reply_uint(reply, "races", table.races);
+	ctl_reply_uint(reply, "migrations", table.migrations);
+	ctl_reply_uint(reply, "migrations_failed", table.migrations_failed);
+	ctl_reply_uint(reply, "fallbacks", table.fallbacks);
 	ctl_reply_end_object(reply);
 	reply_peers(c, reply);
 }

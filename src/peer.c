@@ -24,6 +24,13 @@
 #define PEER_LEARNED_TTL_NS PEER_FORGET_NS
 /* A path a dial failed on is skipped for backoff << failures, up to this. */
 #define PEER_PATH_PENALTY_MAX (60ull * 1000000000)
+/* Connections kept per peer that can carry our packets: our dials and the
+ * peer's iron/packet/1 ones (a peer racing its own dials has two). */
+#define PEER_MAX_CONNS 4
+/* The path in use is taken for dead when nothing came back on it for this
+ * long (plus three round trips) after we sent something that asks for an
+ * answer. */
+#define PEER_STALL_NS (1000ull * 1000000)
 
 struct pending_packet {
 	uint16_t len;
@@ -50,10 +57,22 @@ struct peer {
 	struct peer_path paths[PEER_MAX_PATHS];
 	unsigned npaths;
 	int dialled_path; /* the path of the dial in progress, or -1 */
+	int race_path;	  /* the path of the relay dial racing it, or -1 */
+	int probe_path;	  /* the path a migration is validating, or -1 */
+	/* When conn first sent something the peer has not answered yet
+	 * (seen at housekeeping); 0: all answered. */
+	uint64_t unanswered_since;
 
 	/* The connection packets to this peer are sent on: an iron/packet/1
-	 * connection in either direction, or one we dialled. */
+	 * connection in either direction, or one we dialled (while it
+	 * handshakes, packets wait in pending). */
 	struct quic_conn *conn;
+	/* Our dial through a relay racing the direct one in conn. */
+	struct quic_conn *race;
+	/* Established connections that could carry our packets, conn among
+	 * them: the next one takes over when conn closes. */
+	struct quic_conn *conns[PEER_MAX_CONNS];
+	unsigned nlive;
 	unsigned nconns; /* all connections with this peer, accepted /0 included */
 
 	uint64_t last_activity;
@@ -107,6 +126,8 @@ static struct peer *peer_get(struct peer_table *table, const struct iron_id *id,
 	p->table = table;
 	p->last_activity = now;
 	p->dialled_path = -1;
+	p->race_path = -1;
+	p->probe_path = -1;
 	LIST_INSERT_HEAD(&table->buckets[bucket_of(id)], p, in_bucket);
 	LIST_INSERT_HEAD(&table->all, p, in_table);
 	return p;
@@ -172,13 +193,27 @@ static int path_active(const struct peer *p)
 	return p->conn ? path_find(p, quic_conn_remote(p->conn)) : -1;
 }
 
+/* Keeps a path index valid when path i is removed (the last moves to i). */
+static void path_index_fix(int *index, unsigned i, unsigned last)
+{
+	if (*index == (int)last)
+		*index = (int)i;
+	else if (*index == (int)i)
+		*index = -1;
+}
+
 static void path_remove(struct peer *p, unsigned i)
 {
 	p->paths[i] = p->paths[--p->npaths];
-	if (p->dialled_path == (int)p->npaths)
-		p->dialled_path = (int)i;
-	else if (p->dialled_path == (int)i)
-		p->dialled_path = -1;
+	path_index_fix(&p->dialled_path, i, p->npaths);
+	path_index_fix(&p->race_path, i, p->npaths);
+	path_index_fix(&p->probe_path, i, p->npaths);
+}
+
+/* A path in use or in a dial or probe may not be dropped. */
+static bool path_busy(const struct peer *p, int i, int active)
+{
+	return i == active || i == p->dialled_path || i == p->race_path || i == p->probe_path;
 }
 
 /* Is a better than b to dial? Direct before relay; then a path that did
@@ -200,17 +235,23 @@ static bool path_better(const struct peer_path *a, const struct peer_path *b, ui
 	return a->source < b->source;
 }
 
-/* The candidate to dial now, or -1 when there is none. */
-static int path_choose(const struct peer *p, uint64_t now)
+/* The candidate of a kind (or of any kind: -1) to use now, or -1 when
+ * there is none. */
+static int path_choose_kind(const struct peer *p, int kind, uint64_t now)
 {
 	int best = -1;
 	for (unsigned i = 0; i < p->npaths; i++) {
-		if (path_expired(&p->paths[i], now))
+		if (path_expired(&p->paths[i], now) || (kind >= 0 && (int)p->paths[i].kind != kind))
 			continue;
 		if (best < 0 || path_better(&p->paths[i], &p->paths[best], now))
 			best = (int)i;
 	}
 	return best;
+}
+
+static int path_choose(const struct peer *p, uint64_t now)
+{
+	return path_choose_kind(p, -1, now);
 }
 
 static bool peer_has_path(const struct peer *p, uint64_t now)
@@ -224,7 +265,7 @@ static int path_make_room(struct peer *p, enum peer_path_source source, uint64_t
 {
 	int active = path_active(p), victim = -1;
 	for (unsigned i = 0; i < p->npaths; i++) {
-		if ((int)i == active || (int)i == p->dialled_path)
+		if (path_busy(p, (int)i, active))
 			continue;
 		if (path_expired(&p->paths[i], now)) {
 			victim = (int)i;
@@ -322,14 +363,13 @@ static void path_failed(struct peer *p, int i, uint64_t now)
 	    now + (penalty < PEER_PATH_PENALTY_MAX ? penalty : PEER_PATH_PENALTY_MAX);
 }
 
-static int dial(struct peer_table *table, struct peer *p, uint64_t now)
+/* Starts a dial on path i. */
+static int dial_path(struct peer_table *table, struct peer *p, int i, uint64_t now,
+		     struct quic_conn **out)
 {
 	struct netaddr local, remote;
 	struct quic_conn *conn;
 	char name[11], where[NETADDR_STR_SIZE];
-	int i = path_choose(p, now);
-	if (i < 0)
-		return -EHOSTUNREACH;
 	int rc = table->cb.route(table->cb.user, &p->paths[i].addr.sa, &local, &remote);
 	short_id(&p->id, name);
 	if (rc < 0) {
@@ -346,12 +386,41 @@ static int dial(struct peer_table *table, struct peer *p, uint64_t now)
 	log_debug("dialling %s at %s (%s, %s)", name,
 		  netaddr_format(&remote.sa, where, sizeof(where)),
 		  peer_path_kind_name(p->paths[i].kind), peer_path_source_name(p->paths[i].source));
-	p->dialled_path = i;
 	quic_conn_set_user(conn, p);
 	quic_conn_set_keepalive(conn, table->config.keepalive_ns);
-	p->conn = conn;
 	p->nconns++;
 	table->stats.dials++;
+	*out = conn;
+	return 0;
+}
+
+/* Dials the best path; when that is a direct one and a relay path is
+ * known too, dials through the relay at the same time: the first
+ * handshake wins and the other dial is closed. Packets wait in pending
+ * until then. */
+static int dial(struct peer_table *table, struct peer *p, uint64_t now)
+{
+	struct quic_conn *conn;
+	int i = path_choose(p, now);
+	if (i < 0)
+		return -EHOSTUNREACH;
+	int rc = dial_path(table, p, i, now, &conn);
+	if (rc < 0) {
+		int j = path_choose_kind(p, PEER_PATH_RELAY, now);
+		if (j < 0 || j == i || dial_path(table, p, j, now, &conn) < 0)
+			return rc;
+		i = j;
+	}
+	p->conn = conn;
+	p->dialled_path = i;
+	if (p->paths[i].kind != PEER_PATH_DIRECT)
+		return 0;
+	int j = path_choose_kind(p, PEER_PATH_RELAY, now);
+	if (j >= 0 && now >= p->paths[j].skip_until && dial_path(table, p, j, now, &conn) == 0) {
+		p->race = conn;
+		p->race_path = j;
+		table->stats.races++;
+	}
 	return 0;
 }
 
@@ -365,17 +434,18 @@ int peer_table_send(struct peer_table *table, const struct iron_id *id, const ui
 	if (len > PEER_PACKET_MAX || len > peer_table_max_packet(table))
 		return -EMSGSIZE;
 	p->last_activity = now;
-	if (p->conn)
+	if (p->conn && quic_conn_is_established(p->conn))
 		return quic_conn_send_packet(p->conn, pkt, len, now) == -EMSGSIZE ? -EMSGSIZE : 0;
-	if (now < p->retry_at) {
+	if (p->conn || now < p->retry_at) {
+		/* A dial is handshaking (maybe two racing), or may not start
+		 * yet: the packet waits for the connection that wins. */
 		pending_push(table, p, pkt, len);
 		return 0;
 	}
-	int rc = dial(table, p, now);
-	if (rc < 0)
+	if (dial(table, p, now) < 0)
 		return -EHOSTUNREACH;
-	rc = quic_conn_send_packet(p->conn, pkt, len, now);
-	return rc == -EMSGSIZE ? -EMSGSIZE : 0;
+	pending_push(table, p, pkt, len);
+	return 0;
 }
 
 size_t peer_table_max_packet(const struct peer_table *table)
@@ -391,6 +461,64 @@ static const struct iron_id *dialler(const struct peer_table *table, const struc
 				     const struct quic_conn *conn)
 {
 	return quic_conn_is_client(conn) ? &table->config.identity->id : &p->id;
+}
+
+/* Remembers an established connection that can carry our packets; with
+ * the list full, the oldest one not in use makes room. */
+static void live_add(struct peer_table *table, struct peer *p, struct quic_conn *conn)
+{
+	if (p->nlive == PEER_MAX_CONNS) {
+		for (unsigned i = 0; i < p->nlive; i++) {
+			if (p->conns[i] == p->conn)
+				continue;
+			quic_conn_close(p->conns[i], 0, table->now);
+			memmove(&p->conns[i], &p->conns[i + 1],
+				(p->nlive - i - 1) * sizeof(p->conns[0]));
+			p->nlive--;
+			break;
+		}
+	}
+	p->conns[p->nlive++] = conn;
+}
+
+static void live_remove(struct peer *p, const struct quic_conn *conn)
+{
+	for (unsigned i = 0; i < p->nlive; i++) {
+		if (p->conns[i] != conn)
+			continue;
+		memmove(&p->conns[i], &p->conns[i + 1], (p->nlive - i - 1) * sizeof(p->conns[0]));
+		p->nlive--;
+		return;
+	}
+}
+
+/* Our dial conn completed its handshake: it wins a race with our other
+ * dial, which is closed. Returns false when conn is a dial we already gave
+ * up. */
+static bool dial_won(struct peer_table *table, struct peer *p, struct quic_conn *conn)
+{
+	int i = path_find(p, quic_conn_remote(conn));
+	if (i >= 0) {
+		p->paths[i].failures = 0;
+		p->paths[i].skip_until = 0;
+	}
+	if (conn != p->conn && conn != p->race)
+		return false;
+	struct quic_conn *loser = conn == p->conn ? p->race : p->conn;
+	if (loser && quic_conn_is_client(loser) && !quic_conn_is_established(loser)) {
+		char name[11];
+		short_id(&p->id, name);
+		log_debug("dial to %s through %s won the race", name,
+			  conn == p->race ? "the relay" : "the direct path");
+		quic_conn_close(loser, 0, table->now);
+		if (loser == p->conn)
+			p->conn = NULL;
+	}
+	if (conn == p->race && !p->conn)
+		p->conn = conn;
+	p->race = NULL;
+	p->dialled_path = p->race_path = -1;
+	return true;
 }
 
 static int on_established(void *user, struct quic_conn *conn)
@@ -416,14 +544,8 @@ static int on_established(void *user, struct quic_conn *conn)
 		if (path_add(p, quic_conn_remote(conn), PEER_SOURCE_LEARNED, PEER_LEARNED_TTL_NS,
 			     now) < 0)
 			log_debug("no room to remember where %s connected from", name);
-	} else {
-		int i = path_find(p, quic_conn_remote(conn));
-		if (i >= 0) {
-			p->paths[i].failures = 0;
-			p->paths[i].skip_until = 0;
-		}
-		if (p->dialled_path == i)
-			p->dialled_path = -1;
+	} else if (!dial_won(table, p, conn)) {
+		return -ECANCELED;
 	}
 	log_info("connected to %s (%s, %s, %s)", name,
 		 netaddr_format(quic_conn_remote(conn), where, sizeof(where)),
@@ -439,44 +561,52 @@ static int on_established(void *user, struct quic_conn *conn)
 		return 0;
 	}
 	if (p->conn && p->conn != conn && quic_conn_alpn(p->conn) == QUIC_ALPN_PACKET1 &&
-	    alpn == QUIC_ALPN_PACKET1) {
+	    alpn == QUIC_ALPN_PACKET1 && quic_conn_is_established(p->conn)) {
 		/* Two iron/packet/1 connections: the one dialled by the node with
-		 * the smaller ID wins (SPEC section 10); with the same dialler the
-		 * newer one does. */
+		 * the smaller ID wins (SPEC section 10). With the same dialler
+		 * (it raced its dials, or it restarted) we send on the newer
+		 * one and close neither: the dialler closes the one it gave
+		 * up, and the other takes over if it was that one. */
 		const struct iron_id *old_dialler = dialler(table, p, p->conn);
 		const struct iron_id *new_dialler = dialler(table, p, conn);
-		bool new_wins = true;
-		if (memcmp(old_dialler->bytes, new_dialler->bytes, IRON_ID_LEN) != 0)
-			new_wins = memcmp(new_dialler->bytes, old_dialler->bytes, IRON_ID_LEN) < 0;
-		table->stats.tie_breaks++;
-		log_debug("two connections with %s: keeping the %s one", name,
-			  new_wins ? "new" : "old");
-		if (!new_wins)
-			return -EEXIST;
-		struct quic_conn *old = p->conn;
-		p->conn = conn;
-		quic_conn_close(old, 0, now);
-	} else if (!p->conn || quic_conn_alpn(p->conn) != QUIC_ALPN_PACKET1 ||
-		   !quic_conn_is_established(p->conn)) {
-		if (p->conn && p->conn != conn && alpn == QUIC_ALPN_PACKET1 &&
-		    !quic_conn_is_established(p->conn)) {
-			/* Our own dial is still handshaking; the peer's established
-			 * connection decides once ours completes. Send on this one
-			 * meanwhile only if it would win. */
-			const struct iron_id *ours = &table->config.identity->id;
-			if (memcmp(p->id.bytes, ours->bytes, IRON_ID_LEN) < 0) {
-				struct quic_conn *old = p->conn;
-				table->stats.tie_breaks++;
-				p->conn = conn;
-				quic_conn_close(old, 0, now);
-			}
-		} else if (!p->conn) {
+		if (memcmp(old_dialler->bytes, new_dialler->bytes, IRON_ID_LEN) == 0) {
 			p->conn = conn;
+		} else {
+			bool new_wins =
+			    memcmp(new_dialler->bytes, old_dialler->bytes, IRON_ID_LEN) < 0;
+			table->stats.tie_breaks++;
+			log_debug("two connections with %s: keeping the %s one", name,
+				  new_wins ? "new" : "old");
+			if (!new_wins)
+				return -EEXIST;
+			struct quic_conn *old = p->conn;
+			p->conn = conn;
+			live_remove(p, old);
+			quic_conn_close(old, 0, now);
 		}
+	} else if (p->conn && p->conn != conn && alpn == QUIC_ALPN_PACKET1 &&
+		   !quic_conn_is_established(p->conn)) {
+		/* Our own dial is still handshaking; the peer's established
+		 * connection decides once ours completes. Send on this one
+		 * meanwhile only if it would win. */
+		const struct iron_id *ours = &table->config.identity->id;
+		if (memcmp(p->id.bytes, ours->bytes, IRON_ID_LEN) < 0) {
+			table->stats.tie_breaks++;
+			quic_conn_close(p->conn, 0, now);
+			if (p->race)
+				quic_conn_close(p->race, 0, now);
+			p->conn = conn;
+			p->race = NULL;
+			p->dialled_path = p->race_path = -1;
+		}
+	} else if (!p->conn) {
+		p->conn = conn;
 	}
+	live_add(table, p, conn);
 	quic_conn_set_keepalive(conn, table->config.keepalive_ns);
 	table->cb.connection(table->cb.user, &p->id, true);
-	pending_drain(table, p, now, false);
+	if (p->conn && quic_conn_is_established(p->conn))
+		pending_drain(table, p, now, false);
 	return 0;
 }
 
@@ -498,18 +628,34 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 		return; /* never got past the handshake as a server */
 	short_id(&p->id, name);
 	p->nconns--;
-	bool was_sending = p->conn == conn;
+	live_remove(p, conn);
 	bool established = quic_conn_is_established(conn);
-	if (was_sending)
-		p->conn = NULL;
+	if (p->conn == conn) {
+		p->probe_path = -1; /* a migration of this connection */
+		/* Another connection takes over: the newest established one,
+		 * else our dial still racing. */
+		p->conn = p->nlive ? p->conns[p->nlive - 1] : p->race;
+		if (p->conn == p->race) {
+			p->race = NULL;
+			p->dialled_path = p->race_path;
+			p->race_path = -1;
+		}
+	} else if (p->race == conn) {
+		p->race = NULL;
+	}
 	if (quic_conn_is_client(conn) && !established) {
 		int i = path_find(p, quic_conn_remote(conn));
 		if (error != 0)
 			path_failed(p, i, table->now);
 		if (p->dialled_path == i)
 			p->dialled_path = -1;
+		if (p->race_path == i)
+			p->race_path = -1;
 	}
-	if (error != 0 && quic_conn_is_client(conn) && !established) {
+	if (error != 0 && quic_conn_is_client(conn) && !established && p->conn) {
+		log_debug("dial to %s failed (%s); the other one goes on", name, reason);
+		table->stats.dial_failures++;
+	} else if (error != 0 && quic_conn_is_client(conn) && !established) {
 		uint64_t now = table->now;
 		table->stats.dial_failures++;
 		p->backoff = p->backoff ? p->backoff * 2 : PEER_BACKOFF_MIN;
@@ -526,8 +672,46 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 	} else {
 		log_info("connection with %s closed: %s", name, reason);
 	}
+	if (p->conn && quic_conn_is_established(p->conn) && p->pending_count)
+		pending_drain(table, p, table->now, false);
 	if (p->nconns == 0)
 		table->cb.connection(table->cb.user, &p->id, false);
+}
+
+/* A migration ended (on our connections; the peer's moves are only
+ * logged). */
+static void on_path_validated(void *user, struct quic_conn *conn, const struct sockaddr *local,
+			      const struct sockaddr *remote, bool ok)
+{
+	struct peer_table *table = user;
+	struct peer *p = quic_conn_user(conn);
+	char name[11], where[NETADDR_STR_SIZE];
+	(void)local;
+	if (!p)
+		return;
+	short_id(&p->id, name);
+	netaddr_format(remote, where, sizeof(where));
+	if (!quic_conn_is_client(conn)) {
+		log_info("%s moved its connection to %s%s", name, where,
+			 ok ? "" : ": the path did not validate");
+		return;
+	}
+	int i = path_find(p, remote);
+	if (i == p->probe_path)
+		p->probe_path = -1;
+	if (!ok) {
+		table->stats.migrations_failed++;
+		path_failed(p, i, table->now);
+		log_debug("path to %s via %s did not validate", name, where);
+		return;
+	}
+	table->stats.migrations++;
+	if (i >= 0) {
+		p->paths[i].failures = 0;
+		p->paths[i].skip_until = 0;
+	}
+	log_info("connection with %s moved to %s (%s)", name, where,
+		 netaddr_is_relay(remote) ? "relay" : "direct");
 }
 
 static void on_send(void *user, const struct sockaddr *local, const struct sockaddr *remote,
@@ -566,6 +750,7 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	    .established = on_established,
 	    .packet = on_packet,
 	    .closed = on_closed,
+	    .path_validated = on_path_validated,
 	};
 	int rc = quic_endpoint_new(&qc, &qcb, &table->quic);
 	if (rc < 0) {
@@ -645,6 +830,57 @@ uint64_t peer_table_next_expiry(const struct peer_table *table)
 	return q < table->next_tick ? q : table->next_tick;
 }
 
+/* On a connection we dialled (only the client may migrate): moves it to
+ * a direct path once one validates, and back to a relay when the direct
+ * path in use goes silent while packets are in flight. One migration at
+ * a time; a path that fails to validate waits out its penalty. */
+static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now)
+{
+	struct quic_conn *conn = p->conn;
+	struct quic_conn_stats cs;
+	struct netaddr local, remote;
+	char name[11];
+	int target = -1;
+	bool fallback = false;
+
+	if (!conn || !quic_conn_is_client(conn) || !quic_conn_is_established(conn) ||
+	    p->probe_path >= 0)
+		return;
+	quic_conn_get_stats(conn, &cs);
+	if (cs.last_received_ns >= p->unanswered_since)
+		p->unanswered_since = 0;
+	if (!p->unanswered_since && cs.last_sent_ns > cs.last_received_ns)
+		p->unanswered_since = cs.last_sent_ns;
+	if (netaddr_is_relay(quic_conn_remote(conn))) {
+		int i = path_choose_kind(p, PEER_PATH_DIRECT, now);
+		if (i >= 0 && now >= p->paths[i].skip_until)
+			target = i;
+	} else if (p->unanswered_since &&
+		   now - p->unanswered_since > PEER_STALL_NS + 3 * cs.rtt_ns) {
+		target = path_choose_kind(p, PEER_PATH_RELAY, now);
+		fallback = target >= 0;
+	}
+	if (target < 0)
+		return;
+	short_id(&p->id, name);
+	int rc = table->cb.route(table->cb.user, &p->paths[target].addr.sa, &local, &remote);
+	if (rc == 0)
+		rc = quic_conn_migrate(conn, &local.sa, &remote.sa, now);
+	if (rc < 0) {
+		log_debug("cannot move the connection with %s: %s", name, strerror(-rc));
+		path_failed(p, target, now);
+		return;
+	}
+	p->probe_path = target;
+	if (fallback) {
+		table->stats.fallbacks++;
+		path_failed(p, path_active(p), now);
+		log_info("direct path to %s silent for %llu ms: moving to its relay", name,
+			 (unsigned long long)((now - p->unanswered_since) / 1000000));
+	}
+	p->unanswered_since = 0;
+}
+
 static void housekeeping(struct peer_table *table, uint64_t now)
 {
 	/* glibc's <sys/queue.h> has no LIST_FOREACH_SAFE. */
@@ -669,14 +905,13 @@ static void housekeeping(struct peer_table *table, uint64_t now)
 			if (p->paths[active].expires)
 				p->paths[active].expires = now + PEER_LEARNED_TTL_NS;
 		}
+		paths_watch(table, p, now);
 		for (unsigned i = p->npaths; i-- > 0;)
-			if (path_expired(&p->paths[i], now) && (int)i != active &&
-			    (int)i != p->dialled_path)
+			if (path_expired(&p->paths[i], now) && !path_busy(p, (int)i, active))
 				path_remove(p, i);
 		if (!p->conn && p->pending_count > 0 && now >= p->retry_at &&
 		    peer_has_path(p, now)) {
-			if (dial(table, p, now) == 0)
-				pending_drain(table, p, now, false);
+			dial(table, p, now); /* the packets wait for its handshake */
 			continue;
 		}
 		if (!p->is_static && p->nconns == 0 && p->pending_count == 0 &&

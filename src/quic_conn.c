@@ -1194,6 +1194,10 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *local,
 		conn_fail(qc, rv, now);
 		return;
 	}
+	/* Heard from the peer on the path in use (a probe of another path
+	 * does not count): the daemon tells a dead path by its silence. */
+	if (netaddr_equal(remote, ngtcp2_conn_get_path(qc->conn)->remote.addr))
+		qc->stats.last_received_ns = now;
 	conn_release_tls(qc);
 	quic_conn_mark_dirty(qc);
 	conn_update_expiry(qc);
@@ -1517,5 +1521,8 @@ void quic_conn_get_stats(const struct quic_conn *qc, struct quic_conn_stats *sta
 	stats->rtt_ns = cs.smoothed_rtt;
 	stats->min_rtt_ns = cs.min_rtt == UINT64_MAX ? 0 : cs.min_rtt;
 	stats->bytes_in_flight = cs.bytes_in_flight;
+	stats->last_sent_ns = cs.last_tx_pkt_ts[NGTCP2_PKTNS_ID_APPLICATION] == UINT64_MAX
+				  ? 0
+				  : cs.last_tx_pkt_ts[NGTCP2_PKTNS_ID_APPLICATION];
 	stats->cwnd = cs.cwnd;
 }

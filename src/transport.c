@@ -21,8 +21,9 @@
 
 struct transport_relay {
 	struct transport *t;
-	uint32_t number; /* 1-based: the relay part of its placeholders */
-	struct relay_client *client;
+	uint32_t number;	     /* 1-based: the relay part of its placeholders */
+	struct relay_client *client; /* NULL: removed from the map */
+	struct relay_url url;
 };
 
 struct transport {
@@ -184,26 +185,35 @@ int transport_add_relay(struct transport *t, uv_loop_t *loop, struct resolver *r
 			const struct iron_identity *identity, const struct relay_url *url,
 			uint32_t *number)
 {
-	for (size_t i = 0; i < t->nrelays; i++) {
-		struct relay_client_info info;
-		relay_client_get_info(t->relays[i].client, &info);
-		if (relay_url_same(info.url, url)) {
-			*number = t->relays[i].number;
-			return 0;
-		}
+	/* A relay keeps its number, removed and added again included: its
+	 * placeholders may still be in use by connections. */
+	struct transport_relay *r = NULL;
+	for (size_t i = 0; i < t->nrelays && !r; i++)
+		if (relay_url_same(&t->relays[i].url, url))
+			r = &t->relays[i];
+	if (!r) {
+		if (t->nrelays == TRANSPORT_MAX_RELAYS)
+			return -ENOSPC;
+		r = &t->relays[t->nrelays];
+		r->t = t;
+		r->number = (uint32_t)t->nrelays + 1;
+		r->url = *url;
+		r->client = NULL;
+		t->nrelays++;
 	}
-	if (t->nrelays == TRANSPORT_MAX_RELAYS)
-		return -ENOSPC;
-	struct transport_relay *r = &t->relays[t->nrelays];
-	r->t = t;
-	r->number = (uint32_t)t->nrelays + 1;
-	const struct relay_client_callbacks cb = {.user = r, .receive = on_relay_receive};
-	int rc = relay_client_new(loop, resolver, identity, url, &cb, &r->client);
-	if (rc < 0)
-		return rc;
-	t->nrelays++;
 	*number = r->number;
-	return 0;
+	if (r->client)
+		return 0;
+	const struct relay_client_callbacks cb = {.user = r, .receive = on_relay_receive};
+	return relay_client_new(loop, resolver, identity, &r->url, &cb, &r->client);
+}
+
+void transport_remove_relay(struct transport *t, uint32_t number)
+{
+	if (number == 0 || number > t->nrelays)
+		return;
+	relay_client_del(t->relays[number - 1].client);
+	t->relays[number - 1].client = NULL;
 }
 
 int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer,
@@ -223,9 +233,15 @@ size_t transport_relay_count(const struct transport *t)
 	return t->nrelays;
 }
 
-void transport_relay_info(const struct transport *t, size_t i, struct relay_client_info *out)
+bool transport_relay_info(const struct transport *t, size_t i, struct relay_client_info *out)
 {
-	relay_client_get_info(t->relays[i].client, out);
+	const struct transport_relay *r = &t->relays[i];
+	if (r->client) {
+		relay_client_get_info(r->client, out);
+		return true;
+	}
+	*out = (struct relay_client_info){.url = &r->url};
+	return false;
 }
 
 uint32_t transport_home_relay(const struct transport *t)
@@ -234,8 +250,7 @@ uint32_t transport_home_relay(const struct transport *t)
 	uint64_t best_rtt = UINT64_MAX;
 	for (size_t i = 0; i < t->nrelays; i++) {
 		struct relay_client_info info;
-		relay_client_get_info(t->relays[i].client, &info);
-		if (!info.connected)
+		if (!transport_relay_info(t, i, &info) || !info.connected)
 			continue;
 		uint64_t rtt = info.rtt_ns ? info.rtt_ns : UINT64_MAX - 1;
 		if (rtt < best_rtt) {
@@ -300,7 +315,8 @@ int transport_send(struct transport *t, const struct sockaddr *local, const stru
 	int rc;
 	uint32_t relay, slot;
 	if (netaddr_relay_parts(remote, &relay, &slot) == 0) {
-		if (relay == 0 || relay > t->nrelays || slot == 0 || slot > t->nslots) {
+		if (relay == 0 || relay > t->nrelays || !t->relays[relay - 1].client || slot == 0 ||
+		    slot > t->nslots) {
 			t->own.no_relay_link++;
 			rc = -ENETUNREACH;
 			goto failed;
@@ -340,7 +356,8 @@ void transport_flush(struct transport *t)
 	for (size_t i = 0; i < t->nsockets; i++)
 		udp_flush(t->sockets[i]);
 	for (size_t i = 0; i < t->nrelays; i++)
-		relay_client_flush(t->relays[i].client);
+		if (t->relays[i].client)
+			relay_client_flush(t->relays[i].client);
 }
 
 void transport_get_stats(const struct transport *t, struct transport_stats *out)

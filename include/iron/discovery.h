@@ -32,9 +32,9 @@
 struct discovery;
 
 struct discovery_config {
-	const char *pkarr_url;	/* e.g. "https://dns.iroh.link/pkarr"; NULL: none */
-	const char *dns_origin; /* e.g. "dns.iroh.link"; NULL: no DNS lookups */
-	uint64_t republish_ms;	/* 0: 5 min */
+	const char *pkarr_url;	    /* e.g. "https://dns.iroh.link/pkarr"; NULL: none */
+	const char *dns_origin;	    /* e.g. "dns.iroh.link"; NULL: no DNS lookups */
+	uint64_t republish_ms;	    /* 0: 5 min */
 	uint64_t lookup_timeout_ms; /* 0: 5 s */
 };
 
@@ -63,7 +63,7 @@ void discovery_publish(struct discovery *d, const struct pkarr_record *rec);
 int discovery_lookup(struct discovery *d, const struct iron_id *id);
 
 struct discovery_info {
-	bool publishing;	/* a pkarr URL is set */
+	bool publishing;	  /* a pkarr URL is set */
 	uint64_t last_publish_ms; /* uv_now() of the last acknowledged PUT; 0: none */
 	int last_publish_status;  /* HTTP status or negative errno of the last PUT; 0: none yet */
 	char last_error[128];	  /* "" or the last failure's reason */

@@ -157,6 +157,10 @@ int peer_table_get(const struct peer_table *table, const struct iron_id *id, str
 
 struct peer_table_stats {
 	uint64_t dials, dial_failures, tie_breaks, idle_closes, queue_dropped;
+	uint64_t races;		    /* a relay dial raced a direct one */
+	uint64_t migrations;	    /* a connection of ours moved to another path */
+	uint64_t migrations_failed; /* a path did not validate */
+	uint64_t fallbacks;	    /* of the migrations: off a direct path gone silent */
 };
 void peer_table_get_stats(const struct peer_table *table, struct peer_table_stats *out);
 

@@ -11,6 +11,7 @@
 #ifndef IRON_TRANSPORT_H
 #define IRON_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -109,9 +110,16 @@ int transport_add_relay(struct transport *t, uv_loop_t *loop, struct resolver *r
 int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer,
 			 struct netaddr *remote);
 
+/* Stops the relay client of a relay no longer in the map (SIGHUP); its
+ * number stays, and transport_add_relay() with its URL starts it again.
+ * Datagrams to its placeholders fail with -ENETUNREACH meanwhile. */
+void transport_remove_relay(struct transport *t, uint32_t number);
+
+/* Relays ever added, removed ones included. */
 size_t transport_relay_count(const struct transport *t);
-/* Relay i (0-based; its number is i + 1). */
-void transport_relay_info(const struct transport *t, size_t i, struct relay_client_info *out);
+/* Relay i (0-based; its number is i + 1). Returns false for a removed one
+ * (out then has only its URL). */
+bool transport_relay_info(const struct transport *t, size_t i, struct relay_client_info *out);
 /* The number of the connected relay with the lowest round trip; 0: none. */
 uint32_t transport_home_relay(const struct transport *t);
 

@@ -219,9 +219,10 @@ start_iron() {
 	# Not through in_ns: $! must be the daemon itself (ip netns exec execs it).
 	# No relays unless the test names them: n0's public relays (the
 	# default map) are not reachable from here.
+	# RELAYS_FROM_CONFIG=1: the test's config file sets the relay map.
 	case " $* " in
 	*" --relay-url "*) ;;
-	*) set -- --relay-url none "$@" ;;
+	*) [ "${RELAYS_FROM_CONFIG:-0}" = 1 ] || set -- --relay-url none "$@" ;;
 	esac
 	ip netns exec "$PREFIX$node" "$IRON" serve --state-dir "$WORK/$node" --no-dns-config "$@" \
 		>"$WORK/$node.out" 2>>"$WORK/$node.log" &
