@@ -17,13 +17,13 @@
 struct http_client_call;
 
 struct http_client_request {
-	const char *method; /* "GET", "PUT" */
-	const char *url;    /* http://host[:port]/path or https://...; IPv6 in brackets */
+	const char *method;	  /* "GET", "PUT" */
+	const char *url;	  /* http://host[:port]/path or https://...; IPv6 in brackets */
 	const char *content_type; /* NULL: no Content-Type header */
 	const uint8_t *body;	  /* may be NULL when body_len is 0 */
 	size_t body_len;
-	uint64_t timeout_ms;	/* whole call; 0: 10 s */
-	size_t max_response;	/* response body limit; 0: 64 KiB */
+	uint64_t timeout_ms; /* whole call; 0: 10 s */
+	size_t max_response; /* response body limit; 0: 64 KiB */
 };
 
 /* status: the HTTP status (100-999), or a negative errno (-ETIMEDOUT,

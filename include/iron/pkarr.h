@@ -24,12 +24,12 @@
 #include "iron/identity.h"
 #include "iron/netaddr.h"
 
-#define PKARR_MAX_DNS	   1000		    /* DNS packet, as pkarr allows */
-#define PKARR_HEAD	   (64 + 8)	    /* signature, timestamp */
+#define PKARR_MAX_DNS	   1000	    /* DNS packet, as pkarr allows */
+#define PKARR_HEAD	   (64 + 8) /* signature, timestamp */
 #define PKARR_MAX_SIGNED   (PKARR_HEAD + PKARR_MAX_DNS)
-#define PKARR_MAX_ADDRS	   8		    /* direct addresses kept from a record */
-#define PKARR_URL_MAX	   256		    /* relay URL, as text */
-#define PKARR_TTL	   30		    /* seconds, as iroh publishes */
+#define PKARR_MAX_ADDRS	   8   /* direct addresses kept from a record */
+#define PKARR_URL_MAX	   256 /* relay URL, as text */
+#define PKARR_TTL	   30  /* seconds, as iroh publishes */
 #define PKARR_CONTENT_TYPE "application/pkarr.org/relays#payload"
 
 /* What a node publishes, and what a lookup finds. */
@@ -53,8 +53,8 @@ int pkarr_encode_dns(const struct iron_id *id, const struct pkarr_record *rec, u
 
 /* Signs dns (len <= PKARR_MAX_DNS) with timestamp ts_us into out (cap >=
  * PKARR_HEAD + len). Returns the signed packet's length or -EMSGSIZE. */
-int pkarr_sign(const struct iron_identity *identity, uint64_t ts_us, const uint8_t *dns,
-	       size_t len, uint8_t *out, size_t cap);
+int pkarr_sign(const struct iron_identity *identity, uint64_t ts_us, const uint8_t *dns, size_t len,
+	       uint8_t *out, size_t cap);
 
 /* Checks a signed packet against key: length, signature, and that the DNS
  * packet parses. On success sets *ts_us and points *dns and *dns_len into
