@@ -29,6 +29,7 @@ static const struct command commands[] = {
     {"peers", cmd_peers, "List the running daemon's peers"},
     {"ping", cmd_ping, "Measure the round trip to a peer through the overlay"},
     {"relay", cmd_relay, "Run a relay server (iroh's relay protocol, STUN); relay status"},
+    {"dns-server", cmd_dns_server, "Run a pkarr relay and DNS server for lookup by ID; status"},
     {NULL, NULL, NULL},
 };
 

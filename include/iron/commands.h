@@ -23,5 +23,7 @@ cli_command_fn cmd_ping;
 cli_command_fn cmd_serve;
 /* iron relay [OPTIONS] | iron relay status [-f json]: the relay server */
 cli_command_fn cmd_relay;
+/* iron dns-server [OPTIONS] | iron dns-server status [-f json]: pkarr relay and DNS */
+cli_command_fn cmd_dns_server;
 
 #endif

@@ -10,10 +10,20 @@
  *
  * Lookup: discovery_lookup() starts a lookup of a peer unless one is in
  * flight for it; the DNS query (retried once after 1 s and again after 3 s
- * when unanswered) and the pkarr GET run at once; found() is called for
- * each answer that holds something, done() once when all have ended. A
- * lookup that outlives timeout ends with done(-ETIMEDOUT). At most
- * DISCOVERY_MAX_LOOKUPS run at once (-EBUSY beyond). */
+ * when unanswered; read with pkarr_parse_dns(), so rec->ttl is the
+ * records' TTL) and the pkarr GET run at once; found() is called for each
+ * answer that holds something, done() once when all have ended. A lookup
+ * that outlives timeout ends with done(-ETIMEDOUT), or done(0) when a
+ * source found something already. At most DISCOVERY_MAX_LOOKUPS run at
+ * once (-EBUSY beyond). Callbacks never run from inside discovery_lookup()
+ * or discovery_publish(); they may call any function here, discovery_del()
+ * included.
+ *
+ * The PUT carries no Content-Type (iroh sends none); GET responses are
+ * taken whatever their Content-Type (iroh-dns-server sends
+ * "application/x-pkarr-signed-packet", the pkarr relay spec
+ * PKARR_CONTENT_TYPE). A record too large for one packet is published with
+ * its last addresses left out. */
 #ifndef IRON_DISCOVERY_H
 #define IRON_DISCOVERY_H
 
@@ -48,6 +58,11 @@ struct discovery_callbacks {
 	void (*done)(void *user, const struct iron_id *id, int status);
 };
 
+/* identity and resolver must outlive the object; resolver may be NULL
+ * only without an origin (and with a numeric pkarr URL host). The strings
+ * of config are copied (trailing '/' of the URL and '.' of the origin
+ * dropped). cb may be NULL. Returns 0, -EINVAL (empty URL or origin, an
+ * origin too long for a name, an origin and no resolver) or -ENOMEM. */
 int discovery_new(uv_loop_t *loop, struct resolver *resolver, const struct iron_identity *identity,
 		  const struct discovery_config *config, const struct discovery_callbacks *cb,
 		  struct discovery **out);
@@ -59,7 +74,8 @@ void discovery_del(struct discovery *d);
 void discovery_publish(struct discovery *d, const struct pkarr_record *rec);
 
 /* Starts a lookup. Returns 0 (started, or one already in flight for id),
- * -ENOTSUP (neither pkarr URL nor origin configured), -EBUSY or -ENOMEM. */
+ * -ENOTSUP (neither pkarr URL nor origin configured), -EBUSY, -ENOMEM, or
+ * -ECANCELED when called from a callback after discovery_del(). */
 int discovery_lookup(struct discovery *d, const struct iron_id *id);
 
 struct discovery_info {

@@ -42,8 +42,12 @@ struct pkarr_record {
 
 /* Builds the DNS packet for id's record: one TXT "relay=" (when set) and
  * one TXT "addr=" per address, each named "_iroh.<z32 id>", TTL rec->ttl
- * (0: PKARR_TTL). Returns the length, or -EMSGSIZE when it would exceed
- * cap or PKARR_MAX_DNS (fewer addresses must be published). */
+ * (0: PKARR_TTL), names compressed as iroh does. A relay URL without a
+ * path gets its root path ("http://h:3340" -> "http://h:3340/"), as iroh
+ * prints it. Returns the length, or -EMSGSIZE when it would exceed cap or
+ * PKARR_MAX_DNS (fewer addresses must be published), or -EINVAL for a relay
+ * URL that is not printable ASCII "scheme://host..." of at most 249 bytes,
+ * or an address that is not IPv4/IPv6, or naddrs > PKARR_MAX_ADDRS. */
 int pkarr_encode_dns(const struct iron_id *id, const struct pkarr_record *rec, uint8_t *out,
 		     size_t cap);
 
@@ -61,24 +65,34 @@ int pkarr_verify(const struct iron_id *key, const uint8_t *signed_packet, size_t
 
 /* Reads iroh's record for id out of a DNS packet (a verified pkarr packet,
  * or a DNS answer to the TXT query "_iroh.<z32>.<origin>"): every TXT
- * record whose name starts with the label "_iroh" followed by id's z32
- * label (whatever follows: the origin) is read; "relay=" and "addr="
- * strings are taken (an unparsable value is skipped), unknown keys are
- * ignored. Returns 0 (out filled; possibly with nothing in it), or
- * -EBADMSG when the packet is malformed. */
+ * record in the answer section whose name starts with the label "_iroh"
+ * followed by id's z32 label (whatever follows: the origin; labels compared
+ * case-insensitively) is read, its character-strings joined, and given to
+ * pkarr_parse_txt(). Returns 0 (out filled; possibly with nothing in it),
+ * or -EBADMSG when the packet is malformed (out then empty). */
 int pkarr_parse_dns(const struct iron_id *id, const uint8_t *dns, size_t len,
 		    struct pkarr_record *out);
 
 /* The same for TXT strings already extracted (a resolver's answer): one
- * "key=value" string at a time, added to out. Returns 0, or -EINVAL for a
- * string iron ignores (unknown key, bad value). */
+ * "key=value" string at a time, added to out (zero it before the first).
+ * Keys are case-sensitive, as iroh's. "relay=": the first one is kept, a
+ * URL as pkarr_encode_dns() takes it, given its root path when it has
+ * none; "addr=": "ip:port" or "[v6]:port" (or "[v6%scope]:port"), port not
+ * 0, a v4-mapped address kept as IPv4, duplicates merged, at most
+ * PKARR_MAX_ADDRS. out->ttl becomes the
+ * smallest ttl of the strings taken (0 in out means none yet). Returns 0,
+ * or -EINVAL for a string iron ignores (unknown key, "user-data=", bad
+ * value, a second relay, no room). */
 int pkarr_parse_txt(const char *txt, size_t len, uint32_t ttl, struct pkarr_record *out);
 
 /* Calls fn for each resource record in the answer section of a DNS
  * packet, with its owner name as dotted text (no trailing dot, at most
- * 255 bytes), type, class, TTL and RDATA. For the DNS server, which serves
- * a stored packet's records under its own origin. Returns 0, or -EBADMSG
- * (fn may have been called for the records before the bad one). */
+ * 253 bytes and its NUL; "" for the root), type, class, TTL and RDATA. A
+ * record whose name has a label with '.', a space, a control or non-ASCII
+ * byte cannot be written so and is skipped. For the DNS server, which
+ * serves a stored packet's records under its own origin. Returns 0, or
+ * -EBADMSG (fn may have been called for the records before the bad one;
+ * the whole message is checked, not only the answers). */
 int pkarr_foreach_rr(const uint8_t *dns, size_t len,
 		     void (*fn)(void *ctx, const char *name, uint16_t type, uint16_t class_,
 				uint32_t ttl, const uint8_t *rdata, size_t rdlen),

@@ -10,6 +10,7 @@ man=$(sed 's/\\-/-/g' "$src/docs/iron.8")
 for file in "$src"/src/cmd_*.c; do
 	cmd=$(basename "$file" .c)
 	cmd=${cmd#cmd_}
+	cmd=${cmd//_/-} # src/cmd_dns_server.c is `iron dns-server`
 	help=$("$IRON" "$cmd" --help 2>&1)
 	# getopt tables, and options compared by hand ("--name").
 	options=$( (grep -oE '\{"[a-z0-9-]+", *(no|required|optional)_argument' "$file" |
