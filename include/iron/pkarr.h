@@ -53,7 +53,7 @@ int pkarr_sign(const struct iron_identity *identity, uint64_t ts_us, const uint8
 	       size_t len, uint8_t *out, size_t cap);
 
 /* Checks a signed packet against key: length, signature, and that the DNS
- * packet parses. On success sets *ts_us and points *dns/*dns_len into
+ * packet parses. On success sets *ts_us and points *dns and *dns_len into
  * signed_packet. Returns 0, -EMSGSIZE (too short, too long), -EBADMSG
  * (DNS packet malformed) or -EKEYREJECTED (bad signature). */
 int pkarr_verify(const struct iron_id *key, const uint8_t *signed_packet, size_t len,
