@@ -448,7 +448,7 @@ static bool same_node(const struct lan_node *a, const struct lan_node *b)
 static void learn(struct lan *lan, struct lan_node *node, uint64_t now)
 {
 	struct lan_peer *peer = NULL, *slot = NULL;
-	bool report;
+	const char *why = NULL;
 
 	node->ttl = effective_ttl(node->ttl);
 	for (size_t i = 0; i < LAN_MAX_NODES; i++) {
@@ -466,18 +466,25 @@ static void learn(struct lan *lan, struct lan_node *node, uint64_t now)
 		if (!slot || (slot->used && p->seen_ms < slot->seen_ms))
 			slot = p;
 	}
-	if (peer) {
-		report = !same_node(&peer->node, node) ||
-			 now - peer->reported_ms >= (uint64_t)node->ttl * 1000 / 2;
-	} else {
+	if (!peer) {
 		peer = slot;
+		memset(peer, 0, sizeof(*peer));
 		peer->used = true;
-		report = true;
+		why = "new";
+	} else if (!same_node(&peer->node, node)) {
+		why = "changed";
+	} else if (now - peer->reported_ms >= (uint64_t)node->ttl * 1000 / 2) {
+		why = "still there";
 	}
 	peer->node = *node;
 	peer->seen_ms = now;
-	if (!report)
+	if (!why)
 		return;
+	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		char id[IRON_ID_BASE32_LEN + 1];
+		id_to_base32(&node->id, id);
+		log_debug("node %s: %s", id, why);
+	}
 	peer->reported_ms = now;
 	lan->stats.nodes_found++;
 	if (lan->cb.found)

@@ -387,7 +387,11 @@ int mdns_parse(const uint8_t *msg, size_t len, struct lan_node *out, size_t max)
 				memcpy(&addr.in6.sin6_addr, msg + rr.rdata, 16);
 			}
 			netaddr_set_port(&addr, srv[i].port);
-			add_addr(&out[srv[i].node], &addr);
+			/* ::ffff:a.b.c.d is the IPv4 address (as A would say). */
+			struct netaddr canonical;
+			if (netaddr_canonical(&addr.sa, &canonical) != 0)
+				continue;
+			add_addr(&out[srv[i].node], &canonical);
 			min_ttl(&out[srv[i].node], rr.ttl);
 		}
 	}
