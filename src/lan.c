@@ -212,7 +212,7 @@ static int self_on(const struct lan *lan, const struct lan_iface *ifc, struct la
 		memcpy(node->addrs, ifc->addrs, sizeof(node->addrs));
 		node->naddrs = ifc->naddrs;
 	}
-	return node->naddrs > 0 && node->port > 0 ? 0 : -EINVAL;
+	return node->naddrs > 0 ? 0 : -EINVAL;
 }
 
 /* Multicasts our records on ifc, on one family or (fam == FAMS) both. */
@@ -224,6 +224,8 @@ static void announce(struct lan *lan, struct lan_iface *ifc, int fam, uint64_t n
 	if (self_on(lan, ifc, &self) != 0)
 		return;
 	len = mdns_encode_announce(&self, msg, sizeof(msg));
+	if (len == -EINVAL)
+		return; /* no address with a port: nothing to say */
 	if (len < 0) {
 		log_warn("cannot build the announcement: %s", strerror(-len));
 		return;
@@ -573,7 +575,8 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 		log_warn("%s socket: %s", family_name[fam], uv_strerror(status));
 		return;
 	}
-	for (int round = 0; round < LAN_READS_PER_WAKE; round++) {
+	/* closing: a found callback may have called lan_del(). */
+	for (int round = 0; round < LAN_READS_PER_WAKE && !lan->closing; round++) {
 		struct netaddr from;
 		union {
 			struct cmsghdr align;

@@ -301,6 +301,8 @@ int mdns_parse(const uint8_t *msg, size_t len, struct lan_node *out, size_t max)
 	struct header h;
 	struct record rr;
 	struct srv_target srv[MAX_SRV];
+	/* Candidates: nodes without an address must not take the room. */
+	struct lan_node cand[MAX_SRV];
 	size_t nsrv = 0, seen = 0, nodes = 0, pos;
 	unsigned index;
 	int rc;
@@ -330,16 +332,16 @@ int mdns_parse(const uint8_t *msg, size_t len, struct lan_node *out, size_t max)
 			continue;
 		size_t n;
 		for (n = 0; n < nodes; n++)
-			if (memcmp(out[n].id.bytes, id.bytes, IRON_ID_LEN) == 0)
+			if (memcmp(cand[n].id.bytes, id.bytes, IRON_ID_LEN) == 0)
 				break;
 		if (n == nodes) {
 			/* iroh drops a name that is not a valid key. */
-			if (nodes == max || !id_is_valid(&id))
+			if (nodes == MAX_SRV || !id_is_valid(&id))
 				continue;
-			memset(&out[n], 0, sizeof(out[n]));
-			out[n].id = id;
-			out[n].port = port;
-			out[n].ttl = UINT32_MAX;
+			memset(&cand[n], 0, sizeof(cand[n]));
+			cand[n].id = id;
+			cand[n].port = port;
+			cand[n].ttl = UINT32_MAX;
 			nodes++;
 		}
 		size_t tpos = rr.rdata + 6;
@@ -347,7 +349,7 @@ int mdns_parse(const uint8_t *msg, size_t len, struct lan_node *out, size_t max)
 			return -EBADMSG;
 		srv[nsrv].node = n;
 		srv[nsrv].port = port;
-		min_ttl(&out[n], rr.ttl);
+		min_ttl(&cand[n], rr.ttl);
 		nsrv++;
 	}
 	if (rc < 0)
@@ -364,11 +366,11 @@ int mdns_parse(const uint8_t *msg, size_t len, struct lan_node *out, size_t max)
 			if (!instance_id(&rr.owner, &id))
 				continue;
 			for (size_t n = 0; n < nodes; n++) {
-				if (memcmp(out[n].id.bytes, id.bytes, IRON_ID_LEN) != 0)
+				if (memcmp(cand[n].id.bytes, id.bytes, IRON_ID_LEN) != 0)
 					continue;
-				if (out[n].relay[0] == '\0')
-					read_relay(msg, &rr, &out[n]);
-				min_ttl(&out[n], rr.ttl);
+				if (cand[n].relay[0] == '\0')
+					read_relay(msg, &rr, &cand[n]);
+				min_ttl(&cand[n], rr.ttl);
 			}
 			continue;
 		}
@@ -391,20 +393,16 @@ int mdns_parse(const uint8_t *msg, size_t len, struct lan_node *out, size_t max)
 			struct netaddr canonical;
 			if (netaddr_canonical(&addr.sa, &canonical) != 0)
 				continue;
-			add_addr(&out[srv[i].node], &canonical);
-			min_ttl(&out[srv[i].node], rr.ttl);
+			add_addr(&cand[srv[i].node], &canonical);
+			min_ttl(&cand[srv[i].node], rr.ttl);
 		}
 	}
 
 	/* A node without an address is of no use (iroh drops it too). */
 	size_t kept = 0;
-	for (size_t n = 0; n < nodes; n++) {
-		if (out[n].naddrs == 0)
-			continue;
-		if (kept != n)
-			out[kept] = out[n];
-		kept++;
-	}
+	for (size_t n = 0; n < nodes && kept < max; n++)
+		if (cand[n].naddrs > 0)
+			out[kept++] = cand[n];
 	return (int)kept;
 }
 

@@ -94,8 +94,9 @@ int mdns_encode_unicast_reply(const struct lan_node *node, const uint8_t *query,
 int mdns_encode_query(uint8_t *out, size_t cap);
 /* Reads the nodes announced in an mDNS response (all sections; SRV owners
  * "<base32 ID>._irohv1._udp.local." with a valid key, their TXT and the
- * A/AAAA of their targets). Nodes without an address are left out, as
- * iroh does; at most max nodes, in order of their first SRV record.
+ * A/AAAA of their targets; the first 16 such SRV records). Nodes without
+ * an address are left out, as iroh does: out gets the first max nodes
+ * with one, in order of their first SRV record.
  * Returns how many went into out, 0 for a query or a message about
  * something else (or with a non-zero opcode or rcode), -EBADMSG when
  * malformed (a bad name, a record past the end, a bad A/AAAA/SRV/PTR/TXT

@@ -487,6 +487,36 @@ static void test_lenient(void)
 	CHECK_INT(mdns_parse(buf, (size_t)len, out, 1), 1);
 	CHECK_STR(out[0].relay, "");
 
+	/* A node without addresses takes no room: with room for one, the
+	 * second node (the first with an address) is given. */
+	m_header(&m, 0x8400, 0, 2, 0, 1);
+	m_instance(&m, b32);
+	rd = m_rr(&m, 33, 1, 0);
+	m16(&m, 0);
+	m16(&m, 0);
+	m16(&m, 7000);
+	m_label(&m, "nohost");
+	m_label(&m, "local");
+	m.b[m.len++] = 0;
+	m_end(&m, rd);
+	m_instance(&m, b32b);
+	rd = m_rr(&m, 33, 1, 0);
+	m16(&m, 0);
+	m16(&m, 0);
+	m16(&m, 7001);
+	size_t t3 = m.len;
+	m_label(&m, "host2");
+	m_label(&m, "local");
+	m.b[m.len++] = 0;
+	m_end(&m, rd);
+	m16(&m, 0xc000 | (uint32_t)t3);
+	rd = m_rr(&m, 1, 1, 0);
+	m_bytes(&m, "\x0a\x00\x00\x02", 4);
+	m_end(&m, rd);
+	CHECK_INT(mdns_parse(m.b, m.len, out, 1), 1);
+	CHECK_MEM(out[0].id.bytes, id2.bytes, IRON_ID_LEN);
+	CHECK(has_addr(&out[0], "10.0.0.2:7001"));
+
 	/* SRV without addresses: no node. */
 	m_header(&m, 0x8400, 0, 1, 0, 0);
 	m_instance(&m, b32);
