@@ -40,15 +40,19 @@ struct resolve {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: iron resolve NAME [--server ADDR:PORT] [--timeout S] [-f json]\n\n"
-		   "Sends one AAAA query for NAME (e.g. <node-id>.iron) and prints the address,\n"
-		   "its TTL, the query time and, for .iron names, the node ID.\n\n"
-		   "Options:\n"
-		   "      --server ADDR:PORT  DNS server (default 127.0.0.1:<dns-port>; IPv6 as\n"
-		   "                          [::1]:5333)\n"
-		   "      --timeout S         seconds to wait for the answer (default 3)\n"
-		   "  -f, --format FORMAT     text (default) or json\n"
-		   "  -h, --help              show this help\n");
+	fprintf(f,
+		"Usage: iron resolve NAME [--server ADDR:PORT] [--timeout S] [-f json]\n"
+		"       iron resolve --addr ID [--pkarr-url URL] [--dns-origin NAME] [-f json]\n\n"
+		"Sends one AAAA query for NAME (e.g. <node-id>.iron) and prints the address,\n"
+		"its TTL, the query time and, for .iron names, the node ID.\n\n"
+		"Options:\n"
+		"      --server ADDR:PORT  DNS server (default 127.0.0.1:<dns-port>; IPv6 as\n"
+		"                          [::1]:5333)\n"
+		"      --timeout S         seconds to wait for the answer (default 3)\n"
+		"      --addr ID           look node ID up by discovery instead (iron resolve\n"
+		"                          --addr --help tells more)\n"
+		"  -f, --format FORMAT     text (default) or json\n"
+		"  -h, --help              show this help\n");
 }
 
 /* "ADDR", "ADDR:PORT", "[V6]", "[V6]:PORT" or a bare IPv6 address. */
@@ -263,6 +267,9 @@ int cmd_resolve(const struct cli_globals *globals, int argc, char **argv)
 	bool json = false;
 	int rc;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--addr") == 0 || strncmp(argv[i], "--addr=", 7) == 0)
+			return cmd_resolve_addr(globals, argc, argv);
 	memset(&r, 0, sizeof(r));
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];

@@ -23,6 +23,13 @@ static void serve_usage(FILE *f)
 	    "      --peer ID@RELAY-URL    reach a peer through its relay (https:// or http://)\n"
 	    "      --relay-url URL        relay to keep a connection to (repeatable; replaces\n"
 	    "                             n0's public relays; 'none': no relays)\n"
+	    "      --pkarr-url URL        publish this node's addresses there and look peers\n"
+	    "                             up there (default " DAEMON_DEFAULT_PKARR_URL ";\n"
+	    "                             'none': neither)\n"
+	    "      --dns-origin NAME      look peers up as TXT _iroh.<id>.NAME (default\n"
+	    "                             " DAEMON_DEFAULT_DNS_ORIGIN "; 'none': no DNS lookups)\n"
+	    "      --no-lan-discovery     neither announce this node on the LAN (mDNS) nor\n"
+	    "                             look for peers there\n"
 	    "      --dns-upstream ADDR:PORT  forward non-.iron DNS names there (repeatable)\n"
 	    "      --no-dns-config        do not touch the system DNS configuration\n"
 	    "      --tun-name NAME        name of the TUN interface (default iron0)\n"
@@ -45,6 +52,9 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 	    {"config", required_argument, NULL, 'C'},
 	    {"ctl-group", required_argument, NULL, 'G'},
 	    {"relay-url", required_argument, NULL, 'R'},
+	    {"pkarr-url", required_argument, NULL, 'K'},
+	    {"dns-origin", required_argument, NULL, 'O'},
+	    {"no-lan-discovery", no_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -142,6 +152,32 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 			config->cli_set |= CONFIG_RELAYS;
 			break;
 		}
+		case 'K': {
+			char err[300];
+			if (config_parse_pkarr_url(optarg, config->pkarr_url, err, sizeof(err)) !=
+			    0) {
+				cli_error("serve: --pkarr-url: %s", err);
+				goto out;
+			}
+			config->pkarr_url_set = true;
+			config->cli_set |= CONFIG_PKARR_URL;
+			break;
+		}
+		case 'O': {
+			char err[300];
+			if (config_parse_dns_origin(optarg, config->dns_origin, err, sizeof(err)) !=
+			    0) {
+				cli_error("serve: --dns-origin: %s", err);
+				goto out;
+			}
+			config->dns_origin_set = true;
+			config->cli_set |= CONFIG_DNS_ORIGIN;
+			break;
+		}
+		case 'D':
+			config->no_lan_discovery = true;
+			config->cli_set |= CONFIG_LAN_DISCOVERY;
+			break;
 		case 'U':
 			if (config->nupstream == DAEMON_MAX_UPSTREAMS) {
 				cli_error("serve: --dns-upstream: at most %d servers",

@@ -3,6 +3,7 @@
 #include "iron/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -174,24 +175,30 @@ static int parse_dns_port(struct parse *p, const char *name, const char *value)
 	return 0;
 }
 
-static int parse_no_dns_config(struct parse *p, const char *name, const char *value)
+/* true/yes/on/1 -> 1, false/no/off/0 -> 0, else -1. */
+static int parse_bool(const char *value)
 {
 	static const char *const yes[] = {"true", "yes", "on", "1"};
 	static const char *const no[] = {"false", "no", "off", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(value, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(value, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static int parse_no_dns_config(struct parse *p, const char *name, const char *value)
+{
 	int rc = set_once(p, CONFIG_NO_DNS_CONFIG, name);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(value, yes[i]) == 0) {
-			p->out->no_dns_config = 1;
-			return 0;
-		}
-		if (strcasecmp(value, no[i]) == 0) {
-			p->out->no_dns_config = 0;
-			return 0;
-		}
-	}
-	return fail(p, p->line, "%s: expected true or false", name);
+	int on = parse_bool(value);
+	if (on < 0)
+		return fail(p, p->line, "%s: expected true or false", name);
+	p->out->no_dns_config = on;
+	return 0;
 }
 
 static int parse_log_level(struct parse *p, const char *name, const char *value)
@@ -262,6 +269,40 @@ static int parse_state_dir(struct parse *p, const char *name, const char *value)
 		return fail(p, p->line, "%s: expected an absolute path shorter than %d characters",
 			    name, CONFIG_PATH_MAX);
 	strcpy(p->out->state_dir, value);
+	return 0;
+}
+
+static int parse_pkarr_url(struct parse *p, const char *name, const char *value)
+{
+	char err[300];
+	int rc = set_once(p, CONFIG_PKARR_URL, name);
+	if (rc)
+		return rc;
+	if (config_parse_pkarr_url(value, p->out->pkarr_url, err, sizeof(err)) != 0)
+		return fail(p, p->line, "%s: %s", name, err);
+	return 0;
+}
+
+static int parse_dns_origin(struct parse *p, const char *name, const char *value)
+{
+	char err[300];
+	int rc = set_once(p, CONFIG_DNS_ORIGIN, name);
+	if (rc)
+		return rc;
+	if (config_parse_dns_origin(value, p->out->dns_origin, err, sizeof(err)) != 0)
+		return fail(p, p->line, "%s: %s", name, err);
+	return 0;
+}
+
+static int parse_lan_discovery(struct parse *p, const char *name, const char *value)
+{
+	int rc = set_once(p, CONFIG_LAN_DISCOVERY, name);
+	if (rc)
+		return rc;
+	int on = parse_bool(value);
+	if (on < 0)
+		return fail(p, p->line, "%s: expected true or false", name);
+	p->out->no_lan_discovery = !on;
 	return 0;
 }
 
@@ -354,6 +395,9 @@ static const struct key keys[] = {
     {"Endpoint", SECTION_PEER, parse_peer_endpoint},
     {"Relay", SECTION_INTERFACE, parse_relay},
     {"Relay", SECTION_PEER, parse_peer_relay},
+    {"PkarrUrl", SECTION_INTERFACE, parse_pkarr_url},
+    {"DnsOrigin", SECTION_INTERFACE, parse_dns_origin},
+    {"LanDiscovery", SECTION_INTERFACE, parse_lan_discovery},
 };
 
 /* Closes the open [Peer] section, if any: it must have had both keys. */
@@ -609,6 +653,16 @@ int config_merge(struct daemon_config *config, unsigned cli_set, const struct co
 		config->nrelays = file->nrelays;
 		config->relays_set = true;
 	}
+	if (from_file & CONFIG_PKARR_URL) {
+		memcpy(config->pkarr_url, file->pkarr_url, sizeof(config->pkarr_url));
+		config->pkarr_url_set = true;
+	}
+	if (from_file & CONFIG_DNS_ORIGIN) {
+		memcpy(config->dns_origin, file->dns_origin, sizeof(config->dns_origin));
+		config->dns_origin_set = true;
+	}
+	if (from_file & CONFIG_LAN_DISCOVERY)
+		config->no_lan_discovery = file->no_lan_discovery;
 	if (from_file & CONFIG_TUN_NAME)
 		config->tun_name = file->tun_name;
 	if (from_file & CONFIG_MTU)
@@ -735,5 +789,47 @@ int config_parse_relay_url(const char *text, char *out, char *err, size_t err_ca
 	if (rc < 0)
 		return rc;
 	snprintf(out, DAEMON_URL_MAX, "%s", url.text);
+	return 0;
+}
+
+int config_parse_pkarr_url(const char *text, char *out, char *err, size_t err_cap)
+{
+	if (strcmp(text, "none") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	return config_parse_relay_url(text, out, err, err_cap);
+}
+
+int config_parse_dns_origin(const char *text, char *out, char *err, size_t err_cap)
+{
+	size_t len = strlen(text), label = 0;
+	if (strcmp(text, "none") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (len > 0 && text[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 200) {
+		snprintf(err, err_cap, "expected a domain name of at most 200 bytes, or none");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i <= len; i++) {
+		char c = i < len ? text[i] : '.';
+		if (c == '.') {
+			if (label == 0 || label > 63) {
+				snprintf(err, err_cap, "'%s': empty or over-long label", text);
+				return -EINVAL;
+			}
+			label = 0;
+		} else if (isalnum((unsigned char)c) || c == '-' || c == '_') {
+			label++;
+		} else {
+			snprintf(err, err_cap, "'%s': not a domain name", text);
+			return -EINVAL;
+		}
+	}
+	memcpy(out, text, len);
+	out[len] = '\0';
 	return 0;
 }

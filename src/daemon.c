@@ -16,6 +16,7 @@
 #include "iron/dataplane.h"
 #include "iron/dns_server.h"
 #include "iron/identity.h"
+#include "iron/locator.h"
 #include "iron/log.h"
 #include "iron/peer.h"
 #include "iron/pinger.h"
@@ -78,6 +79,7 @@ struct daemon {
 	size_t nstatics;
 	struct transport *transport;
 	struct peer_table *peers;
+	struct locator *locator; /* NULL until started */
 	struct dns_server *dns;
 	struct tun_device *tun;
 	struct pinger *pinger;
@@ -133,8 +135,15 @@ static void on_peer_unreachable(void *user, const struct iron_id *to, const uint
 				size_t len)
 {
 	struct daemon *d = user;
-	(void)to;
+	if (d->pinger && pinger_unreachable(d->pinger, to, pkt, len))
+		return;
 	dataplane_unreachable(d->dataplane, pkt, len, now_ns());
+}
+
+static int on_peer_lookup(void *user, const struct iron_id *peer)
+{
+	struct daemon *d = user;
+	return d->locator ? locator_lookup(d->locator, peer) : -ENOTSUP;
 }
 
 static void on_peer_connection(void *user, const struct iron_id *peer, bool connected)
@@ -315,15 +324,20 @@ static void on_peer_dial_failed(void *user, const struct iron_id *peer)
 	}
 }
 
-/* Starts (or finds) the relay client for a URL already checked. */
-static int add_relay(struct daemon *d, const char *text, uint32_t *number)
+/* Starts (or finds) the relay client for a URL already checked: one of
+ * the relay map (in_map), or one a peer is reached through. */
+static int add_relay(struct daemon *d, const char *text, bool in_map, uint32_t *number)
 {
 	struct relay_url url;
 	char err[300];
 	int rc = relay_url_parse(text, &url, err, sizeof(err));
 	if (rc < 0)
 		return rc;
-	return transport_add_relay(d->transport, &d->loop, d->resolver, &d->identity, &url, number);
+	if (in_map)
+		return transport_add_relay(d->transport, &d->loop, d->resolver, &d->identity, &url,
+					   number);
+	return transport_add_peer_relay(d->transport, &d->loop, d->resolver, &d->identity, &url,
+					number);
 }
 
 /* Adds (or updates) the static peers of the configuration. On reload a
@@ -358,7 +372,7 @@ static void add_static_peers(struct daemon *d, const struct daemon_peer_config *
 		sp->has_relay_path = false;
 		if (sp->relay[0]) {
 			uint32_t number;
-			int rc = add_relay(d, sp->relay, &number);
+			int rc = add_relay(d, sp->relay, false, &number);
 			if (rc == 0)
 				rc = transport_relay_path(d->transport, number, &sp->id,
 							  &sp->relay_path);
@@ -402,7 +416,7 @@ static void reload_relays(struct daemon *d, const struct config_file *file)
 	uint32_t number, slot;
 	size_t n = relay_map(d->config, file, urls);
 	for (size_t i = 0; i < n; i++) {
-		int rc = add_relay(d, urls[i], &number);
+		int rc = add_relay(d, urls[i], true, &number);
 		if (rc < 0)
 			log_warn("SIGHUP: cannot use relay %s: %s", urls[i], strerror(-rc));
 		else
@@ -415,7 +429,8 @@ static void reload_relays(struct daemon *d, const struct config_file *file)
 			keep[number - 1] = true;
 	for (size_t i = 0; i < transport_relay_count(d->transport); i++) {
 		struct relay_client_info ri;
-		if (keep[i] || !transport_relay_info(d->transport, i, &ri))
+		if (keep[i] || !transport_relay_in_map(d->transport, (uint32_t)i + 1) ||
+		    !transport_relay_info(d->transport, i, &ri))
 			continue;
 		log_info("SIGHUP: relay %s is no longer in the map", ri.url->text);
 		transport_remove_relay(d->transport, (uint32_t)i + 1);
@@ -474,6 +489,8 @@ static void close_parts(struct daemon *d)
 	d->ctl.stopping = true;
 	pinger_del(d->pinger); /* fails pings in flight on the control socket */
 	d->pinger = NULL;
+	locator_del(d->locator);
+	d->locator = NULL;
 	service_stop(&d->service);
 	resolver_del(d->resolver);
 	d->resolver = NULL;
@@ -656,6 +673,7 @@ static int start_network(struct daemon *d)
 	    .unreachable = on_peer_unreachable,
 	    .connection = on_peer_connection,
 	    .dial_failed = on_peer_dial_failed,
+	    .lookup = on_peer_lookup,
 	};
 	rc = peer_table_new(&pc, &pcb, &d->peers);
 	if (rc < 0) {
@@ -686,7 +704,7 @@ static int start_network(struct daemon *d)
 	size_t nrelays = relay_map(cfg, NULL, urls);
 	for (size_t i = 0; i < nrelays; i++) {
 		uint32_t number;
-		rc = add_relay(d, urls[i], &number);
+		rc = add_relay(d, urls[i], true, &number);
 		if (rc < 0) {
 			cli_error("serve: cannot use relay %s: %s", urls[i], strerror(-rc));
 			return rc;
@@ -749,6 +767,29 @@ static int start_tunnel(struct daemon *d)
 		rc = tun_device_start(d->tun);
 	if (rc < 0) {
 		cli_error("serve: cannot start the data plane: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* Publishing this node's addresses, looking peers up by ID, the LAN. */
+static int start_discovery(struct daemon *d)
+{
+	const struct daemon_config *cfg = d->config;
+	const struct locator_config lc = {
+	    .loop = &d->loop,
+	    .resolver = d->resolver,
+	    .identity = &d->identity,
+	    .transport = d->transport,
+	    .peers = d->peers,
+	    .pkarr_url = cfg->pkarr_url_set ? cfg->pkarr_url : DAEMON_DEFAULT_PKARR_URL,
+	    .dns_origin = cfg->dns_origin_set ? cfg->dns_origin : DAEMON_DEFAULT_DNS_ORIGIN,
+	    .lan = !cfg->no_lan_discovery,
+	    .tun_name = tun_device_name(d->tun),
+	};
+	int rc = locator_new(&lc, &d->locator);
+	if (rc < 0) {
+		cli_error("serve: cannot set up discovery: %s", strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -817,7 +858,8 @@ static int start(struct daemon *d)
 	if (rc < 0 && rc != -ENOENT)
 		log_warn("ignoring %s: %s", d->peers_path,
 			 rc == -EINVAL ? "not a JSON array of node IDs" : strerror(-rc));
-	if ((rc = start_network(d)) < 0 || (rc = start_tunnel(d)) < 0)
+	if ((rc = start_network(d)) < 0 || (rc = start_tunnel(d)) < 0 ||
+	    (rc = start_discovery(d)) < 0)
 		return rc;
 	configure_system_dns(d);
 	d->ctl = (struct daemon_ctl){
@@ -826,6 +868,7 @@ static int start(struct daemon *d)
 	    .tun = d->tun,
 	    .transport = d->transport,
 	    .peers = d->peers,
+	    .locator = d->locator,
 	    .registry = d->registry,
 	    .dns = d->dns,
 	    .pinger = d->pinger,

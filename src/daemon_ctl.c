@@ -146,6 +146,57 @@ static void reply_peers(struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_end_array(reply);
 }
 
+/* Where this node publishes itself and looks peers up, and what it
+ * announces. */
+static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
+{
+	struct locator_info li;
+	char where[NETADDR_STR_SIZE];
+	if (!c->locator) {
+		ctl_reply_null(reply, "discovery");
+		return;
+	}
+	locator_get_info(c->locator, &li);
+	ctl_reply_begin_object(reply, "discovery");
+	if (li.pkarr_url)
+		ctl_reply_string(reply, "pkarr_url", li.pkarr_url);
+	else
+		ctl_reply_null(reply, "pkarr_url");
+	if (li.dns_origin)
+		ctl_reply_string(reply, "dns_origin", li.dns_origin);
+	else
+		ctl_reply_null(reply, "dns_origin");
+	ctl_reply_bool(reply, "lan", li.lan);
+	ctl_reply_begin_object(reply, "published");
+	if (li.published.relay[0])
+		ctl_reply_string(reply, "relay", li.published.relay);
+	else
+		ctl_reply_null(reply, "relay");
+	ctl_reply_begin_array(reply, "addrs");
+	for (size_t i = 0; i < li.published.naddrs; i++)
+		ctl_reply_string(reply, NULL,
+				 netaddr_format(&li.published.addrs[i].sa, where, sizeof(where)));
+	ctl_reply_end_array(reply);
+	ctl_reply_end_object(reply);
+	ctl_reply_uint(reply, "publishes", li.discovery.publishes);
+	ctl_reply_uint(reply, "publish_failures", li.discovery.publish_failures);
+	if (li.discovery.last_publish_status)
+		ctl_reply_int(reply, "last_publish_status", li.discovery.last_publish_status);
+	else
+		ctl_reply_null(reply, "last_publish_status");
+	if (li.discovery.last_error[0])
+		ctl_reply_string(reply, "last_error", li.discovery.last_error);
+	else
+		ctl_reply_null(reply, "last_error");
+	ctl_reply_uint(reply, "lookups", li.discovery.lookups);
+	ctl_reply_uint(reply, "lookups_found", li.discovery.lookups_found);
+	ctl_reply_uint(reply, "lookups_failed", li.discovery.lookups_failed);
+	ctl_reply_uint(reply, "lookups_in_flight", li.discovery.lookups_in_flight);
+	ctl_reply_uint(reply, "lan_nodes_heard", li.lan_nodes);
+	ctl_reply_uint(reply, "lan_interfaces", li.lan_stats.interfaces);
+	ctl_reply_end_object(reply);
+}
+
 static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
 {
 	char hex[IRON_ID_HEX_LEN + 1], where[NETADDR_STR_SIZE], text[80];
@@ -221,6 +272,7 @@ static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
 		ctl_reply_end_object(reply);
 	}
 	ctl_reply_end_array(reply);
+	reply_discovery(c, reply);
 	ctl_reply_begin_object(reply, "registry");
 	ctl_reply_uint(reply, "entries", registry_count(c->registry));
 	ctl_reply_uint(reply, "capacity", REGISTRY_DEFAULT_CAPACITY);
@@ -342,6 +394,11 @@ static void on_ping_done(void *user, const struct pinger_result *result)
 	} else if (result->error == -ETIMEDOUT) {
 		ctl_reply_error(ping->reply, "no reply from %s within %u ms", b32,
 				result->timeout_ms);
+	} else if (result->error == -EHOSTUNREACH) {
+		ctl_reply_error(ping->reply,
+				"%s is unreachable: no address known (none found by lookup, "
+				"or every dial failed)",
+				b32);
 	} else {
 		ctl_reply_error(ping->reply, "the daemon is shutting down");
 	}

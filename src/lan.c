@@ -778,6 +778,8 @@ void lan_update(struct lan *lan, const struct lan_node *self)
 
 void lan_del(struct lan *lan)
 {
+	if (!lan)
+		return;
 	lan->closing = true;
 	for (int f = 0; f < FAMS; f++)
 		if (lan->poll_open[f])

@@ -31,6 +31,10 @@
  * long (plus three round trips) after we sent something that asks for an
  * answer. */
 #define PEER_STALL_NS (1000ull * 1000000)
+/* A lookup is started again after a failed dial at most this often, and
+ * packets wait for one at most this long. */
+#define PEER_RELOOKUP_NS     (10ull * 1000000000)
+#define PEER_LOOKUP_LIMIT_NS (15ull * 1000000000)
 
 struct pending_packet {
 	uint16_t len;
@@ -78,6 +82,9 @@ struct peer {
 	uint64_t last_activity;
 	uint64_t backoff, retry_at;
 	bool dial_failed_recently;
+	/* A lookup of its paths (cb.lookup) is in flight since lookup_at. */
+	bool looking_up;
+	uint64_t lookup_at;
 
 	/* Packets held while no dial may start (backoff), oldest dropped. */
 	struct pending_packet *pending;
@@ -424,15 +431,63 @@ static int dial(struct peer_table *table, struct peer *p, uint64_t now)
 	return 0;
 }
 
+/* Asks the owner to look up the peer's paths. Returns whether it will
+ * answer with peer_table_lookup_result(). */
+static bool lookup_start(struct peer_table *table, struct peer *p, uint64_t now)
+{
+	if (!table->cb.lookup || p->looking_up)
+		return p->looking_up;
+	p->lookup_at = now;
+	if (table->cb.lookup(table->cb.user, &p->id) < 0)
+		return false;
+	p->looking_up = true;
+	table->stats.lookups++;
+	return true;
+}
+
+void peer_table_lookup_result(struct peer_table *table, const struct iron_id *id, bool done,
+			      uint64_t now)
+{
+	struct peer *p = peer_find(table, id);
+	table->now = now;
+	if (!p)
+		return;
+	if (done)
+		p->looking_up = false;
+	if (p->conn || p->pending_count == 0)
+		return;
+	if (peer_has_path(p, now)) {
+		if (now >= p->retry_at && dial(table, p, now) < 0 && !p->looking_up)
+			pending_drain(table, p, now, true);
+	} else if (!p->looking_up) {
+		pending_drain(table, p, now, true); /* nothing found: unreachable */
+	}
+}
+
 int peer_table_send(struct peer_table *table, const struct iron_id *id, const uint8_t *pkt,
 		    size_t len, uint64_t now)
 {
 	struct peer *p = peer_find(table, id);
 	table->now = now;
-	if (!p || (!p->conn && !peer_has_path(p, now)))
-		return -EHOSTUNREACH;
 	if (len > PEER_PACKET_MAX || len > peer_table_max_packet(table))
 		return -EMSGSIZE;
+	if (!p || (!p->conn && !peer_has_path(p, now))) {
+		/* No address: the packets wait while the owner looks the peer
+		 * up (peer_table_lookup_result() ends the wait). */
+		if (p && p->looking_up) {
+			pending_push(table, p, pkt, len);
+			return 0;
+		}
+		if (!table->cb.lookup ||
+		    (p && now - p->lookup_at < PEER_RELOOKUP_NS && p->lookup_at != 0))
+			return -EHOSTUNREACH;
+		if (!p && !(p = peer_get(table, id, now)))
+			return -ENOMEM;
+		if (!lookup_start(table, p, now))
+			return -EHOSTUNREACH;
+		pending_push(table, p, pkt, len);
+		return 0;
+	}
 	p->last_activity = now;
 	if (p->conn && quic_conn_is_established(p->conn))
 		return quic_conn_send_packet(p->conn, pkt, len, now) == -EMSGSIZE ? -EMSGSIZE : 0;
@@ -667,6 +722,9 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 		pending_drain(table, p, now, true);
 		if (table->cb.dial_failed)
 			table->cb.dial_failed(table->cb.user, &p->id);
+		/* The addresses may be stale: look again (rarely). */
+		if (now - p->lookup_at >= PEER_RELOOKUP_NS || p->lookup_at == 0)
+			lookup_start(table, p, now);
 	} else if (!established) {
 		log_debug("dial to %s abandoned: %s", name, reason);
 	} else {
@@ -909,12 +967,16 @@ static void housekeeping(struct peer_table *table, uint64_t now)
 		for (unsigned i = p->npaths; i-- > 0;)
 			if (path_expired(&p->paths[i], now) && !path_busy(p, (int)i, active))
 				path_remove(p, i);
+		if (p->looking_up && now - p->lookup_at > PEER_LOOKUP_LIMIT_NS) {
+			p->looking_up = false; /* the answer never came */
+			peer_table_lookup_result(table, &p->id, true, now);
+		}
 		if (!p->conn && p->pending_count > 0 && now >= p->retry_at &&
 		    peer_has_path(p, now)) {
 			dial(table, p, now); /* the packets wait for its handshake */
 			continue;
 		}
-		if (!p->is_static && p->nconns == 0 && p->pending_count == 0 &&
+		if (!p->is_static && p->nconns == 0 && p->pending_count == 0 && !p->looking_up &&
 		    now - p->last_activity > PEER_FORGET_NS)
 			peer_free(p);
 	}

@@ -164,3 +164,21 @@ bool pinger_reply(struct pinger *p, const struct iron_id *from, const uint8_t *p
 	}
 	return true;
 }
+
+bool pinger_unreachable(struct pinger *p, const struct iron_id *to, const uint8_t *pkt, size_t len)
+{
+	struct ipv6_info info;
+	struct ipv6_echo echo;
+	if (ipv6_parse(pkt, len, &info) != 0 || ipv6_echo_parse(pkt, &info, &echo) != 0 ||
+	    echo.type != IPV6_ICMP_ECHO_REQUEST || echo.identifier != p->ident)
+		return false;
+	for (size_t i = 0; i < PINGER_MAX; i++) {
+		struct ping *ping = &p->pings[i];
+		if (!ping->done || ping->sequence != echo.sequence || !id_equal(&ping->peer, to))
+			continue;
+		finish(ping, -EHOSTUNREACH, 0);
+		arm(p);
+		break;
+	}
+	return true;
+}

@@ -24,6 +24,7 @@ struct transport_relay {
 	uint32_t number;	     /* 1-based: the relay part of its placeholders */
 	struct relay_client *client; /* NULL: removed from the map */
 	struct relay_url url;
+	bool in_map; /* from the relay map, not only a peer's */
 };
 
 struct transport {
@@ -181,9 +182,9 @@ static void on_relay_receive(void *user, struct relay_client *rc, const uint8_t 
 		t->own.received_unwanted++;
 }
 
-int transport_add_relay(struct transport *t, uv_loop_t *loop, struct resolver *resolver,
-			const struct iron_identity *identity, const struct relay_url *url,
-			uint32_t *number)
+static int add_relay(struct transport *t, uv_loop_t *loop, struct resolver *resolver,
+		     const struct iron_identity *identity, const struct relay_url *url, bool in_map,
+		     uint32_t *number)
 {
 	/* A relay keeps its number, removed and added again included: its
 	 * placeholders may still be in use by connections. */
@@ -202,10 +203,33 @@ int transport_add_relay(struct transport *t, uv_loop_t *loop, struct resolver *r
 		t->nrelays++;
 	}
 	*number = r->number;
-	if (r->client)
+	if (r->client) {
+		r->in_map = r->in_map || in_map;
 		return 0;
+	}
+	r->in_map = in_map;
 	const struct relay_client_callbacks cb = {.user = r, .receive = on_relay_receive};
 	return relay_client_new(loop, resolver, identity, &r->url, &cb, &r->client);
+}
+
+int transport_add_relay(struct transport *t, uv_loop_t *loop, struct resolver *resolver,
+			const struct iron_identity *identity, const struct relay_url *url,
+			uint32_t *number)
+{
+	return add_relay(t, loop, resolver, identity, url, true, number);
+}
+
+int transport_add_peer_relay(struct transport *t, uv_loop_t *loop, struct resolver *resolver,
+			     const struct iron_identity *identity, const struct relay_url *url,
+			     uint32_t *number)
+{
+	return add_relay(t, loop, resolver, identity, url, false, number);
+}
+
+bool transport_relay_in_map(const struct transport *t, uint32_t number)
+{
+	return number >= 1 && number <= t->nrelays && t->relays[number - 1].in_map &&
+	       t->relays[number - 1].client;
 }
 
 void transport_remove_relay(struct transport *t, uint32_t number)
@@ -214,6 +238,7 @@ void transport_remove_relay(struct transport *t, uint32_t number)
 		return;
 	relay_client_del(t->relays[number - 1].client);
 	t->relays[number - 1].client = NULL;
+	t->relays[number - 1].in_map = false;
 }
 
 int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer,
@@ -250,7 +275,7 @@ uint32_t transport_home_relay(const struct transport *t)
 	uint64_t best_rtt = UINT64_MAX;
 	for (size_t i = 0; i < t->nrelays; i++) {
 		struct relay_client_info info;
-		if (!transport_relay_info(t, i, &info) || !info.connected)
+		if (!t->relays[i].in_map || !transport_relay_info(t, i, &info) || !info.connected)
 			continue;
 		uint64_t rtt = info.rtt_ns ? info.rtt_ns : UINT64_MAX - 1;
 		if (rtt < best_rtt) {

@@ -14,6 +14,7 @@ cli_command_fn cmd_key;
 cli_command_fn cmd_vanity;
 /* iron resolve NAME [--server ADDR:PORT] [--timeout S] [-f json] */
 cli_command_fn cmd_resolve;
+cli_command_fn cmd_resolve_addr;
 /* iron status [-f json]: the running daemon's state (control socket) */
 cli_command_fn cmd_status;
 /* iron peers [-f json]: the running daemon's peers */

@@ -84,7 +84,19 @@ struct daemon_config {
 	size_t nrelays;
 	bool relays_set;
 	const char *ca_file; /* SSL_CERT_FILE: more CAs for TLS relays, or NULL */
+	/* Discovery: --pkarr-url, PkarrUrl =; --dns-origin, DnsOrigin =;
+	 * "" for none; not set: iroh's N0 defaults. --no-lan-discovery,
+	 * LanDiscovery = false. */
+	char pkarr_url[DAEMON_URL_MAX];
+	bool pkarr_url_set;
+	char dns_origin[DAEMON_HOST_MAX];
+	bool dns_origin_set;
+	bool no_lan_discovery;
 };
+
+/* iroh's N0 preset: where records are published and looked up. */
+#define DAEMON_DEFAULT_PKARR_URL  "https://dns.iroh.link/pkarr"
+#define DAEMON_DEFAULT_DNS_ORIGIN "dns.iroh.link"
 
 #define CONFIG_MAX_SIZE	    65536
 #define CONFIG_LINE_MAX	    1024
@@ -109,6 +121,9 @@ enum config_setting {
 	CONFIG_STATE_DIR = 1u << 8,
 	CONFIG_PEERS = 1u << 9,
 	CONFIG_RELAYS = 1u << 10,
+	CONFIG_PKARR_URL = 1u << 11,
+	CONFIG_DNS_ORIGIN = 1u << 12,
+	CONFIG_LAN_DISCOVERY = 1u << 13,
 };
 
 /* A parsed file: the values, and which of them the file gave. A plain
@@ -130,7 +145,10 @@ struct config_file {
 	struct daemon_peer_config peers[DAEMON_MAX_PEERS];
 	size_t npeers;
 	char relays[DAEMON_MAX_RELAYS][DAEMON_URL_MAX];
-	size_t nrelays; /* 0 with CONFIG_RELAYS set: Relay = none */
+	size_t nrelays;			  /* 0 with CONFIG_RELAYS set: Relay = none */
+	char pkarr_url[DAEMON_URL_MAX];	  /* "" for none */
+	char dns_origin[DAEMON_HOST_MAX]; /* "" for none */
+	bool no_lan_discovery;
 };
 
 /* Where and why parsing failed. line is 1-based, 0 for errors about the
@@ -183,5 +201,13 @@ int config_parse_peer(const char *text, struct daemon_peer_config *out);
 /* Checks a relay URL (relay_url_parse()) and copies it into out
  * (DAEMON_URL_MAX bytes). Returns 0 or -EINVAL with a reason in err. */
 int config_parse_relay_url(const char *text, char *out, char *err, size_t err_cap);
+/* Checks a pkarr relay URL (http:// or https://, as a relay URL) or
+ * "none" (out ""), copying it into out (DAEMON_URL_MAX). Returns 0 or
+ * -EINVAL with a one-line reason in err. */
+int config_parse_pkarr_url(const char *text, char *out, char *err, size_t err_cap);
+/* Checks a DNS origin (a domain name: labels of 1-63 letters, digits,
+ * '-' or '_', at most 200 bytes, an optional final '.') or "none" (out
+ * ""), copying it into out (DAEMON_HOST_MAX). Returns 0 or -EINVAL. */
+int config_parse_dns_origin(const char *text, char *out, char *err, size_t err_cap);
 
 #endif

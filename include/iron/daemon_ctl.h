@@ -12,6 +12,7 @@
 #include "iron/dataplane.h"
 #include "iron/dns_server.h"
 #include "iron/identity.h"
+#include "iron/locator.h"
 #include "iron/peer.h"
 #include "iron/pinger.h"
 #include "iron/registry.h"
@@ -24,6 +25,7 @@ struct daemon_ctl {
 	struct tun_device *tun;
 	struct transport *transport;
 	struct peer_table *peers;
+	struct locator *locator;
 	struct registry *registry;
 	struct dns_server *dns;
 	struct pinger *pinger;

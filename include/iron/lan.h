@@ -129,7 +129,8 @@ int lan_new(uv_loop_t *loop, const struct lan_node *self, const char *exclude,
 	    const struct lan_callbacks *cb, struct lan **out);
 /* Changes what we announce (addresses, relay), announcing it at once. */
 void lan_update(struct lan *lan, const struct lan_node *self);
-/* Stops; the memory is freed once libuv has closed the handles. */
+/* Stops; the memory is freed once libuv has closed the handles. NULL is
+ * fine. */
 void lan_del(struct lan *lan);
 
 struct lan_stats {

@@ -63,6 +63,12 @@ struct peer_callbacks {
 	/* A dial to the peer failed (the handshake did not complete). May be
 	 * NULL. The owner of a static host name resolves it again here. */
 	void (*dial_failed)(void *user, const struct iron_id *peer);
+	/* A packet is for a peer without an address, or a dial failed (then
+	 * at most every 10 s): look its paths up, add them, and answer with
+	 * peer_table_lookup_result(), never from inside this call. Returns 0,
+	 * or a negative errno when no lookup starts (the packet is then
+	 * unreachable at once). May be NULL: no lookups. */
+	int (*lookup)(void *user, const struct iron_id *peer);
 };
 
 struct peer_table_config {
@@ -96,7 +102,13 @@ int peer_table_add_path(struct peer_table *table, const struct iron_id *id,
 int peer_table_set_static(struct peer_table *table, const struct iron_id *id,
 			  const struct netaddr *addrs, size_t n);
 
-/* Sends an IP packet to a peer, dialling when there is no connection.
+/* What a lookup found was added (done false), or the lookup ended (done
+ * true): packets waiting for the peer go on a dial, or, when the lookup
+ * ended without a path, are reported unreachable. */
+void peer_table_lookup_result(struct peer_table *table, const struct iron_id *id, bool done,
+			      uint64_t now);
+/* Sends an IP packet to a peer, dialling when there is no connection, and
+ * looking the peer up first (callbacks.lookup) when it has no address.
  * Returns 0 (sent or queued), -EHOSTUNREACH (no address known for it),
  * -EMSGSIZE (larger than the path carries; see peer_table_max_packet), or
  * -ENOMEM. */
@@ -161,6 +173,7 @@ struct peer_table_stats {
 	uint64_t migrations;	    /* a connection of ours moved to another path */
 	uint64_t migrations_failed; /* a path did not validate */
 	uint64_t fallbacks;	    /* of the migrations: off a direct path gone silent */
+	uint64_t lookups;	    /* lookups asked of callbacks.lookup */
 };
 void peer_table_get_stats(const struct peer_table *table, struct peer_table_stats *out);
 

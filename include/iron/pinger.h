@@ -16,8 +16,9 @@
 
 struct pinger;
 
-/* How a ping ended: error 0 with rtt_ns, -ETIMEDOUT after timeout_ms, or
- * -ECANCELED (pinger_cancel_all(), pinger_del()). */
+/* How a ping ended: error 0 with rtt_ns, -ETIMEDOUT after timeout_ms,
+ * -EHOSTUNREACH (pinger_unreachable()) or -ECANCELED (pinger_cancel_all(),
+ * pinger_del()). */
 struct pinger_result {
 	struct iron_id peer;
 	int error;
@@ -53,6 +54,11 @@ int pinger_start(struct pinger *p, const struct iron_id *peer, unsigned timeout_
  * duplicate: it is not for the TUN). */
 bool pinger_reply(struct pinger *p, const struct iron_id *from, const uint8_t *pkt, size_t len,
 		  uint64_t now);
+
+/* One of our echo requests could not be sent (the peer's lookup found
+ * no address, or the dial failed): its ping ends with -EHOSTUNREACH.
+ * Returns true when pkt is one of ours (not for an ICMPv6 error then). */
+bool pinger_unreachable(struct pinger *p, const struct iron_id *to, const uint8_t *pkt, size_t len);
 
 /* Ends every ping in flight with -ECANCELED (at shutdown). */
 void pinger_cancel_all(struct pinger *p);

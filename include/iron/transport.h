@@ -105,6 +105,15 @@ int transport_add_relay(struct transport *t, uv_loop_t *loop, struct resolver *r
 			const struct iron_identity *identity, const struct relay_url *url,
 			uint32_t *number);
 
+/* The same for a relay that is not in the map: a peer's home relay,
+ * reached to dial it. It is never our home relay (unless the map adds
+ * it). */
+int transport_add_peer_relay(struct transport *t, uv_loop_t *loop, struct resolver *resolver,
+			     const struct iron_identity *identity, const struct relay_url *url,
+			     uint32_t *number);
+/* Whether relay number is running and in the map. */
+bool transport_relay_in_map(const struct transport *t, uint32_t number);
+
 /* The placeholder remote address of peer through relay number. Returns 0,
  * -ENOENT (no such relay) or -ENOSPC (TRANSPORT_MAX_SLOTS peers seen). */
 int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer,
@@ -120,7 +129,8 @@ size_t transport_relay_count(const struct transport *t);
 /* Relay i (0-based; its number is i + 1). Returns false for a removed one
  * (out then has only its URL). */
 bool transport_relay_info(const struct transport *t, size_t i, struct relay_client_info *out);
-/* The number of the connected relay with the lowest round trip; 0: none. */
+/* The number of the connected relay of the map with the lowest round
+ * trip; 0: none. */
 uint32_t transport_home_relay(const struct transport *t);
 
 struct transport_stats {

@@ -11,7 +11,8 @@ for file in "$src"/src/cmd_*.c; do
 	cmd=$(basename "$file" .c)
 	cmd=${cmd#cmd_}
 	cmd=${cmd//_/-} # src/cmd_dns_server.c is `iron dns-server`
-	help=$("$IRON" "$cmd" --help 2>&1)
+	[ "$cmd" = resolve-addr ] && cmd="resolve --addr" # a mode of iron resolve
+	help=$("$IRON" $cmd --help 2>&1)
 	# getopt tables, and options compared by hand ("--name").
 	options=$( (grep -oE '\{"[a-z0-9-]+", *(no|required|optional)_argument' "$file" |
 		sed -E 's/\{"([^"]+)".*/\1/'
@@ -21,7 +22,7 @@ for file in "$src"/src/cmd_*.c; do
 		printf '%s\n' "$help" | grep -q -- "--$opt" && ok || fail "iron $cmd --help does not mention --$opt"
 		printf '%s\n' "$man" | grep -q -- "--$opt" && ok || fail "the man page does not mention --$opt ($cmd)"
 	done
-	"$IRON" "$cmd" --no-such-option >/dev/null 2>&1
+	"$IRON" $cmd --no-such-option >/dev/null 2>&1
 	rc=$?
 	[ "$rc" -eq 2 ] && ok || fail "iron $cmd --no-such-option exits $rc, not 2"
 done

@@ -224,6 +224,17 @@ start_iron() {
 	*" --relay-url "*) ;;
 	*) [ "${RELAYS_FROM_CONFIG:-0}" = 1 ] || set -- --relay-url none "$@" ;;
 	esac
+	# No discovery unless the test asks for it: n0's pkarr relay and DNS
+	# are not reachable from here, and LAN announcements would find the
+	# other test nodes. DISCOVERY=1: the defaults; the test's own
+	# --pkarr-url/--dns-origin are kept; LAN=1: LAN discovery on.
+	if [ "${DISCOVERY:-0}" != 1 ]; then
+		case " $* " in
+		*" --pkarr-url "* | *" --dns-origin "*) ;;
+		*) set -- --pkarr-url none --dns-origin none "$@" ;;
+		esac
+		[ "${LAN:-0}" = 1 ] || set -- --no-lan-discovery "$@"
+	fi
 	ip netns exec "$PREFIX$node" "$IRON" serve --state-dir "$WORK/$node" --no-dns-config "$@" \
 		>"$WORK/$node.out" 2>>"$WORK/$node.log" &
 	pid=$!

@@ -242,6 +242,7 @@ EOF
 	wait_for 5 sh -c "! ss -Huln | grep -q ':5333'"
 	mkdir -m 700 "$WORK/node"
 	PATH="$(dirname "$RESOLVECTL"):$PATH" "$IRON" serve --state-dir "$WORK/node" \
+		--pkarr-url none --dns-origin none --no-lan-discovery \
 		>"$WORK/node.out" 2>"$WORK/node.log" &
 	node=$!
 	PIDS="$PIDS $node"

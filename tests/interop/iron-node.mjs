@@ -32,6 +32,10 @@
 //   --relay URL         use this relay (RelayMode.customFromUrls) instead of
 //                       none; a --peer may then be ID@URL (reached through
 //                       that relay only)
+//   --n0                iroh's N0 preset (applyN0: its address lookup by
+//                       DNS through /etc/resolv.conf, TXT
+//                       _iroh.<z32>.dns.iroh.link); then a peer needs no
+//                       address (--ping ID, --peer ID) and iroh looks it up
 //   --log LEVEL         iroh's own log (Off, Error, ..., Trace), on stdout
 //                       between the events
 
@@ -80,6 +84,7 @@ function parseArgs(argv) {
       case '--echo-port': o.echoPort = Number(v()); break
       case '--log': o.log = v(); break
       case '--relay': o.relay = v(); break
+      case '--n0': o.n0 = true; break
       default: throw new Error(`unknown option ${a}`)
     }
   }
@@ -209,7 +214,8 @@ if (opts.key) {
 }
 
 const builder = Endpoint.builder()
-presetMinimal(builder)
+if (opts.n0) builder.applyN0()
+else presetMinimal(builder)
 builder.secretKey(secret)
 builder.alpns(opts.alpns.map(enc))
 builder.relayMode(opts.relay ? RelayMode.customFromUrls([opts.relay]) : RelayMode.disabled())
@@ -235,11 +241,13 @@ function peerOf(id) {
 }
 for (const spec of opts.peers) {
   const at = spec.lastIndexOf('@')
-  if (at < 0) throw new Error(`--peer wants ID@ADDR:PORT: ${spec}`)
-  peerOf(parseId(spec.slice(0, at))).addr = spec.slice(at + 1)
+  if (at < 0 && opts.n0) peerOf(parseId(spec)) // found by iroh's lookup
+  else if (at < 0) throw new Error(`--peer wants ID@ADDR:PORT: ${spec}`)
+  else peerOf(parseId(spec.slice(0, at))).addr = spec.slice(at + 1)
 }
 
 function dial(p, alpn) {
+  if (!p.addr && opts.n0) return ep.connect(new EndpointAddr(EndpointId.fromBytes(p.id), null, []), enc(alpn))
   if (!p.addr) throw new Error(`no address for ${p.key}`)
   const viaRelay = /^https?:\/\//.test(p.addr)
   const target = viaRelay

@@ -656,6 +656,64 @@ static void test_peer_id_forms(void)
 	CHECK_INT(config_parse_peer(buf, &peer), -EINVAL);
 }
 
+/* Discovery settings: PkarrUrl, DnsOrigin, LanDiscovery, their "none"
+ * forms, bad values, and the merge (the command line wins). */
+static void test_discovery(void)
+{
+	struct config_file *f = calloc(1, sizeof(*f));
+	struct daemon_config *c = calloc(1, sizeof(*c));
+	struct config_error e;
+	char out[DAEMON_URL_MAX], why[300];
+	CHECK(f && c);
+	const char *text = "PkarrUrl = http://10.0.0.1:8080/pkarr\nDnsOrigin = example.org.\n"
+			   "LanDiscovery = off\n";
+	CHECK_INT(config_parse(text, strlen(text), f, &e), 0);
+	CHECK_STR(f->pkarr_url, "http://10.0.0.1:8080/pkarr");
+	CHECK_STR(f->dns_origin, "example.org");
+	CHECK(f->no_lan_discovery);
+	CHECK(f->set & CONFIG_PKARR_URL && f->set & CONFIG_DNS_ORIGIN &&
+	      f->set & CONFIG_LAN_DISCOVERY);
+	CHECK_INT(config_merge(c, 0, f), 0);
+	CHECK(c->pkarr_url_set && c->dns_origin_set && c->no_lan_discovery);
+	CHECK_STR(c->dns_origin, "example.org");
+	/* The command line's value stays. */
+	memset(c, 0, sizeof(*c));
+	snprintf(c->dns_origin, sizeof(c->dns_origin), "cli.example");
+	c->dns_origin_set = true;
+	CHECK_INT(config_merge(c, CONFIG_DNS_ORIGIN, f), 0);
+	CHECK_STR(c->dns_origin, "cli.example");
+	CHECK_STR(c->pkarr_url, "http://10.0.0.1:8080/pkarr");
+
+	const char *none = "PkarrUrl = none\nDnsOrigin = none\nLanDiscovery = true\n";
+	CHECK_INT(config_parse(none, strlen(none), f, &e), 0);
+	CHECK_STR(f->pkarr_url, "");
+	CHECK_STR(f->dns_origin, "");
+	CHECK(!f->no_lan_discovery);
+
+	static const char *const bad[][2] = {
+	    {"PkarrUrl = ftp://x\n", "line 1: PkarrUrl: "},
+	    {"DnsOrigin = a..b\n", "line 1: DnsOrigin: 'a..b': empty or over-long label"},
+	    {"DnsOrigin = a b\n", "line 1: DnsOrigin: 'a b': not a domain name"},
+	    {"LanDiscovery = maybe\n", "line 1: LanDiscovery: expected true or false"},
+	    {"DnsOrigin = x\nDnsOrigin = y\n", "line 2: DnsOrigin"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(config_parse(bad[i][0], strlen(bad[i][0]), f, &e) != 0);
+		CHECK(strncmp(e.message, bad[i][1], strlen(bad[i][1])) == 0);
+	}
+	CHECK_INT(config_parse_dns_origin("none", out, why, sizeof(why)), 0);
+	CHECK_STR(out, "");
+	CHECK_INT(config_parse_dns_origin(".", out, why, sizeof(why)), -EINVAL);
+	char long_label[80];
+	memset(long_label, 'a', 64);
+	long_label[64] = '\0';
+	CHECK_INT(config_parse_dns_origin(long_label, out, why, sizeof(why)), -EINVAL);
+	CHECK_INT(config_parse_pkarr_url("https://dns.iroh.link/pkarr", out, why, sizeof(why)), 0);
+	CHECK_STR(out, "https://dns.iroh.link/pkarr");
+	free(f);
+	free(c);
+}
+
 int main(void)
 {
 	unsigned char pk[32], sk[64];
@@ -676,5 +734,6 @@ int main(void)
 	test_log_settings();
 	test_endpoint_and_peer();
 	test_peer_id_forms();
+	test_discovery();
 	return check_done();
 }

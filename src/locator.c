@@ -1,0 +1,300 @@
+#define LOG_MODULE "locator"
+
+#include "iron/locator.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iron/log.h"
+#include "iron/relay_client.h"
+
+/* Paths from a record without a usable TTL live this long (s). */
+#define LOCATOR_MIN_TTL 30
+
+struct locator {
+	struct locator_config config;
+	char pkarr_url[PKARR_URL_MAX];
+	char dns_origin[256];
+	struct discovery *discovery; /* NULL: no pkarr, no DNS origin */
+	struct lan *lan;	     /* NULL: off */
+	uv_timer_t check;
+	bool check_started;
+	struct pkarr_record published;
+	bool published_once;
+	uint64_t lan_nodes;
+};
+
+/* ---- this node's record ---- */
+
+static bool usable_own(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const uint8_t *b = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		/* loopback, link-local, unspecified, multicast */
+		return b[0] != 127 && !(b[0] == 169 && b[1] == 254) && b[0] != 0 && b[0] < 224;
+	}
+	if (sa->sa_family != AF_INET6)
+		return false;
+	const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	static const uint8_t overlay[4] = {0xfd, 0x69, 0x72, 0x6f};
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	return !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_LINKLOCAL(a) &&
+	       !IN6_IS_ADDR_UNSPECIFIED(a) && !IN6_IS_ADDR_MULTICAST(a) &&
+	       !IN6_IS_ADDR_V4MAPPED(a) && memcmp(b, overlay, sizeof(overlay)) != 0;
+}
+
+static bool is_unspecified(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return sa->sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+static void add_own(struct pkarr_record *rec, const struct sockaddr *sa, uint16_t port)
+{
+	struct netaddr a;
+	if (rec->naddrs == PKARR_MAX_ADDRS || !usable_own(sa) || netaddr_set(&a, sa) < 0)
+		return;
+	netaddr_set_port(&a, port);
+	for (size_t i = 0; i < rec->naddrs; i++)
+		if (netaddr_equal(&rec->addrs[i].sa, &a.sa))
+			return;
+	rec->addrs[rec->naddrs++] = a;
+}
+
+/* The addresses this node's UDP sockets can be reached at directly. */
+static void own_addrs(const struct locator *l, struct pkarr_record *rec)
+{
+	uv_interface_address_t *ifs = NULL;
+	int nifs = 0;
+	bool have_ifs = uv_interface_addresses(&ifs, &nifs) == 0;
+	for (size_t j = 0; j < transport_local_count(l->config.transport); j++) {
+		const struct sockaddr *local = transport_local(l->config.transport, j);
+		uint16_t port = netaddr_port(local);
+		if (!is_unspecified(local)) {
+			add_own(rec, local, port);
+			continue;
+		}
+		for (int i = 0; have_ifs && i < nifs; i++) {
+			const struct sockaddr *sa = (const struct sockaddr *)&ifs[i].address;
+			if (ifs[i].is_internal ||
+			    (l->config.tun_name && strcmp(ifs[i].name, l->config.tun_name) == 0))
+				continue;
+			/* [::] takes IPv4 too (dual stack); 0.0.0.0 only IPv4. */
+			if (local->sa_family == AF_INET && sa->sa_family != AF_INET)
+				continue;
+			add_own(rec, sa, port);
+		}
+	}
+	if (have_ifs)
+		uv_free_interface_addresses(ifs, nifs);
+}
+
+static bool record_equal(const struct pkarr_record *a, const struct pkarr_record *b)
+{
+	if (strcmp(a->relay, b->relay) != 0 || a->naddrs != b->naddrs)
+		return false;
+	for (size_t i = 0; i < a->naddrs; i++)
+		if (!netaddr_equal(&a->addrs[i].sa, &b->addrs[i].sa))
+			return false;
+	return true;
+}
+
+static void on_check(uv_timer_t *timer)
+{
+	struct locator *l = timer->data;
+	struct pkarr_record rec = {.ttl = PKARR_TTL};
+	uint32_t home = transport_home_relay(l->config.transport);
+	struct relay_client_info ri;
+	if (home && transport_relay_info(l->config.transport, home - 1, &ri))
+		snprintf(rec.relay, sizeof(rec.relay), "%s", ri.url->text);
+	own_addrs(l, &rec);
+	if (l->published_once && record_equal(&rec, &l->published))
+		return;
+	l->published = rec;
+	l->published_once = true;
+	char where[NETADDR_STR_SIZE];
+	log_info("this node is at relay %s and %zu direct address%s%s%s",
+		 rec.relay[0] ? rec.relay : "(none)", rec.naddrs, rec.naddrs == 1 ? "" : "es",
+		 rec.naddrs ? ", first " : "",
+		 rec.naddrs ? netaddr_format(&rec.addrs[0].sa, where, sizeof(where)) : "");
+	if (l->discovery && (rec.relay[0] || rec.naddrs))
+		discovery_publish(l->discovery, &rec);
+	if (l->lan) {
+		struct lan_node self = {.id = l->config.identity->id, .ttl = LAN_TTL};
+		if (transport_local_count(l->config.transport))
+			self.port = netaddr_port(transport_local(l->config.transport, 0));
+		memcpy(self.relay, rec.relay, sizeof(self.relay));
+		lan_update(l->lan, &self);
+	}
+}
+
+/* ---- peers' records ---- */
+
+/* Adds a peer's relay and direct addresses to its paths. */
+static void add_paths(struct locator *l, const struct iron_id *id, const char *relay,
+		      const struct netaddr *addrs, size_t n, uint32_t ttl_s,
+		      enum peer_path_source source)
+{
+	uint64_t now = uv_hrtime();
+	uint64_t ttl_ns =
+	    (uint64_t)(ttl_s < LOCATOR_MIN_TTL ? LOCATOR_MIN_TTL : ttl_s) * 1000000000;
+	char name[IRON_ID_BASE32_LEN + 1], where[NETADDR_STR_SIZE];
+	id_to_base32(id, name);
+	name[10] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (netaddr_port(&addrs[i].sa) == 0 || is_unspecified(&addrs[i].sa))
+			continue;
+		int rc =
+		    peer_table_add_path(l->config.peers, id, &addrs[i].sa, source, ttl_ns, now);
+		log_debug("%s: %s path %s%s%s", name, peer_path_source_name(source),
+			  netaddr_format(&addrs[i].sa, where, sizeof(where)), rc < 0 ? ": " : "",
+			  rc < 0 ? strerror(-rc) : "");
+	}
+	if (relay[0]) {
+		struct relay_url url;
+		struct netaddr path;
+		char err[300];
+		uint32_t number;
+		int rc = relay_url_parse(relay, &url, err, sizeof(err));
+		if (rc == 0)
+			rc = transport_add_peer_relay(l->config.transport, l->config.loop,
+						      l->config.resolver, l->config.identity, &url,
+						      &number);
+		if (rc == 0)
+			rc = transport_relay_path(l->config.transport, number, id, &path);
+		if (rc == 0)
+			rc =
+			    peer_table_add_path(l->config.peers, id, &path.sa, source, ttl_ns, now);
+		if (rc < 0)
+			log_debug("%s: cannot use its relay %s: %s", name, relay, strerror(-rc));
+	}
+}
+
+static void on_found(void *user, const struct iron_id *id, const struct pkarr_record *rec,
+		     const char *source)
+{
+	struct locator *l = user;
+	char name[IRON_ID_BASE32_LEN + 1];
+	id_to_base32(id, name);
+	log_debug("found %s by %s: relay %s, %zu direct address%s", name, source,
+		  rec->relay[0] ? rec->relay : "(none)", rec->naddrs, rec->naddrs == 1 ? "" : "es");
+	add_paths(l, id, rec->relay, rec->addrs, rec->naddrs, rec->ttl, PEER_SOURCE_DISCOVERED);
+	peer_table_lookup_result(l->config.peers, id, false, uv_hrtime());
+}
+
+static void on_done(void *user, const struct iron_id *id, int status)
+{
+	struct locator *l = user;
+	if (status < 0) {
+		char name[IRON_ID_BASE32_LEN + 1];
+		id_to_base32(id, name);
+		log_info("no address found for %s: %s", name,
+			 status == -ENOENT ? "no record published" : strerror(-status));
+	}
+	peer_table_lookup_result(l->config.peers, id, true, uv_hrtime());
+}
+
+static void on_lan_found(void *user, const struct lan_node *node)
+{
+	struct locator *l = user;
+	l->lan_nodes++;
+	add_paths(l, &node->id, node->relay, node->addrs, node->naddrs, node->ttl, PEER_SOURCE_LAN);
+	peer_table_lookup_result(l->config.peers, &node->id, false, uv_hrtime());
+}
+
+int locator_lookup(struct locator *l, const struct iron_id *id)
+{
+	if (!l->discovery)
+		return -ENOTSUP;
+	return discovery_lookup(l->discovery, id);
+}
+
+/* ---- set-up ---- */
+
+int locator_new(const struct locator_config *config, struct locator **out)
+{
+	struct locator *l = calloc(1, sizeof(*l));
+	int rc;
+	if (!l)
+		return -ENOMEM;
+	l->config = *config;
+	if (config->pkarr_url && config->pkarr_url[0])
+		snprintf(l->pkarr_url, sizeof(l->pkarr_url), "%s", config->pkarr_url);
+	if (config->dns_origin && config->dns_origin[0])
+		snprintf(l->dns_origin, sizeof(l->dns_origin), "%s", config->dns_origin);
+	if (l->pkarr_url[0] || l->dns_origin[0]) {
+		const struct discovery_config dc = {
+		    .pkarr_url = l->pkarr_url[0] ? l->pkarr_url : NULL,
+		    .dns_origin = l->dns_origin[0] ? l->dns_origin : NULL,
+		};
+		const struct discovery_callbacks cb = {
+		    .user = l, .found = on_found, .done = on_done};
+		rc = discovery_new(config->loop, config->resolver, config->identity, &dc, &cb,
+				   &l->discovery);
+		if (rc < 0) {
+			free(l);
+			return rc;
+		}
+	}
+	if (config->lan) {
+		struct lan_node self = {.id = config->identity->id, .ttl = LAN_TTL};
+		if (transport_local_count(config->transport))
+			self.port = netaddr_port(transport_local(config->transport, 0));
+		const struct lan_callbacks cb = {.user = l, .found = on_lan_found};
+		rc = lan_new(config->loop, &self, config->tun_name, &cb, &l->lan);
+		if (rc < 0) {
+			log_warn("LAN discovery is off: %s", strerror(-rc));
+			l->lan = NULL;
+		}
+	}
+	rc = uv_timer_init(config->loop, &l->check);
+	if (rc == 0) {
+		l->check.data = l;
+		l->check_started = true;
+		rc = uv_timer_start(&l->check, on_check, 0, LOCATOR_CHECK_MS);
+	}
+	if (rc < 0) {
+		locator_del(l);
+		return rc == UV_ENOMEM ? -ENOMEM : -EIO;
+	}
+	*out = l;
+	return 0;
+}
+
+static void on_check_closed(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+void locator_del(struct locator *l)
+{
+	if (!l)
+		return;
+	discovery_del(l->discovery);
+	l->discovery = NULL;
+	lan_del(l->lan);
+	l->lan = NULL;
+	if (l->check_started)
+		uv_close((uv_handle_t *)&l->check, on_check_closed);
+	else
+		free(l);
+}
+
+void locator_get_info(const struct locator *l, struct locator_info *out)
+{
+	*out = (struct locator_info){
+	    .pkarr_url = l->pkarr_url[0] ? l->pkarr_url : NULL,
+	    .dns_origin = l->dns_origin[0] ? l->dns_origin : NULL,
+	    .lan = l->lan != NULL,
+	    .published = l->published,
+	    .lan_nodes = l->lan_nodes,
+	};
+	if (l->discovery)
+		discovery_get_info(l->discovery, &out->discovery);
+	if (l->lan)
+		lan_get_stats(l->lan, &out->lan_stats);
+}
