@@ -28,6 +28,9 @@ static void serve_usage(FILE *f)
 	    "                             'none': neither)\n"
 	    "      --dns-origin NAME      look peers up as TXT _iroh.<id>.NAME (default\n"
 	    "                             " DAEMON_DEFAULT_DNS_ORIGIN "; 'none': no DNS lookups)\n"
+	    "      --stun HOST:PORT       STUN server telling this node its public address\n"
+	    "                             (repeatable; default port 3478 of each relay;\n"
+	    "                             'none': no STUN)\n"
 	    "      --no-lan-discovery     neither announce this node on the LAN (mDNS) nor\n"
 	    "                             look for peers there\n"
 	    "      --dns-upstream ADDR:PORT  forward non-.iron DNS names there (repeatable)\n"
@@ -55,6 +58,7 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 	    {"pkarr-url", required_argument, NULL, 'K'},
 	    {"dns-origin", required_argument, NULL, 'O'},
 	    {"no-lan-discovery", no_argument, NULL, 'D'},
+	    {"stun", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -172,6 +176,32 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 			}
 			config->dns_origin_set = true;
 			config->cli_set |= CONFIG_DNS_ORIGIN;
+			break;
+		}
+		case 'S': {
+			char err[300];
+			if (strcmp(optarg, "none") == 0 ||
+			    (config->stun_set && config->nstun == 0)) {
+				if (config->nstun > 0 || strcmp(optarg, "none") != 0) {
+					cli_error("serve: --stun none: cannot go with a server");
+					goto out;
+				}
+				config->stun_set = true;
+				config->cli_set |= CONFIG_STUN;
+				break;
+			}
+			if (config->nstun == DAEMON_MAX_STUN) {
+				cli_error("serve: --stun: at most %d servers", DAEMON_MAX_STUN);
+				goto out;
+			}
+			if (config_parse_stun(optarg, config->stun[config->nstun], err,
+					      sizeof(err)) != 0) {
+				cli_error("serve: --stun: %s", err);
+				goto out;
+			}
+			config->nstun++;
+			config->stun_set = true;
+			config->cli_set |= CONFIG_STUN;
 			break;
 		}
 		case 'D':

@@ -30,6 +30,7 @@ struct parse {
 	unsigned peer_line;	 /* line of the open [Peer] header, 0 if none */
 	bool peer_has_id, peer_has_endpoint, peer_has_relay;
 	bool relays_none;      /* Relay = none was given */
+	bool stun_none;	       /* Stun = none was given */
 	unsigned key_line[16]; /* first line of each singular setting, by bit index */
 	unsigned peer_id_line[DAEMON_MAX_PEERS];
 };
@@ -306,6 +307,26 @@ static int parse_lan_discovery(struct parse *p, const char *name, const char *va
 	return 0;
 }
 
+static int parse_stun(struct parse *p, const char *name, const char *value)
+{
+	char err[300];
+	p->out->set |= CONFIG_STUN;
+	if (strcmp(value, "none") == 0) {
+		if (p->out->nstun > 0)
+			return fail(p, p->line, "%s: none and a server cannot go together", name);
+		p->stun_none = true;
+		return 0;
+	}
+	if (p->stun_none)
+		return fail(p, p->line, "%s: none and a server cannot go together", name);
+	if (p->out->nstun == DAEMON_MAX_STUN)
+		return fail(p, p->line, "%s: at most %d servers", name, DAEMON_MAX_STUN);
+	if (config_parse_stun(value, p->out->stun[p->out->nstun], err, sizeof(err)) != 0)
+		return fail(p, p->line, "%s: %s", name, err);
+	p->out->nstun++;
+	return 0;
+}
+
 static struct daemon_peer_config *open_peer(struct parse *p)
 {
 	return &p->out->peers[p->out->npeers];
@@ -398,6 +419,7 @@ static const struct key keys[] = {
     {"PkarrUrl", SECTION_INTERFACE, parse_pkarr_url},
     {"DnsOrigin", SECTION_INTERFACE, parse_dns_origin},
     {"LanDiscovery", SECTION_INTERFACE, parse_lan_discovery},
+    {"Stun", SECTION_INTERFACE, parse_stun},
 };
 
 /* Closes the open [Peer] section, if any: it must have had both keys. */
@@ -661,6 +683,11 @@ int config_merge(struct daemon_config *config, unsigned cli_set, const struct co
 		memcpy(config->dns_origin, file->dns_origin, sizeof(config->dns_origin));
 		config->dns_origin_set = true;
 	}
+	if (from_file & CONFIG_STUN) {
+		memcpy(config->stun, file->stun, sizeof(file->stun[0]) * file->nstun);
+		config->nstun = file->nstun;
+		config->stun_set = true;
+	}
 	if (from_file & CONFIG_LAN_DISCOVERY)
 		config->no_lan_discovery = file->no_lan_discovery;
 	if (from_file & CONFIG_TUN_NAME)
@@ -831,5 +858,27 @@ int config_parse_dns_origin(const char *text, char *out, char *err, size_t err_c
 	}
 	memcpy(out, text, len);
 	out[len] = '\0';
+	return 0;
+}
+
+int config_parse_stun(const char *text, char *out, char *err, size_t err_cap)
+{
+	const char *colon = strrchr(text, ':');
+	char *end = NULL;
+	long port = colon ? strtol(colon + 1, &end, 10) : 0;
+	size_t hostlen = colon ? (size_t)(colon - text) : 0;
+	if (!colon || !end || *end || colon[1] == '\0' || port < 1 || port > 65535 ||
+	    hostlen == 0 || strlen(text) >= DAEMON_HOST_MAX) {
+		snprintf(err, err_cap, "'%s': expected HOST:PORT", text);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < hostlen; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (!isalnum(c) && !strchr(".-_:[]", c)) {
+			snprintf(err, err_cap, "'%s': expected HOST:PORT", text);
+			return -EINVAL;
+		}
+	}
+	memcpy(out, text, strlen(text) + 1);
 	return 0;
 }

@@ -111,6 +111,18 @@ static void on_transport_quic(void *user, const struct sockaddr *local,
 	peer_table_receive(d->peers, local, remote, data, len, now_ns());
 }
 
+/* STUN answers go to the locator; hole-punching probes have done their
+ * work by arriving (our NAT let them in) and are dropped. */
+static void on_transport_other(void *user, enum transport_datagram kind,
+			       const struct sockaddr *local, const struct sockaddr *remote,
+			       const uint8_t *data, size_t len)
+{
+	struct daemon *d = user;
+	(void)local;
+	if (kind == TRANSPORT_STUN && d->locator)
+		locator_stun_input(d->locator, remote, data, len);
+}
+
 static void on_peer_send(void *user, const struct sockaddr *local, const struct sockaddr *remote,
 			 const uint8_t *data, size_t len)
 {
@@ -653,7 +665,8 @@ static int start_network(struct daemon *d)
 		cli_error("serve: cannot set up the DNS resolver: %s", resolver_strerror(rc));
 		return rc;
 	}
-	const struct transport_callbacks tcb = {.user = d, .quic = on_transport_quic};
+	const struct transport_callbacks tcb = {
+	    .user = d, .quic = on_transport_quic, .other = on_transport_other};
 	rc = transport_new(&d->loop, &tcb, &d->transport);
 	if (rc < 0) {
 		cli_error("serve: cannot set up the transport: %s", strerror(-rc));
@@ -786,6 +799,9 @@ static int start_discovery(struct daemon *d)
 	    .dns_origin = cfg->dns_origin_set ? cfg->dns_origin : DAEMON_DEFAULT_DNS_ORIGIN,
 	    .lan = !cfg->no_lan_discovery,
 	    .tun_name = tun_device_name(d->tun),
+	    .stun = cfg->stun,
+	    .nstun = cfg->nstun,
+	    .stun_set = cfg->stun_set,
 	};
 	int rc = locator_new(&lc, &d->locator);
 	if (rc < 0) {

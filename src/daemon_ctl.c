@@ -178,6 +178,13 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 				 netaddr_format(&li.published.addrs[i].sa, where, sizeof(where)));
 	ctl_reply_end_array(reply);
 	ctl_reply_end_object(reply);
+	ctl_reply_begin_array(reply, "reflexive");
+	for (size_t i = 0; i < li.nreflexive; i++)
+		ctl_reply_string(reply, NULL,
+				 netaddr_format(&li.reflexive[i].sa, where, sizeof(where)));
+	ctl_reply_end_array(reply);
+	ctl_reply_uint(reply, "stun_sent", li.stun_sent);
+	ctl_reply_uint(reply, "stun_answers", li.stun_answers);
 	ctl_reply_uint(reply, "publishes", li.discovery.publishes);
 	ctl_reply_uint(reply, "publish_failures", li.discovery.publish_failures);
 	if (li.discovery.last_publish_status)
@@ -353,6 +360,10 @@ static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_uint(reply, "migrations", table.migrations);
 	ctl_reply_uint(reply, "migrations_failed", table.migrations_failed);
 	ctl_reply_uint(reply, "fallbacks", table.fallbacks);
+	ctl_reply_uint(reply, "lookups", table.lookups);
+	ctl_reply_uint(reply, "candidates_sent", table.candidates_sent);
+	ctl_reply_uint(reply, "candidates_received", table.candidates_received);
+	ctl_reply_uint(reply, "probes_sent", table.probes_sent);
 	ctl_reply_end_object(reply);
 	reply_peers(c, reply);
 }

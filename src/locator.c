@@ -8,10 +8,39 @@
 #include <string.h>
 
 #include "iron/log.h"
+#include "iron/punch.h"
 #include "iron/relay_client.h"
+#include "iron/stun.h"
+
+#include <sodium.h>
 
 /* Paths from a record without a usable TTL live this long (s). */
 #define LOCATOR_MIN_TTL 30
+#define STUN_PORT	3478
+/* STUN: how often to ask (ms): until an answer, then to keep the NAT's
+ * mapping and our knowledge of it fresh; an answer is good for this long. */
+#define STUN_EARLY_MS	 3000
+#define STUN_INTERVAL_MS 25000
+#define STUN_VALID_MS	 120000
+#define STUN_MAX_TARGETS                                                                           \
+	(DAEMON_MAX_STUN > TRANSPORT_MAX_RELAYS ? DAEMON_MAX_STUN : TRANSPORT_MAX_RELAYS)
+
+struct locator;
+
+/* A STUN server being asked. */
+struct stun_target {
+	struct locator *l;
+	char host[DAEMON_HOST_MAX];
+	uint16_t port;
+	struct resolver_query *lookup;
+	uint8_t txid[STUN_TXID_LEN];
+	bool sent;
+};
+
+struct reflexive {
+	struct netaddr addr;
+	uint64_t seen_ms;
+};
 
 struct locator {
 	struct locator_config config;
@@ -24,7 +53,140 @@ struct locator {
 	struct pkarr_record published;
 	bool published_once;
 	uint64_t lan_nodes;
+	struct stun_target stun[STUN_MAX_TARGETS];
+	size_t nstun;
+	uint64_t stun_next_ms;
+	struct reflexive reflexive[LOCATOR_MAX_REFLEXIVE];
+	uint64_t stun_sent, stun_answers;
 };
+
+/* ---- STUN ---- */
+
+static void on_check(uv_timer_t *timer);
+
+static void on_stun_resolved(void *user, int status, const struct netaddr *addrs, size_t n)
+{
+	struct stun_target *st = user;
+	struct locator *l = st->l;
+	uint8_t req[STUN_HEADER_LEN];
+	struct netaddr local, remote;
+	st->lookup = NULL;
+	if (status < 0 || n == 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (transport_pick_local(l->config.transport, &addrs[i].sa, &local, &remote) < 0)
+			continue;
+		randombytes_buf(st->txid, sizeof(st->txid));
+		size_t len = stun_write_binding_request(req, st->txid);
+		if (transport_send(l->config.transport, &local.sa, &remote.sa, req, len) == 0) {
+			st->sent = true;
+			l->stun_sent++;
+			transport_flush(l->config.transport);
+		}
+		return; /* one address per server */
+	}
+}
+
+/* The servers to ask: the configured ones, else each relay of the map. */
+static void stun_targets(struct locator *l)
+{
+	size_t n = 0;
+	if (l->config.stun_set) {
+		for (size_t i = 0; i < l->config.nstun && n < STUN_MAX_TARGETS; i++) {
+			const char *text = l->config.stun[i], *colon = strrchr(text, ':');
+			size_t hl = (size_t)(colon - text);
+			struct stun_target *st = &l->stun[n];
+			if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']')
+				snprintf(st->host, sizeof(st->host), "%.*s", (int)(hl - 2),
+					 text + 1);
+			else
+				snprintf(st->host, sizeof(st->host), "%.*s", (int)hl, text);
+			st->port = (uint16_t)atoi(colon + 1);
+			n++;
+		}
+	} else {
+		size_t nr = transport_relay_count(l->config.transport);
+		for (size_t i = 0; i < nr && n < STUN_MAX_TARGETS; i++) {
+			struct relay_client_info ri;
+			if (!transport_relay_in_map(l->config.transport, (uint32_t)i + 1) ||
+			    !transport_relay_info(l->config.transport, i, &ri))
+				continue;
+			snprintf(l->stun[n].host, sizeof(l->stun[n].host), "%s", ri.url->host);
+			l->stun[n].port = STUN_PORT;
+			n++;
+		}
+	}
+	for (size_t i = n; i < l->nstun; i++)
+		if (l->stun[i].lookup) {
+			resolver_cancel(l->stun[i].lookup);
+			l->stun[i].lookup = NULL;
+		}
+	l->nstun = n;
+}
+
+static void stun_round(struct locator *l)
+{
+	uint64_t now = uv_now(l->config.loop);
+	if (now < l->stun_next_ms)
+		return;
+	bool answered = false;
+	for (size_t i = 0; i < LOCATOR_MAX_REFLEXIVE; i++)
+		answered |= l->reflexive[i].seen_ms != 0;
+	l->stun_next_ms = now + (answered ? STUN_INTERVAL_MS : STUN_EARLY_MS);
+	stun_targets(l);
+	for (size_t i = 0; i < l->nstun; i++) {
+		struct stun_target *st = &l->stun[i];
+		st->l = l;
+		if (st->lookup)
+			continue;
+		if (resolver_lookup_host(l->config.resolver, st->host, st->port, on_stun_resolved,
+					 st, &st->lookup) < 0)
+			st->lookup = NULL;
+	}
+}
+
+void locator_stun_input(struct locator *l, const struct sockaddr *remote, const uint8_t *data,
+			size_t len)
+{
+	struct stun_message m;
+	(void)remote;
+	if (stun_parse(data, len, &m) != 0 || m.type != STUN_BINDING_SUCCESS || !m.has_mapped)
+		return;
+	size_t i = 0;
+	while (i < l->nstun &&
+	       !(l->stun[i].sent && memcmp(l->stun[i].txid, m.txid, STUN_TXID_LEN) == 0))
+		i++;
+	if (i == l->nstun)
+		return; /* not an answer to us */
+	l->stun[i].sent = false;
+	l->stun_answers++;
+	struct netaddr mapped;
+	if (netaddr_canonical(&m.mapped.sa, &mapped) < 0)
+		return;
+	uint64_t now = uv_now(l->config.loop);
+	/* One per family: the newest. */
+	size_t slot = LOCATOR_MAX_REFLEXIVE;
+	for (size_t k = 0; k < LOCATOR_MAX_REFLEXIVE && slot == LOCATOR_MAX_REFLEXIVE; k++)
+		if (l->reflexive[k].seen_ms &&
+		    l->reflexive[k].addr.sa.sa_family == mapped.sa.sa_family)
+			slot = k;
+	for (size_t k = 0; k < LOCATOR_MAX_REFLEXIVE && slot == LOCATOR_MAX_REFLEXIVE; k++)
+		if (!l->reflexive[k].seen_ms)
+			slot = k;
+	if (slot == LOCATOR_MAX_REFLEXIVE)
+		slot = 0;
+	bool changed =
+	    !l->reflexive[slot].seen_ms || !netaddr_equal(&l->reflexive[slot].addr.sa, &mapped.sa);
+	l->reflexive[slot].addr = mapped;
+	l->reflexive[slot].seen_ms = now;
+	if (changed) {
+		char where[NETADDR_STR_SIZE];
+		log_info("a STUN server sees this node at %s",
+			 netaddr_format(&mapped.sa, where, sizeof(where)));
+		l->stun_next_ms = now + STUN_INTERVAL_MS;
+		uv_timer_start(&l->check, on_check, 0, LOCATOR_CHECK_MS);
+	}
+}
 
 /* ---- this node's record ---- */
 
@@ -107,11 +269,29 @@ static void on_check(uv_timer_t *timer)
 {
 	struct locator *l = timer->data;
 	struct pkarr_record rec = {.ttl = PKARR_TTL};
+	struct punch_candidate cand[PUNCH_MAX_CANDIDATES];
+	size_t ncand = 0, nrefl = 0;
 	uint32_t home = transport_home_relay(l->config.transport);
 	struct relay_client_info ri;
+	uint64_t now = uv_now(l->config.loop);
+	stun_round(l);
 	if (home && transport_relay_info(l->config.transport, home - 1, &ri))
 		snprintf(rec.relay, sizeof(rec.relay), "%s", ri.url->text);
+	/* Reflexive addresses first: across NATs they are the ones that
+	 * work. */
+	for (size_t k = 0; k < LOCATOR_MAX_REFLEXIVE; k++) {
+		if (l->reflexive[k].seen_ms && now - l->reflexive[k].seen_ms > STUN_VALID_MS)
+			l->reflexive[k].seen_ms = 0;
+		if (l->reflexive[k].seen_ms)
+			rec.addrs[rec.naddrs++] = l->reflexive[k].addr;
+	}
+	nrefl = rec.naddrs;
 	own_addrs(l, &rec);
+	for (size_t i = 0; i < rec.naddrs && ncand < PUNCH_MAX_CANDIDATES; i++) {
+		cand[ncand].kind = i < nrefl ? PUNCH_REFLEXIVE : PUNCH_LOCAL;
+		cand[ncand++].addr = rec.addrs[i];
+	}
+	peer_table_set_candidates(l->config.peers, cand, ncand);
 	if (l->published_once && record_equal(&rec, &l->published))
 		return;
 	l->published = rec;
@@ -274,6 +454,9 @@ void locator_del(struct locator *l)
 {
 	if (!l)
 		return;
+	for (size_t i = 0; i < l->nstun; i++)
+		if (l->stun[i].lookup)
+			resolver_cancel(l->stun[i].lookup);
 	discovery_del(l->discovery);
 	l->discovery = NULL;
 	lan_del(l->lan);
@@ -292,7 +475,12 @@ void locator_get_info(const struct locator *l, struct locator_info *out)
 	    .lan = l->lan != NULL,
 	    .published = l->published,
 	    .lan_nodes = l->lan_nodes,
+	    .stun_sent = l->stun_sent,
+	    .stun_answers = l->stun_answers,
 	};
+	for (size_t k = 0; k < LOCATOR_MAX_REFLEXIVE; k++)
+		if (l->reflexive[k].seen_ms)
+			out->reflexive[out->nreflexive++] = l->reflexive[k].addr;
 	if (l->discovery)
 		discovery_get_info(l->discovery, &out->discovery);
 	if (l->lan)

@@ -31,6 +31,8 @@
  * long (plus three round trips) after we sent something that asks for an
  * answer. */
 #define PEER_STALL_NS (1000ull * 1000000)
+/* Rounds of hole-punching probes after candidates arrive (one each tick). */
+#define PEER_PUNCH_ROUNDS 5
 /* A lookup is started again after a failed dial at most this often, and
  * packets wait for one at most this long. */
 #define PEER_RELOOKUP_NS     (10ull * 1000000000)
@@ -49,6 +51,7 @@ struct peer_path {
 	uint64_t rtt_ns;
 	uint64_t skip_until; /* a dial failed on it: others first until then */
 	unsigned failures;
+	uint8_t rank; /* among equals, lower first: a peer's local candidate is 1 */
 };
 
 struct peer {
@@ -86,6 +89,11 @@ struct peer {
 	bool looking_up;
 	uint64_t lookup_at;
 
+	/* Rounds of hole-punching probes still to send, the next at
+	 * punch_next. */
+	unsigned punch_rounds;
+	uint64_t punch_next;
+
 	/* Packets held while no dial may start (backoff), oldest dropped. */
 	struct pending_packet *pending;
 	unsigned pending_head, pending_count;
@@ -103,6 +111,9 @@ struct peer_table {
 	/* The time of the call being served, for the QUIC callbacks. */
 	uint64_t now;
 	struct peer_table_stats stats;
+	/* This node's candidates message (empty: none known). */
+	uint8_t candidates[3 + PUNCH_MAX_CANDIDATES * 20];
+	size_t candidates_len;
 };
 
 static unsigned bucket_of(const struct iron_id *id)
@@ -170,6 +181,8 @@ const char *peer_path_source_name(enum peer_path_source source)
 		return "lan";
 	case PEER_SOURCE_DISCOVERED:
 		return "discovered";
+	case PEER_SOURCE_CANDIDATE:
+		return "candidate";
 	case PEER_SOURCE_LEARNED:
 		return "learned";
 	}
@@ -237,6 +250,8 @@ static bool path_better(const struct peer_path *a, const struct peer_path *b, ui
 		return a->skip_until < b->skip_until;
 	if (a->failures != b->failures)
 		return a->failures < b->failures;
+	if (a->rank != b->rank)
+		return a->rank < b->rank;
 	if (a->rtt_ns && b->rtt_ns && a->rtt_ns != b->rtt_ns)
 		return a->rtt_ns < b->rtt_ns;
 	return a->source < b->source;
@@ -576,6 +591,91 @@ static bool dial_won(struct peer_table *table, struct peer *p, struct quic_conn 
 	return true;
 }
 
+/* Our candidates, to a peer on an iron/packet/1 connection. */
+static void send_candidates(struct peer_table *table, struct quic_conn *conn)
+{
+	if (table->candidates_len && quic_conn_alpn(conn) == QUIC_ALPN_PACKET1 &&
+	    quic_conn_send_control(conn, table->candidates, table->candidates_len) == 0)
+		table->stats.candidates_sent++;
+}
+
+/* One round of probes to the peer's candidates, so that our NAT lets its
+ * packets in. */
+static void punch_round(struct peer_table *table, struct peer *p, uint64_t now)
+{
+	uint8_t probe[PUNCH_PROBE_LEN];
+	struct netaddr local, remote;
+	punch_write_probe(probe);
+	for (unsigned i = 0; i < p->npaths; i++) {
+		struct peer_path *path = &p->paths[i];
+		if (path->source != PEER_SOURCE_CANDIDATE || path_expired(path, now) ||
+		    table->cb.route(table->cb.user, &path->addr.sa, &local, &remote) < 0)
+			continue;
+		table->cb.send(table->cb.user, &local.sa, &remote.sa, probe, sizeof(probe));
+		table->stats.probes_sent++;
+		if (log_enabled("peer", LOG_DEBUG)) {
+			char where[NETADDR_STR_SIZE];
+			log_debug("probe to %s", netaddr_format(&remote.sa, where, sizeof(where)));
+		}
+	}
+	if (p->punch_rounds)
+		p->punch_rounds--;
+	p->punch_next = now + PEER_TICK_NS;
+}
+
+static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now);
+
+/* A peer's candidates arrived: they become its paths, fresh (a failure on
+ * them before says nothing now that the peer probes us), and both sides
+ * punch. */
+static void on_control(void *user, struct quic_conn *conn, const uint8_t *data, size_t len)
+{
+	struct peer_table *table = user;
+	struct peer *p = quic_conn_user(conn);
+	struct punch_candidate c[PUNCH_MAX_CANDIDATES];
+	uint64_t now = table->now;
+	char name[11];
+	int n = punch_parse(data, len, c, PUNCH_MAX_CANDIDATES);
+	if (!p || n <= 0)
+		return;
+	short_id(&p->id, name);
+	table->stats.candidates_received++;
+	log_debug("%s sent %d candidate%s", name, n, n == 1 ? "" : "s");
+	for (int k = 0; k < n; k++) {
+		if (path_add(p, &c[k].addr.sa, PEER_SOURCE_CANDIDATE, PEER_LEARNED_TTL_NS, now) < 0)
+			continue;
+		int i = path_find(p, &c[k].addr.sa);
+		if (i < 0 || p->paths[i].source != PEER_SOURCE_CANDIDATE)
+			continue;
+		p->paths[i].rank = c[k].kind == PUNCH_LOCAL ? 1 : 0;
+		if ((int)i != path_active(p)) {
+			p->paths[i].failures = 0;
+			p->paths[i].skip_until = 0;
+		}
+	}
+	if (p->conn && netaddr_is_relay(quic_conn_remote(p->conn))) {
+		p->punch_rounds = PEER_PUNCH_ROUNDS;
+		punch_round(table, p, now);
+		paths_watch(table, p, now);
+	}
+}
+
+void peer_table_set_candidates(struct peer_table *table, const struct punch_candidate *c, size_t n)
+{
+	uint8_t msg[sizeof(table->candidates)];
+	int len = n ? punch_encode(c, n, msg, sizeof(msg)) : 0;
+	if (len < 0 || ((size_t)len == table->candidates_len &&
+			memcmp(msg, table->candidates, (size_t)len) == 0))
+		return;
+	memcpy(table->candidates, msg, (size_t)len);
+	table->candidates_len = (size_t)len;
+	struct peer *p;
+	LIST_FOREACH(p, &table->all, in_table)
+	for (unsigned i = 0; i < p->nlive; i++)
+		if (quic_conn_is_established(p->conns[i]))
+			send_candidates(table, p->conns[i]);
+}
+
 static int on_established(void *user, struct quic_conn *conn)
 {
 	struct peer_table *table = user;
@@ -659,6 +759,7 @@ static int on_established(void *user, struct quic_conn *conn)
 	}
 	live_add(table, p, conn);
 	quic_conn_set_keepalive(conn, table->config.keepalive_ns);
+	send_candidates(table, conn);
 	table->cb.connection(table->cb.user, &p->id, true);
 	if (p->conn && quic_conn_is_established(p->conn))
 		pending_drain(table, p, now, false);
@@ -809,6 +910,7 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	    .packet = on_packet,
 	    .closed = on_closed,
 	    .path_validated = on_path_validated,
+	    .control = on_control,
 	};
 	int rc = quic_endpoint_new(&qc, &qcb, &table->quic);
 	if (rc < 0) {
@@ -913,6 +1015,14 @@ static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now)
 		int i = path_choose_kind(p, PEER_PATH_DIRECT, now);
 		if (i >= 0 && now >= p->paths[i].skip_until)
 			target = i;
+		/* A punched path: the peer probes again when it hears from
+		 * us, and so do we. */
+		if (target >= 0 && p->paths[i].source == PEER_SOURCE_CANDIDATE &&
+		    !p->punch_rounds) {
+			send_candidates(table, conn);
+			p->punch_rounds = PEER_PUNCH_ROUNDS;
+			punch_round(table, p, now);
+		}
 	} else if (p->unanswered_since &&
 		   now - p->unanswered_since > PEER_STALL_NS + 3 * cs.rtt_ns) {
 		target = path_choose_kind(p, PEER_PATH_RELAY, now);
@@ -963,6 +1073,8 @@ static void housekeeping(struct peer_table *table, uint64_t now)
 			if (p->paths[active].expires)
 				p->paths[active].expires = now + PEER_LEARNED_TTL_NS;
 		}
+		if (p->punch_rounds && now >= p->punch_next)
+			punch_round(table, p, now);
 		paths_watch(table, p, now);
 		for (unsigned i = p->npaths; i-- > 0;)
 			if (path_expired(&p->paths[i], now) && !path_busy(p, (int)i, active))

@@ -26,6 +26,7 @@
  * once (one per packet in flight); extended as they close. */
 #define INITIAL_MAX_STREAMS_BIDI 1000
 #define MAX_DATAGRAM_FRAME_SIZE	 65535
+#define CONTROL_STREAMS		 2
 #define ACTIVE_CID_LIMIT	 4
 
 /* Worst-case bytes around a DATAGRAM frame's payload in a short-header
@@ -128,6 +129,8 @@ static void held_release(struct quic_conn *qc, struct quic_buf *buf)
 		buf->next->prev = buf->prev;
 	if (qc->tx_current == buf)
 		qc->tx_current = NULL;
+	if (qc->ctl_current == buf)
+		qc->ctl_current = NULL;
 	buf_put(qc->ep, buf);
 }
 
@@ -175,6 +178,8 @@ void quic_conn_free(struct quic_conn *qc)
 		buf_put(ep, buf);
 	while (qc->held)
 		held_release(qc, qc->held);
+	if (qc->ctl_pending)
+		buf_put(ep, qc->ctl_pending);
 	free(qc->fin_ids);
 	quic_endpoint_detach(ep, qc);
 	free(qc);
@@ -362,15 +367,29 @@ static void refuse_stream(struct quic_conn *qc, int64_t stream_id)
 	ngtcp2_conn_shutdown_stream(qc->conn, stream_id, APP_ERROR_STREAM_REFUSED);
 }
 
-/* Only an accepted iron/packet/0 connection takes streams, and only the
- * client's bidirectional ones. */
+static enum quic_alpn conn_alpn(const struct quic_conn *qc)
+{
+	if (qc->alpn == QUIC_ALPN_NONE && qc->tls)
+		return (enum quic_alpn)tls_session_alpn(qc->tls);
+	return qc->alpn;
+}
+
+/* The peer's unidirectional streams on iron/packet/1: control messages. */
+static bool is_control_stream(const struct quic_conn *qc, int64_t stream_id)
+{
+	return conn_alpn(qc) == QUIC_ALPN_PACKET1 && !ngtcp2_is_bidi_stream(stream_id) &&
+	       !is_local_stream(qc, stream_id);
+}
+
+/* An accepted iron/packet/0 connection takes the client's bidirectional
+ * streams (one packet each); iron/packet/1 takes the peer's
+ * unidirectional ones (control messages). */
 static bool stream_wanted(struct quic_conn *qc, int64_t stream_id)
 {
-	enum quic_alpn alpn = qc->alpn;
-
-	if (alpn == QUIC_ALPN_NONE && qc->tls)
-		alpn = (enum quic_alpn)tls_session_alpn(qc->tls);
-	return !qc->is_client && alpn == QUIC_ALPN_PACKET0 && ngtcp2_is_bidi_stream(stream_id);
+	if (is_control_stream(qc, stream_id))
+		return true;
+	return !qc->is_client && conn_alpn(qc) == QUIC_ALPN_PACKET0 &&
+	       ngtcp2_is_bidi_stream(stream_id);
 }
 
 static int on_stream_open(ngtcp2_conn *conn, int64_t stream_id, void *user_data)
@@ -429,9 +448,11 @@ static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream
 		held_add(qc, buf);
 		ngtcp2_conn_set_stream_user_data(conn, stream_id, buf);
 	}
-	if (buf && datalen > qc->ep->config.max_stream_packet - buf->len) {
+	size_t max =
+	    is_control_stream(qc, stream_id) ? QUIC_CONTROL_MAX : qc->ep->config.max_stream_packet;
+	if (buf && datalen > max - buf->len) {
 		log_debug("stream %lld carries more than %zu bytes: reset", (long long)stream_id,
-			  qc->ep->config.max_stream_packet);
+			  max);
 		qc->stats.packets_dropped++;
 		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
 		held_release(qc, buf);
@@ -443,6 +464,15 @@ static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream
 	if (buf && datalen > 0) {
 		memcpy(buf->data + buf->len, data, datalen);
 		buf->len = (uint16_t)(buf->len + datalen);
+	}
+	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && is_control_stream(qc, stream_id)) {
+		if (buf) {
+			ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
+			if (qc->ep->cb.control && qc->user)
+				qc->ep->cb.control(qc->ep->cb.user, qc, buf->data, buf->len);
+			held_release(qc, buf);
+		}
+		return 0;
 	}
 	if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
 		if (buf) {
@@ -485,6 +515,8 @@ static int on_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
 	/* Every packet is a stream: give the peer a new one for each closed. */
 	if (!is_local_stream(qc, stream_id) && ngtcp2_is_bidi_stream(stream_id))
 		ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+	else if (!is_local_stream(qc, stream_id))
+		ngtcp2_conn_extend_max_streams_uni(conn, 1);
 	if (is_local_stream(qc, stream_id))
 		quic_conn_mark_dirty(qc);
 	return 0;
@@ -746,7 +778,9 @@ static void make_params(struct quic_endpoint *ep, bool server, ngtcp2_transport_
 	p->initial_max_data = INITIAL_MAX_DATA;
 	/* Only the dialling side opens streams (iron/packet/0). */
 	p->initial_max_streams_bidi = server ? INITIAL_MAX_STREAMS_BIDI : 0;
-	p->initial_max_streams_uni = 0;
+	/* Control messages between iron/packet/1 peers (refused on /0). */
+	p->initial_max_streams_uni = CONTROL_STREAMS;
+	p->initial_max_stream_data_uni = QUIC_CONTROL_MAX;
 	p->max_idle_timeout = ep->config.idle_timeout_ns;
 	p->active_connection_id_limit = ACTIVE_CID_LIMIT;
 	p->max_datagram_frame_size = MAX_DATAGRAM_FRAME_SIZE;
@@ -972,7 +1006,7 @@ static bool probe_fits(struct quic_conn *qc, size_t len)
 }
 
 /* What the next write call puts into the packet. */
-enum write_item { WRITE_FIN, WRITE_DATAGRAM, WRITE_STREAM, WRITE_NONE };
+enum write_item { WRITE_FIN, WRITE_CONTROL, WRITE_DATAGRAM, WRITE_STREAM, WRITE_NONE };
 
 /* Writes everything the connection has to send, until ngtcp2 says it is
  * limited (congestion, pacing, flow control) or has nothing more. */
@@ -983,6 +1017,7 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 	ngtcp2_pkt_info pi = {0};
 	const size_t cap = sizeof(ep->tx);
 	bool coalescing = false, streams_blocked = false, dgrams_blocked = false;
+	bool control_blocked = false;
 	bool probed = false, folded = false;
 	size_t packets = 0;
 	uint64_t expiry;
@@ -1005,6 +1040,24 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 
 		if (ready && qc->nfin > 0 && !streams_blocked) {
 			item = WRITE_FIN;
+		} else if (ready && (qc->ctl_current || qc->ctl_pending) && !control_blocked &&
+			   !(coalescing && !qc->ctl_current)) {
+			item = WRITE_CONTROL;
+			if (!qc->ctl_current) {
+				int64_t id;
+				int rv =
+				    ngtcp2_conn_open_uni_stream(qc->conn, &id, qc->ctl_pending);
+				if (rv != 0) {
+					/* The peer allows none (yet): it waits. */
+					control_blocked = true;
+					continue;
+				}
+				qc->ctl_current = qc->ctl_pending;
+				qc->ctl_pending = NULL;
+				qc->ctl_current->stream_id = id;
+				held_add(qc, qc->ctl_current);
+			}
+			pkt = qc->ctl_current;
 		} else if (ready && qc->alpn == QUIC_ALPN_PACKET1 && qc->send_queue.head &&
 			   !dgrams_blocked) {
 			item = WRITE_DATAGRAM;
@@ -1055,6 +1108,25 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 			if (datalen >= 0 || n == NGTCP2_ERR_STREAM_NOT_FOUND ||
 			    n == NGTCP2_ERR_STREAM_SHUT_WR)
 				qc->nfin--;
+			break;
+		case WRITE_CONTROL:
+			vec.base = pkt->data + pkt->offset;
+			vec.len = (size_t)(pkt->len - pkt->offset);
+			n = ngtcp2_conn_writev_stream(
+			    qc->conn, &ps.path, &pi, ep->tx, cap, &datalen,
+			    NGTCP2_WRITE_STREAM_FLAG_MORE | NGTCP2_WRITE_STREAM_FLAG_FIN,
+			    pkt->stream_id, &vec, 1, now);
+			if (datalen > 0) {
+				pkt->offset = (uint16_t)(pkt->offset + datalen);
+				if (pkt->offset == pkt->len)
+					qc->ctl_current = NULL; /* held until acknowledged */
+			}
+			if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
+				control_blocked = true;
+			} else if (n == NGTCP2_ERR_STREAM_NOT_FOUND ||
+				   n == NGTCP2_ERR_STREAM_SHUT_WR) {
+				qc->ctl_current = NULL; /* the peer stopped it */
+			}
 			break;
 		case WRITE_DATAGRAM:
 			vec.base = pkt->data;
@@ -1525,4 +1597,20 @@ void quic_conn_get_stats(const struct quic_conn *qc, struct quic_conn_stats *sta
 				  ? 0
 				  : cs.last_tx_pkt_ts[NGTCP2_PKTNS_ID_APPLICATION];
 	stats->cwnd = cs.cwnd;
+}
+
+int quic_conn_send_control(struct quic_conn *qc, const uint8_t *data, size_t len)
+{
+	if (conn_alpn(qc) != QUIC_ALPN_PACKET1 || len == 0 || len > QUIC_CONTROL_MAX)
+		return -EINVAL;
+	if (!qc->ctl_pending) {
+		qc->ctl_pending = buf_get(qc->ep);
+		if (!qc->ctl_pending)
+			return -ENOMEM;
+	}
+	memcpy(qc->ctl_pending->data, data, len);
+	qc->ctl_pending->len = (uint16_t)len;
+	qc->ctl_pending->offset = 0;
+	quic_conn_mark_dirty(qc);
+	return 0;
 }

@@ -89,6 +89,8 @@ struct quic_conn {
 	struct quic_buf_queue send_queue; /* IP packets waiting for ngtcp2 */
 	struct quic_buf *held;		  /* bufs attached to streams */
 	struct quic_buf *tx_current;	  /* /0: the stream being written */
+	struct quic_buf *ctl_pending;	  /* /1: a control message not yet on a stream */
+	struct quic_buf *ctl_current;	  /* /1: the control stream being written */
 	int64_t *fin_ids;		  /* /0 server: streams to finish */
 	size_t nfin, fin_cap;
 	unsigned dgram_refused; /* fresh packets the head datagram missed */

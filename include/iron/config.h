@@ -50,6 +50,7 @@
 #define DAEMON_HOST_MAX	     256
 #define DAEMON_MAX_RELAYS    8
 #define DAEMON_URL_MAX	     256
+#define DAEMON_MAX_STUN	     8
 
 struct daemon_peer_config {
 	struct iron_id id;
@@ -92,6 +93,11 @@ struct daemon_config {
 	char dns_origin[DAEMON_HOST_MAX];
 	bool dns_origin_set;
 	bool no_lan_discovery;
+	/* STUN servers (--stun HOST:PORT, Stun =); "none" gives nstun 0 with
+	 * stun_set; not set: port 3478 of each relay of the map. */
+	char stun[DAEMON_MAX_STUN][DAEMON_HOST_MAX];
+	size_t nstun;
+	bool stun_set;
 };
 
 /* iroh's N0 preset: where records are published and looked up. */
@@ -124,6 +130,7 @@ enum config_setting {
 	CONFIG_PKARR_URL = 1u << 11,
 	CONFIG_DNS_ORIGIN = 1u << 12,
 	CONFIG_LAN_DISCOVERY = 1u << 13,
+	CONFIG_STUN = 1u << 14,
 };
 
 /* A parsed file: the values, and which of them the file gave. A plain
@@ -149,6 +156,8 @@ struct config_file {
 	char pkarr_url[DAEMON_URL_MAX];	  /* "" for none */
 	char dns_origin[DAEMON_HOST_MAX]; /* "" for none */
 	bool no_lan_discovery;
+	char stun[DAEMON_MAX_STUN][DAEMON_HOST_MAX];
+	size_t nstun; /* 0 with CONFIG_STUN set: Stun = none */
 };
 
 /* Where and why parsing failed. line is 1-based, 0 for errors about the
@@ -209,5 +218,9 @@ int config_parse_pkarr_url(const char *text, char *out, char *err, size_t err_ca
  * '-' or '_', at most 200 bytes, an optional final '.') or "none" (out
  * ""), copying it into out (DAEMON_HOST_MAX). Returns 0 or -EINVAL. */
 int config_parse_dns_origin(const char *text, char *out, char *err, size_t err_cap);
+/* Checks a STUN server "HOST:PORT" ([IPv6]:PORT, a name or an address,
+ * port 1-65535), copying it into out (DAEMON_HOST_MAX). Returns 0 or
+ * -EINVAL. */
+int config_parse_stun(const char *text, char *out, char *err, size_t err_cap);
 
 #endif

@@ -3,10 +3,13 @@
  * LAN discovery (lan.h: mDNS) to the transport and the peer table.
  *
  * - This node's record is its home relay (transport_home_relay()) and its
- *   direct addresses: the addresses of its interfaces (not loopback,
+ *   direct addresses: its reflexive address (what STUN servers see: a
+ *   Binding request from the QUIC socket to each every 25 s, 3 s until one
+ *   answers) and the addresses of its interfaces (not loopback,
  *   link-local, or the overlay's TUN) with the UDP port it listens on. It
  *   is checked every LOCATOR_CHECK_MS and published (pkarr PUT, LAN
- *   announce) when it changed; discovery.h republishes it every 5 min.
+ *   announce, hole-punching candidates to connected peers) when it
+ *   changed; discovery.h republishes it every 5 min.
  * - A lookup (the peer table's callbacks.lookup) feeds every address and
  *   relay found into the peer's paths as source "discovered" for the
  *   record's TTL (a relay not in the map is connected to as a peer's
@@ -20,6 +23,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "iron/config.h"
 #include "iron/discovery.h"
 #include "iron/identity.h"
 #include "iron/lan.h"
@@ -42,6 +46,11 @@ struct locator_config {
 	const char *dns_origin; /* NULL or "": no DNS lookups */
 	bool lan;		/* LAN discovery */
 	const char *tun_name;	/* our TUN: not a LAN, not an address to publish */
+	/* STUN servers ("HOST:PORT"); with stun_set false: port 3478 of
+	 * each relay of the map. */
+	const char (*stun)[DAEMON_HOST_MAX];
+	size_t nstun;
+	bool stun_set;
 };
 
 /* Everything borrowed must outlive the locator. Returns 0 or a negative
@@ -57,6 +66,14 @@ void locator_del(struct locator *l);
  * lookup: -ENOTSUP when neither pkarr nor DNS is configured). */
 int locator_lookup(struct locator *l, const struct iron_id *id);
 
+/* A STUN datagram arrived on the QUIC socket (the transport's other
+ * callback): a Binding response to one of our requests gives this node's
+ * reflexive address. */
+void locator_stun_input(struct locator *l, const struct sockaddr *remote, const uint8_t *data,
+			size_t len);
+
+#define LOCATOR_MAX_REFLEXIVE 2
+
 struct locator_info {
 	const char *pkarr_url;	       /* NULL: none */
 	const char *dns_origin;	       /* NULL: none */
@@ -64,7 +81,10 @@ struct locator_info {
 	struct pkarr_record published; /* what this node announces now */
 	struct discovery_info discovery;
 	struct lan_stats lan_stats;
-	uint64_t lan_nodes; /* nodes heard on the LAN (reports) */
+	uint64_t lan_nodes;				 /* nodes heard on the LAN (reports) */
+	struct netaddr reflexive[LOCATOR_MAX_REFLEXIVE]; /* as STUN servers see us */
+	size_t nreflexive;
+	uint64_t stun_sent, stun_answers;
 };
 void locator_get_info(const struct locator *l, struct locator_info *out);
 

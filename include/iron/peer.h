@@ -15,6 +15,7 @@
 #include "iron/id.h"
 #include "iron/identity.h"
 #include "iron/netaddr.h"
+#include "iron/punch.h"
 #include "iron/quic.h"
 
 /* Paths: each peer has a small set of candidate addresses, each with the
@@ -35,6 +36,7 @@ enum peer_path_source {
 	PEER_SOURCE_STATIC,	/* --peer, the config file: never expires */
 	PEER_SOURCE_LAN,	/* announced on the local network */
 	PEER_SOURCE_DISCOVERED, /* looked up by ID (DNS, pkarr) */
+	PEER_SOURCE_CANDIDATE,	/* told by the peer over a connection (hole punching) */
 	PEER_SOURCE_LEARNED,	/* where the peer's own connection came from */
 };
 
@@ -107,6 +109,13 @@ int peer_table_set_static(struct peer_table *table, const struct iron_id *id,
  * ended without a path, are reported unreachable. */
 void peer_table_lookup_result(struct peer_table *table, const struct iron_id *id, bool done,
 			      uint64_t now);
+/* This node's hole-punching candidates (punch.h), sent to every peer on
+ * iron/packet/1 connections, now and as they are established. A peer's
+ * candidates become its paths (source "candidate"); both sides then send
+ * probes to them for about a second, and the side that dialled moves its
+ * relayed connection to the first that validates; it tries again, with
+ * backoff, after a failure or a fallback to the relay. */
+void peer_table_set_candidates(struct peer_table *table, const struct punch_candidate *c, size_t n);
 /* Sends an IP packet to a peer, dialling when there is no connection, and
  * looking the peer up first (callbacks.lookup) when it has no address.
  * Returns 0 (sent or queued), -EHOSTUNREACH (no address known for it),
@@ -174,6 +183,9 @@ struct peer_table_stats {
 	uint64_t migrations_failed; /* a path did not validate */
 	uint64_t fallbacks;	    /* of the migrations: off a direct path gone silent */
 	uint64_t lookups;	    /* lookups asked of callbacks.lookup */
+	uint64_t candidates_sent;   /* candidates messages sent */
+	uint64_t candidates_received;
+	uint64_t probes_sent; /* hole-punching probes */
 };
 void peer_table_get_stats(const struct peer_table *table, struct peer_table_stats *out);
 

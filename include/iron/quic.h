@@ -51,6 +51,11 @@ enum quic_cc { QUIC_CC_CUBIC, QUIC_CC_BBR, QUIC_CC_RENO };
 #define QUIC_MAX_UDP_PAYLOAD 1452
 /* Largest IP packet carried on iron/packet/0 (the receiver's limit). */
 #define QUIC_MAX_STREAM_PACKET 1500
+/* iron's own messages between iron/packet/1 peers (hole-punching
+ * candidates) travel on unidirectional streams, one message per stream,
+ * at most this long; each side lets the other have two open at once. A
+ * peer that allows none (an older iron, iroh) is simply sent none. */
+#define QUIC_CONTROL_MAX 1024
 
 /* Error codes of the closed callback besides 0 (closed by us):
  * -ECONNRESET closed or reset by the peer; -ETIMEDOUT idle or handshake
@@ -87,6 +92,9 @@ struct quic_callbacks {
 	 * connection stays on its path. May be NULL. */
 	void (*path_validated)(void *user, struct quic_conn *conn, const struct sockaddr *local,
 			       const struct sockaddr *remote, bool ok);
+	/* A control message (quic_conn_send_control()) arrived on an
+	 * iron/packet/1 connection. May be NULL (ignored). */
+	void (*control)(void *user, struct quic_conn *conn, const uint8_t *data, size_t len);
 };
 
 struct quic_config {
@@ -206,6 +214,12 @@ int quic_conn_migrate(struct quic_conn *conn, const struct sockaddr *local,
 
 /* Accessors. The peer is the dialled ID on a dialled connection before the
  * handshake, and the authenticated ID once established. */
+/* Sends a control message on a new unidirectional stream of an
+ * established iron/packet/1 connection; it replaces one queued and not yet
+ * started. Returns 0, -EINVAL (another ALPN, or len 0 or over
+ * QUIC_CONTROL_MAX) or -ENOMEM. */
+int quic_conn_send_control(struct quic_conn *conn, const uint8_t *data, size_t len);
+
 const struct iron_id *quic_conn_peer(const struct quic_conn *conn);
 enum quic_alpn quic_conn_alpn(const struct quic_conn *conn);
 bool quic_conn_is_client(const struct quic_conn *conn);

@@ -1,14 +1,17 @@
 #!/bin/bash
 # Reach a node by its ID alone. R stands for the internet: `iron relay` and
-# `iron dns-server` (pkarr relay + authoritative DNS for dns.iroh.link).
-# A, B and C know no address of each other: only --relay-url, --pkarr-url
-# and --dns-origin, and their DNS goes through R (--dns-upstream).
-# - A looks up by pkarr GET only (--dns-origin none), C by DNS only
-#   (--pkarr-url none, so it publishes nothing); B does both.
-# - A -> B: found, dialled, ends on the direct path; ping and curl by name
+# `iron dns-server` (pkarr relay + authoritative DNS for dns.iroh.link, the
+# default origin), and it is the first nameserver of every namespace's
+# resolv.conf (iron's in-tunnel DNS, for .iron names, the second: R
+# refuses what is not its zone, and the resolver moves on).
+# - A and B are started with only --relay-url and --pkarr-url (LAN
+#   discovery off, so that it cannot find them first): B looks up by DNS
+#   and pkarr GET; A -> B ends on the direct path; ping and curl by name
 #   both ways.
-# - C cannot reach B directly (nftables): C -> B by ID through the relay;
-#   ping and curl both ways.
+# - C (--pkarr-url none: DNS lookups only, publishes nothing) cannot reach
+#   B directly (nftables): C -> B by ID through the relay; ping and curl
+#   both ways.
+# - iron resolve --addr shows what each source finds.
 # - A node that never published: `iron ping` says so, and ping -6 gets
 #   ICMPv6 unreachable within a few seconds.
 . "$(dirname "$0")/lib.sh"
@@ -42,6 +45,10 @@ n = int.from_bytes(b, "big") << 4  # 256 bits -> 52 groups of 5
 print("".join(a[(n >> (5 * (51 - i))) & 31] for i in range(52)))'
 }
 
+for n in a b c; do
+	printf 'nameserver 10.98.0.254\nnameserver fd69:726f:0:1::53\n' >"/etc/netns/$PREFIX$n/resolv.conf"
+done
+
 ip netns exec "${PREFIX}r" "$IRON" relay --listen 10.98.0.254:3340 --stun-listen none \
 	--socket "$WORK/relay.sock" >>"$WORK/relay.log" 2>&1 &
 PIDS="$PIDS $!"
@@ -53,9 +60,8 @@ check "iron relay is up" wait_for 10 sh -c "ip netns exec ${PREFIX}a curl -fsS -
 check "iron dns-server is up" wait_for 10 sh -c \
 	"ip netns exec ${PREFIX}a curl -fsS -o /dev/null http://10.98.0.254:8080/healthcheck"
 
-COMMON="--relay-url $RELAY --dns-upstream 10.98.0.254:53 --no-lan-discovery"
-DISCOVERY=1 start_iron a $COMMON --pkarr-url "$PKARR" --dns-origin none || exit 1
-DISCOVERY=1 start_iron b $COMMON --pkarr-url "$PKARR" --dns-origin "$ORIGIN" || exit 1
+DISCOVERY=1 start_iron a --relay-url "$RELAY" --pkarr-url "$PKARR" --no-lan-discovery || exit 1
+DISCOVERY=1 start_iron b --relay-url "$RELAY" --pkarr-url "$PKARR" --no-lan-discovery || exit 1
 
 published() { # node: its record is in the dns-server with its relay
 	in_ns a dig +short +tries=1 +time=2 @10.98.0.254 TXT "_iroh.$(z32 "$1").$ORIGIN" |
@@ -81,7 +87,7 @@ in_ns a "$IRON" resolve --addr "$NOBODY" --pkarr-url "$PKARR" --dns-origin "$ORI
 rc=$?
 check "resolve --addr of an unpublished node: exit 1, says so" sh -c "test $rc = 1 && grep -q 'no record published' '$WORK/resolve.out'"
 
-# --- A -> B by ID: pkarr GET, then the direct path --------------------------
+# --- A -> B by ID, then the direct path ------------------------------------
 t0=$(date +%s%N)
 check "ping -6 B.iron from A, B found by ID: 0% loss" ping_ok a "$B.iron" 5
 t1=$(date +%s%N)
@@ -117,7 +123,7 @@ check "curl B->A by name" test "$got" = "hello from A"
 
 # --- C -> B by ID through the relay (no direct path), DNS lookups only ------
 cut_off c 10.98.0.2 fd00:98::2
-DISCOVERY=1 start_iron c $COMMON --pkarr-url none --dns-origin "$ORIGIN" || exit 1
+DISCOVERY=1 start_iron c --relay-url "$RELAY" --pkarr-url none --no-lan-discovery || exit 1
 check "ping -6 B.iron from C, B found by DNS: 0% loss" wait_for 10 ping_ok c "$B.iron" 3
 check "C's path to B is the relay ($(path_of c "$B"))" test "$(path_of c "$B")" = "relay $RELAY"
 src=$(source_of c "$B")

@@ -1,0 +1,170 @@
+#!/bin/bash
+# Through NATs. R is the internet (203.0.113.0/24): `iron relay` with its
+# STUN responder and `iron dns-server`. NA and NB are home routers doing
+# nftables masquerade between a private network and R; A is behind NA, B
+# behind NB. A and B know nothing but the relay and the pkarr URL.
+# - Ordinary NATs (masquerade: port preserved, endpoint-independent
+#   mapping, filtering by address and port): the connection starts on the
+#   relay and is direct after the nodes exchange candidates and punch;
+#   time to direct over TRIES fresh starts of A (median reported); a ping
+#   flood loses nothing; 10 MiB by curl, SHA-256 equal; status says direct.
+# - Symmetric NATs on both sides (masquerade random): the connection stays
+#   on the relay, traffic flows, and the probes stay few (nftables counter).
+. "$(dirname "$0")/lib.sh"
+need_root
+need_cmd python3 curl ping sha256sum jq nft
+TRIES=${TRIES:-10}
+
+make_ns r
+make_ns na
+make_ns nb
+make_ns a
+make_ns b
+ip -n "${PREFIX}r" link add br0 type bridge
+ip -n "${PREFIX}r" addr add 203.0.113.254/24 dev br0
+ip -n "${PREFIX}r" link set br0 up
+i=1
+for side in a b; do
+	gw=n$side
+	ip link add "${PREFIX}w$i" netns "$PREFIX$gw" type veth peer name "p$i" netns "${PREFIX}r"
+	ip -n "${PREFIX}r" link set "p$i" master br0 up
+	ip -n "$PREFIX$gw" addr add "203.0.113.$i/24" dev "${PREFIX}w$i"
+	ip -n "$PREFIX$gw" link set "${PREFIX}w$i" up
+	ip link add "${PREFIX}l$i" netns "$PREFIX$gw" type veth peer name "${PREFIX}h$i" netns "$PREFIX$side"
+	ip -n "$PREFIX$gw" addr add "192.168.$i.1/24" dev "${PREFIX}l$i"
+	ip -n "$PREFIX$gw" link set "${PREFIX}l$i" up
+	ip -n "$PREFIX$side" addr add "192.168.$i.2/24" dev "${PREFIX}h$i"
+	ip -n "$PREFIX$side" link set "${PREFIX}h$i" up
+	ip -n "$PREFIX$side" route add default via "192.168.$i.1"
+	ip netns exec "$PREFIX$gw" sysctl -qw net.ipv4.ip_forward=1
+	printf 'nameserver 203.0.113.254\nnameserver fd69:726f:0:1::53\n' >"/etc/netns/$PREFIX$side/resolv.conf"
+	i=$((i + 1))
+done
+
+# nat_mode GW MODE: GW masquerades its private side; MODE "" (ordinary)
+# or "random" (symmetric: a new port per destination). Like a home router
+# (OpenWrt's default zone rules) it drops what arrives unasked from the
+# WAN for itself: such a packet must not leave a conntrack entry behind,
+# which would take the port the node's own flow needs. Counts the probes
+# (UDP datagrams of 9 bytes: iron's) it forwards out.
+nat_mode() { # GW MODE
+	local n=1
+	[ "$1" = nb ] && n=2
+	ip netns exec "$PREFIX$1" nft delete table ip nat 2>/dev/null
+	ip netns exec "$PREFIX$1" nft -f - <<EOF
+table ip nat {
+	counter probes { }
+	chain count { type filter hook forward priority 0; oifname "${PREFIX}w$n" udp length 17 counter name probes; }
+	chain post { type nat hook postrouting priority 100; oifname "${PREFIX}w$n" masquerade $2; }
+	chain input { type filter hook input priority 0; iifname "${PREFIX}w$n" ct state established,related accept; iifname "${PREFIX}w$n" drop; }
+}
+EOF
+}
+probes_out() { # GW
+	ip netns exec "$PREFIX$1" nft -j list counter ip nat probes | jq '.nftables[1].counter.packets'
+}
+nat_mode na ""
+nat_mode nb ""
+check "A reaches R through NA" wait_for 5 in_ns a ping -c 1 -W 1 203.0.113.254
+check "B reaches R through NB" wait_for 5 in_ns b ping -c 1 -W 1 203.0.113.254
+check "R cannot reach A's private address" sh -c "! ip netns exec ${PREFIX}r ping -c 1 -W 1 192.168.1.2 >/dev/null 2>&1"
+
+RELAY=http://203.0.113.254:3340
+PKARR=http://203.0.113.254:8080/pkarr
+ip netns exec "${PREFIX}r" "$IRON" relay --listen 203.0.113.254:3340 --stun-listen 203.0.113.254:3478 \
+	--socket "$WORK/relay.sock" >>"$WORK/relay.log" 2>&1 &
+PIDS="$PIDS $!"
+ip netns exec "${PREFIX}r" "$IRON" dns-server --listen 203.0.113.254:8080 \
+	--dns-listen 203.0.113.254:53 --db "$WORK/records.db" \
+	--socket "$WORK/dns-server.sock" >>"$WORK/dns-server.log" 2>&1 &
+PIDS="$PIDS $!"
+check "relay and dns-server are up" wait_for 10 sh -c \
+	"ip netns exec ${PREFIX}a curl -fsS -o /dev/null $RELAY/ping && ip netns exec ${PREFIX}a curl -fsS -o /dev/null http://203.0.113.254:8080/healthcheck"
+
+new_key a
+new_key b
+A=$(node_id a)
+B=$(node_id b)
+status() { "$IRON" status --state-dir "$WORK/$1" -f json; }
+path_of() { status "$1" | jq -r --arg id "$2" '.peers[] | select(.id == $id) | "\(.path) \(.remote)"'; }
+path_is() { [ "$(path_of "$1" "$2" | cut -d' ' -f1)" = "$3" ]; }
+reflexive_known() { status "$1" | jq -e '.discovery.reflexive | length > 0' >/dev/null; }
+published() { status "$1" | jq -e ".discovery.publishes >= 1 and .discovery.published.relay == \"$RELAY\" and (.discovery.published.addrs[0] | startswith(\"203.0.113.\"))" >/dev/null; }
+start_node() { # node port
+	DISCOVERY=1 start_iron "$1" --listen "0.0.0.0:$2" --relay-url "$RELAY" --pkarr-url "$PKARR" \
+		--no-lan-discovery
+}
+
+start_node b 4766 || exit 1
+check "B learns its public address by STUN ($(status b | jq -c .discovery.reflexive))" wait_for 10 reflexive_known b
+check "B publishes its public address first" wait_for 10 published b
+
+# --- ordinary NATs: relay, then direct --------------------------------------
+times=""
+direct_ok=0
+for k in $(seq "$TRIES"); do
+	# A new port each try: nothing left in the NATs' tables helps.
+	start_node a $((4800 + k)) || break
+	wait_for 10 published a || { echo "try $k: A did not publish" >>"$WORK/check.log"; stop_iron a; continue; }
+	t0=$(date +%s%N)
+	in_ns a ping -6 -c 1 -W 5 "$B.iron" >>"$WORK/check.log" 2>&1
+	if wait_for 10 path_is a "$B" direct; then
+		t1=$(date +%s%N)
+		times="$times $(((t1 - t0) / 1000000))"
+		direct_ok=$((direct_ok + 1))
+	else
+		echo "try $k: not direct: $(path_of a "$B")" >>"$WORK/check.log"
+	fi
+	[ "$k" = "$TRIES" ] || stop_iron a
+done
+median=$(printf '%s\n' $times | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "none" }')
+echo "ordinary NATs: direct in $direct_ok/$TRIES tries; ms from the first ping:$times; median $median" | tee -a "$WORK/check.log"
+check "ordinary NATs: direct in every try ($direct_ok/$TRIES)" test "$direct_ok" = "$TRIES"
+check "ordinary NATs: median time to direct ${median} ms (at most 2000)" test "${median:-99999}" -le 2000 2>/dev/null
+p=$(path_of a "$B")
+check "A's path to B is NB's public address ($p)" sh -c "echo '$p' | grep -q '^direct 203.0.113.2:4766$'"
+src=$(status a | jq -r --arg id "$B" '.peers[] | select(.id == $id) | [.paths[] | select(.active) | .source][0]')
+check "... a candidate B sent, or its published address ($src)" sh -c "test '$src' = candidate -o '$src' = discovered"
+in_ns a ping -6 -c 500 -i 0.005 -W 2 "$B.iron" >"$WORK/flood.txt" 2>&1
+check "ping flood through both NATs: $(grep -o '[0-9.]*% packet loss' "$WORK/flood.txt")" grep -q ' 0% packet loss' "$WORK/flood.txt"
+mkdir -p "$WORK/www"
+head -c $((10 * 1024 * 1024)) /dev/urandom >"$WORK/www/file"
+serve_http b "$WORK/www"
+in_ns a curl -sS -g --max-time 60 -o "$WORK/got" "http://$B.iron:8000/file" 2>>"$WORK/check.log"
+check "10 MiB B->A through both NATs, SHA-256 equal" test "$(sum_of "$WORK/got")" = "$(sum_of "$WORK/www/file")"
+check "still direct" path_is a "$B" direct
+relay_rx=$(status a | jq '.relays[0].bytes_received')
+check "the file did not come through the relay ($relay_rx bytes from it)" test "$relay_rx" -lt 1000000
+stop_iron a
+stop_iron b
+
+# --- symmetric NATs: stays on the relay, few probes --------------------------
+nat_mode na random
+nat_mode nb random
+start_node b 4766 || exit 1
+wait_for 10 published b
+start_node a 4900 || exit 1
+wait_for 10 published a
+check "symmetric NATs: ping -6 B.iron from A: 0% loss" wait_for 15 ping_ok a "$B.iron" 5
+check "symmetric NATs: the path is the relay ($(path_of a "$B"))" path_is a "$B" relay
+before=$(($(probes_out na) + $(probes_out nb)))
+in_ns a ping -6 -c 100 -i 0.1 -W 2 "$B.iron" >"$WORK/sym.txt" 2>&1
+after=$(($(probes_out na) + $(probes_out nb)))
+check "symmetric NATs: 100 pings over 10 s: $(grep -o '[0-9.]*% packet loss' "$WORK/sym.txt")" grep -q ' 0% packet loss' "$WORK/sym.txt"
+echo "symmetric NATs: $((after - before)) probes in 10 s (both nodes, both NATs); path $(path_of a "$B")" | tee -a "$WORK/check.log"
+check "symmetric NATs: no probe storm ($((after - before)) probes in 10 s, at most 40)" test $((after - before)) -le 40
+check "symmetric NATs: still on the relay" path_is a "$B" relay
+stop_iron a
+stop_iron b
+
+# --- one side symmetric (NB), the other ordinary: reported ------------------
+nat_mode na ""
+start_node b 4766 || exit 1
+wait_for 10 published b
+start_node a 4901 || exit 1
+wait_for 10 published a
+check "NB symmetric, NA ordinary: ping -6 B.iron from A: 0% loss" wait_for 15 ping_ok a "$B.iron" 5
+wait_for 5 path_is a "$B" direct
+echo "NB symmetric, NA ordinary: after 5 s the path is $(path_of a "$B") (direct would need A to guess NB's port for it)" | tee -a "$WORK/check.log"
+check "NB symmetric, NA ordinary: traffic flows (20 pings)" ping_ok a "$B.iron" 20
+finish
