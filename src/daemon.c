@@ -161,7 +161,9 @@ static int on_peer_lookup(void *user, const struct iron_id *peer)
 static void on_peer_connection(void *user, const struct iron_id *peer, bool connected)
 {
 	struct daemon *d = user;
-	if (connected && registry_insert(d->registry, peer, 0, now_ns()) < 0)
+	/* Authenticated: it takes its address back from a name that was
+	 * only asked for, or loaded from the file. */
+	if (connected && registry_insert(d->registry, peer, REGISTRY_AUTHENTICATED, now_ns()) < 0)
 		log_debug("a connected peer's address is taken by another node");
 	registry_set_connected(d->registry, peer, connected);
 }
@@ -872,8 +874,7 @@ static int start(struct daemon *d)
 		return -ENOMEM;
 	rc = registry_load(d->registry, d->peers_path);
 	if (rc < 0 && rc != -ENOENT)
-		log_warn("ignoring %s: %s", d->peers_path,
-			 rc == -EINVAL ? "not a JSON array of node IDs" : strerror(-rc));
+		log_warn("ignoring %s: %s", d->peers_path, registry_strerror(rc));
 	if ((rc = start_network(d)) < 0 || (rc = start_tunnel(d)) < 0 ||
 	    (rc = start_discovery(d)) < 0)
 		return rc;

@@ -49,11 +49,25 @@ struct origin {
 	size_t tag_len;
 };
 
+struct pending;
+
+/* The socket of one attempt at one upstream: a new one per attempt, so
+ * its port is fresh and random (the kernel picks it), and connected, so
+ * only that upstream's address can reach it. A spoofer must then guess
+ * the port and the ID of a query it does not see, and echo its question.
+ * Freed in its close callback; p is NULL once the attempt is over. */
+struct upstream_sock {
+	uv_udp_t handle;
+	struct dns_server *server;
+	struct pending *p;
+};
+
 /* A forwarded query waiting for an upstream. */
 struct pending {
 	struct dns_server *server;
 	struct pending *prev, *next;
 	uv_timer_t timer;
+	struct upstream_sock *sock; /* the attempt in progress, or NULL */
 	struct origin origin;
 	uint16_t client_id;
 	uint16_t upstream_id;
@@ -101,8 +115,6 @@ struct dns_server {
 	size_t n_udp;
 	uv_tcp_t tcp[DNS_SERVER_LISTEN_MAX];
 	size_t n_tcp;
-	uv_udp_t upstream4, upstream6;
-	bool has_upstream4, has_upstream6;
 
 	struct pending *pending;
 	struct tcp_conn *conns;
@@ -250,11 +262,32 @@ static void pending_closed(uv_handle_t *handle)
 	maybe_free(s);
 }
 
+static void upstream_sock_closed(uv_handle_t *handle)
+{
+	struct upstream_sock *sock = handle->data;
+	struct dns_server *s = sock->server;
+	free(sock);
+	s->open_handles--;
+	maybe_free(s);
+}
+
+/* Ends the attempt in progress: its socket closes, and whatever still
+ * arrives on it is never read. */
+static void pending_drop_sock(struct pending *p)
+{
+	if (!p->sock)
+		return;
+	p->sock->p = NULL;
+	uv_close((uv_handle_t *)&p->sock->handle, upstream_sock_closed);
+	p->sock = NULL;
+}
+
 /* Removes a query from the waiting list and frees it (after its timer has
  * closed). */
 static void pending_finish(struct pending *p)
 {
 	struct dns_server *s = p->server;
+	pending_drop_sock(p);
 	if (p->prev)
 		p->prev->next = p->next;
 	else
@@ -268,40 +301,74 @@ static void pending_finish(struct pending *p)
 	uv_close((uv_handle_t *)&p->timer, pending_closed);
 }
 
-/* A query ID that no other waiting query uses: answers are matched by it. */
-static uint16_t fresh_id(struct dns_server *s)
-{
-	for (;;) {
-		uint16_t id = (uint16_t)randombytes_uniform(65536);
-		struct pending *p = s->pending;
-		while (p && p->upstream_id != id)
-			p = p->next;
-		if (!p)
-			return id;
-	}
-}
+static void upstream_timeout(uv_timer_t *timer);
+static void upstream_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void upstream_sock_received(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
+				   const struct sockaddr *from, unsigned flags);
 
+/* A socket connected to the upstream, on a port the kernel picks at
+ * random (Linux randomises UDP ephemeral ports). Returns 0 or -errno. */
+static int upstream_sock_open(struct dns_server *s, const struct netaddr *to,
+			      struct upstream_sock **out)
+{
+	int fd = socket(to->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, &to->sa, netaddr_len(&to->sa)) != 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	struct upstream_sock *sock = calloc(1, sizeof(*sock));
+	if (!sock) {
+		close(fd);
+		return -ENOMEM;
+	}
+	sock->server = s;
+	uv_udp_init(s->loop, &sock->handle);
+	sock->handle.data = sock;
+	s->open_handles++;
+	int r = uv_udp_open(&sock->handle, fd);
+	if (r != 0)
+		close(fd); /* not taken by the handle */
+	else
+		r = uv_udp_recv_start(&sock->handle, upstream_alloc, upstream_sock_received);
+	if (r != 0) {
+		uv_close((uv_handle_t *)&sock->handle, upstream_sock_closed);
+		return r;
+	}
+	*out = sock;
+	return 0;
+}
 static void upstream_timeout(uv_timer_t *timer);
 
 /* Sends the query to upstream p->upstream or, when that fails, the next
- * ones. Returns false when none is left. */
+ * ones, each attempt from a new socket with a new random ID. Returns false
+ * when none is left. */
 static bool pending_send(struct pending *p)
 {
 	struct dns_server *s = p->server;
+	pending_drop_sock(p);
 	for (; p->upstream < s->n_upstreams; p->upstream++) {
 		const struct netaddr *to = &s->upstreams[p->upstream];
-		uv_udp_t *sock = to->sa.sa_family == AF_INET6 ? &s->upstream6 : &s->upstream4;
-		p->upstream_id = fresh_id(s);
-		dns_set_id(p->query, p->upstream_id);
-		uv_buf_t buf = uv_buf_init((char *)p->query, (unsigned)p->len);
-		int r = uv_udp_try_send(sock, &buf, 1, &to->sa);
-		if (r < 0) {
-			if (log_allowed(s))
-				log_debug("upstream %zu: %s", p->upstream + 1, uv_strerror(r));
-			continue;
+		struct upstream_sock *sock = NULL;
+		int r = upstream_sock_open(s, to, &sock);
+		if (r == 0) {
+			p->upstream_id = (uint16_t)randombytes_uniform(65536);
+			dns_set_id(p->query, p->upstream_id);
+			uv_buf_t buf = uv_buf_init((char *)p->query, (unsigned)p->len);
+			r = uv_udp_try_send(&sock->handle, &buf, 1, NULL);
+			if (r >= 0) {
+				sock->p = p;
+				p->sock = sock;
+				uv_timer_start(&p->timer, upstream_timeout, s->upstream_timeout_ms,
+					       0);
+				return true;
+			}
+			uv_close((uv_handle_t *)&sock->handle, upstream_sock_closed);
 		}
-		uv_timer_start(&p->timer, upstream_timeout, s->upstream_timeout_ms, 0);
-		return true;
+		if (log_allowed(s))
+			log_debug("upstream %zu: %s", p->upstream + 1, uv_strerror(r));
 	}
 	return false;
 }
@@ -365,18 +432,54 @@ static int forward(struct dns_server *s, const uint8_t *query, size_t len, const
 	return 0;
 }
 
-static void upstream_received(struct dns_server *s, uint8_t *data, size_t len,
-			      const struct sockaddr *from)
+static void upstream_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
-	struct pending *p;
-	if (len < DNS_HEADER_LEN)
-		goto mismatch;
-	for (p = s->pending; p; p = p->next)
-		if (p->upstream_id == dns_get_id(data) &&
-		    netaddr_equal(&s->upstreams[p->upstream].sa, from))
-			break;
-	if (!p || !dns_reply_matches(p->query, p->len, data, len))
-		goto mismatch;
+	struct upstream_sock *sock = handle->data;
+	(void)suggested;
+	*buf = uv_buf_init((char *)sock->server->recv_buf, sizeof(sock->server->recv_buf));
+}
+
+/* True when reply answers p's query exactly: the ID, and the one question
+ * (name in any case, type, class). A reply with no question proves nothing
+ * (anyone can send FORMERR or SERVFAIL with a guessed ID), so it is not
+ * taken, unlike dns_reply_matches() alone. */
+static bool answers(const struct pending *p, const uint8_t *data, size_t len)
+{
+	return len >= DNS_HEADER_LEN && data[4] == 0 && data[5] == 1 &&
+	       dns_get_id(data) == p->upstream_id && dns_reply_matches(p->query, p->len, data, len);
+}
+
+static void upstream_sock_received(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
+				   const struct sockaddr *from, unsigned flags)
+{
+	struct upstream_sock *sock = handle->data;
+	struct dns_server *s = sock->server;
+	struct pending *p = sock->p;
+	uint8_t *data = s->recv_buf;
+	(void)buf;
+	if (!p || s->closing)
+		return;
+	if (nread < 0) {
+		/* Connected: an ICMP port unreachable shows here. Try the
+		 * next upstream now rather than after the timeout. */
+		if (log_allowed(s))
+			log_debug("upstream %zu: %s", p->upstream + 1, uv_strerror((int)nread));
+		uv_timer_stop(&p->timer);
+		p->upstream++;
+		if (!pending_send(p))
+			pending_fail(p);
+		return;
+	}
+	if (!from)
+		return; /* nothing more to read */
+	if ((flags & UV_UDP_PARTIAL) || !netaddr_equal(&s->upstreams[p->upstream].sa, from) ||
+	    !answers(p, data, (size_t)nread)) {
+		s->stats.upstream_mismatched++;
+		if (log_allowed(s))
+			log_debug("ignoring an upstream datagram that answers no waiting query");
+		return;
+	}
+	size_t len = (size_t)nread;
 	dns_set_id(data, p->client_id);
 	if (send_answer(s, &p->origin, data, len))
 		count_reply(s, data[3] & 0x0f);
@@ -384,12 +487,6 @@ static void upstream_received(struct dns_server *s, uint8_t *data, size_t len,
 		s->stats.dropped++;
 	uv_timer_stop(&p->timer);
 	pending_finish(p);
-	return;
-mismatch:
-	/* Late answers after a timeout land here too. */
-	s->stats.upstream_mismatched++;
-	if (log_allowed(s))
-		log_debug("ignoring an upstream datagram that answers no waiting query");
 }
 
 /* --- answering ------------------------------------------------------------ */
@@ -465,10 +562,6 @@ static void udp_received(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
 	if (flags & UV_UDP_PARTIAL) {
 		s->stats.queries++;
 		s->stats.dropped++;
-		return;
-	}
-	if (handle == &s->upstream4 || handle == &s->upstream6) {
-		upstream_received(s, s->recv_buf, (size_t)nread, from);
 		return;
 	}
 	struct origin o = {.kind = ORIGIN_UDP, .udp = handle};
@@ -737,12 +830,6 @@ static int bind_all(const struct netaddr *addrs, size_t n, uint16_t port, struct
 	return 0;
 }
 
-static int upstream_socket(int family)
-{
-	struct netaddr any = {.sa.sa_family = (sa_family_t)family};
-	return bound_socket(&any, SOCK_DGRAM);
-}
-
 /* Hands a bound socket to a fresh libuv handle: that cannot fail unless
  * libuv itself is broken. */
 static void adopt(int r)
@@ -760,7 +847,7 @@ int dns_server_new(const struct dns_server_config *config, struct dns_server **o
 	size_t n_listen = config->n_listen;
 	struct netaddr addrs[DNS_SERVER_LISTEN_MAX];
 	struct bound_fds fds = {.n = 0};
-	int up4 = -1, up6 = -1, err;
+	int err;
 	struct dns_server *s = NULL;
 	uint16_t port = 0;
 
@@ -793,18 +880,6 @@ int dns_server_new(const struct dns_server_config *config, struct dns_server **o
 		log_error("cannot listen on port %u: address already in use", config->port);
 	if (err < 0)
 		goto out;
-	for (size_t i = 0; i < config->n_upstreams; i++) {
-		int *fd = config->upstreams[i].sa.sa_family == AF_INET6 ? &up6 : &up4;
-		if (*fd >= 0)
-			continue;
-		*fd = upstream_socket(config->upstreams[i].sa.sa_family);
-		if (*fd < 0) {
-			err = *fd;
-			log_error("cannot open a socket for the upstream servers: %s",
-				  strerror(-err));
-			goto out;
-		}
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		err = -ENOMEM;
@@ -842,24 +917,6 @@ int dns_server_new(const struct dns_server_config *config, struct dns_server **o
 		uv_listen((uv_stream_t *)t, TCP_BACKLOG, tcp_accepted);
 	}
 	fds.n = 0;
-	if (up4 >= 0) {
-		uv_udp_init(s->loop, &s->upstream4);
-		s->upstream4.data = s;
-		s->open_handles++;
-		s->has_upstream4 = true;
-		adopt(uv_udp_open(&s->upstream4, up4));
-		up4 = -1;
-		uv_udp_recv_start(&s->upstream4, udp_alloc, udp_received);
-	}
-	if (up6 >= 0) {
-		uv_udp_init(s->loop, &s->upstream6);
-		s->upstream6.data = s;
-		s->open_handles++;
-		s->has_upstream6 = true;
-		adopt(uv_udp_open(&s->upstream6, up6));
-		up6 = -1;
-		uv_udp_recv_start(&s->upstream6, udp_alloc, udp_received);
-	}
 	log_debug("listening on port %u (%zu addresses, %zu upstreams)", port, s->n_udp,
 		  s->n_upstreams);
 	*out = s;
@@ -867,10 +924,6 @@ int dns_server_new(const struct dns_server_config *config, struct dns_server **o
 	err = 0;
 out:
 	free(s);
-	if (up6 >= 0)
-		close(up6);
-	if (up4 >= 0)
-		close(up4);
 	close_fds(&fds);
 	return err;
 }
@@ -898,10 +951,6 @@ void dns_server_close(struct dns_server *s, void (*closed)(void *user), void *us
 		uv_close((uv_handle_t *)&s->udp[i], handle_closed);
 	for (size_t i = 0; i < s->n_tcp; i++)
 		uv_close((uv_handle_t *)&s->tcp[i], handle_closed);
-	if (s->has_upstream4)
-		uv_close((uv_handle_t *)&s->upstream4, handle_closed);
-	if (s->has_upstream6)
-		uv_close((uv_handle_t *)&s->upstream6, handle_closed);
 	while (s->conns)
 		tcp_close(s->conns);
 	while (s->pending)

@@ -132,6 +132,12 @@ int identity_load(const char *path, struct iron_identity *out)
 		err = -EINVAL;
 		goto out;
 	}
+	/* A key planted by another user would make us whoever they chose
+	 * (ssh refuses such a key too). */
+	if (st.st_uid != geteuid()) {
+		err = -EOWNERDEAD;
+		goto out;
+	}
 	/* Checked before reading: a key others could read is already lost. */
 	if ((st.st_mode & 077) != 0) {
 		err = -EPERM;
@@ -413,6 +419,9 @@ const char *identity_strerror(int err)
 	case -ELOOP:
 		return "is a symbolic link, which iron does not follow for a secret key "
 		       "(put the key file itself there)";
+	case -EOWNERDEAD:
+		return "is owned by another user, so iron does not trust it (remove it, or "
+		       "chown it to the user iron runs as)";
 	case -EISDIR:
 		return "is a directory, not a key file";
 	case -ENOTDIR:

@@ -36,6 +36,7 @@ struct slot {
 struct slot_list {
 	uint32_t head;
 	uint32_t tail;
+	size_t n;
 };
 
 struct registry {
@@ -48,19 +49,43 @@ struct registry {
 	 * always found. */
 	uint32_t *table;
 	size_t table_mask;
-	struct slot_list evictable; /* neither pinned nor connected */
+	/* Three recency lists. A name asked of the DNS only ever evicts a
+	 * tentative entry; an entry that was authenticated (or loaded from
+	 * the file) evicts tentative ones first, and trusted ones take at
+	 * most capacity - reserve slots, so DNS names always find room. */
+	struct slot_list tentative; /* learnt from a DNS query or a ping alone */
+	struct slot_list trusted;   /* authenticated or known, evictable */
 	struct slot_list protected; /* pinned or connected: never evicted */
+	size_t reserve;
 	uint8_t hash_key[crypto_shorthash_KEYBYTES];
 };
+
+#define ALL_FLAGS (REGISTRY_PINNED | REGISTRY_CONNECTED | REGISTRY_AUTHENTICATED | REGISTRY_KNOWN)
 
 static bool is_protected(unsigned flags)
 {
 	return (flags & (REGISTRY_PINNED | REGISTRY_CONNECTED)) != 0;
 }
 
+/* How much an entry is to be believed: a configured ID over one that
+ * proved its key, over one proved in an earlier run, over a name someone
+ * asked for. Only a higher rank takes an address from another ID. */
+static int rank_of(unsigned flags)
+{
+	if (flags & REGISTRY_PINNED)
+		return 3;
+	if (flags & (REGISTRY_CONNECTED | REGISTRY_AUTHENTICATED))
+		return 2;
+	if (flags & REGISTRY_KNOWN)
+		return 1;
+	return 0;
+}
+
 static struct slot_list *list_of(struct registry *reg, const struct slot *s)
 {
-	return is_protected(s->flags) ? &reg->protected : &reg->evictable;
+	if (is_protected(s->flags))
+		return &reg->protected;
+	return rank_of(s->flags) > 0 ? &reg->trusted : &reg->tentative;
 }
 
 static void list_unlink(struct registry *reg, struct slot_list *list, uint32_t i)
@@ -75,6 +100,7 @@ static void list_unlink(struct registry *reg, struct slot_list *list, uint32_t i
 	else
 		list->tail = s->prev;
 	s->prev = s->next = NO_SLOT;
+	list->n--;
 }
 
 static void list_push_head(struct registry *reg, struct slot_list *list, uint32_t i)
@@ -87,6 +113,7 @@ static void list_push_head(struct registry *reg, struct slot_list *list, uint32_
 	else
 		list->tail = i;
 	list->head = i;
+	list->n++;
 }
 
 static uint64_t key_of_bytes(const uint8_t *bytes)
@@ -148,7 +175,7 @@ static void evict(struct registry *reg, uint32_t i)
 		log_debug("evicting %s (least recently used)", b32);
 	}
 	table_remove(reg, find_cell(reg, s->key, s->hash));
-	list_unlink(reg, &reg->evictable, i);
+	list_unlink(reg, list_of(reg, s), i);
 	memset(s, 0, sizeof(*s));
 	s->prev = NO_SLOT;
 	s->next = reg->free_head;
@@ -185,8 +212,10 @@ int registry_new(size_t capacity, struct registry **out)
 		reg->slots[i].next = i + 1 < capacity ? (uint32_t)(i + 1) : NO_SLOT;
 	}
 	reg->free_head = 0;
-	reg->evictable = (struct slot_list){NO_SLOT, NO_SLOT};
-	reg->protected = (struct slot_list){NO_SLOT, NO_SLOT};
+	reg->tentative = (struct slot_list){NO_SLOT, NO_SLOT, 0};
+	reg->trusted = (struct slot_list){NO_SLOT, NO_SLOT, 0};
+	reg->protected = (struct slot_list){NO_SLOT, NO_SLOT, 0};
+	reg->reserve = capacity / 4;
 	crypto_shorthash_keygen(reg->hash_key);
 	*out = reg;
 	reg = NULL;
@@ -221,33 +250,100 @@ static void log_clash(struct slot *owner, const struct iron_id *id)
 		 addr_format(&addr, addr_text), kept, refused);
 }
 
+/* Keeps trusted and protected entries to capacity - reserve, evicting the
+ * least recently used trusted entry other than keep. */
+static void trim_trusted(struct registry *reg, uint32_t keep)
+{
+	while (reg->trusted.n + reg->protected.n > reg->capacity - reg->reserve &&
+	       reg->trusted.tail != NO_SLOT && reg->trusted.tail != keep)
+		evict(reg, reg->trusted.tail);
+}
+
+/* Gives slot i, whose address id shares, to id. */
+static void replace(struct registry *reg, uint32_t i, const struct iron_id *id, unsigned flags,
+		    uint64_t now)
+{
+	struct slot *s = &reg->slots[i];
+	char addr_text[ADDR_STR_SIZE], old[IRON_ID_BASE32_LEN + 1], new[IRON_ID_BASE32_LEN + 1];
+	struct in6_addr addr;
+	bool tentative = rank_of(flags) == 0;
+	if (!tentative || log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		addr_from_id(id, &addr);
+		id_to_base32(&s->id, old);
+		id_to_base32(id, new);
+		/* Only configuration or a completed handshake gets here
+		 * above debug level: nobody can repeat it at will. */
+		if (tentative)
+			log_debug("address %s: %s replaces %s (both learnt from names alone)",
+				  addr_format(&addr, addr_text), new, old);
+		else
+			log_info("address %s now belongs to %s (%s), no longer to %s",
+				 addr_format(&addr, addr_text), new,
+				 flags & REGISTRY_PINNED ? "configured" : "authenticated", old);
+	}
+	list_unlink(reg, list_of(reg, s), i);
+	s->id = *id;
+	s->flags = flags;
+	s->last_seen = now;
+	s->clash_logged = false;
+	list_push_head(reg, list_of(reg, s), i);
+}
+
+/* Frees a slot for a new entry of the given rank. */
+static int make_room(struct registry *reg, int rank)
+{
+	if (rank > 0 && reg->trusted.n + reg->protected.n >= reg->capacity - reg->reserve &&
+	    reg->trusted.tail != NO_SLOT) {
+		evict(reg, reg->trusted.tail);
+		return 0;
+	}
+	if (reg->count < reg->capacity)
+		return 0;
+	if (reg->tentative.tail != NO_SLOT)
+		evict(reg, reg->tentative.tail);
+	else if (rank > 0 && reg->trusted.tail != NO_SLOT)
+		evict(reg, reg->trusted.tail);
+	else
+		return -ENOSPC;
+	return 0;
+}
+
 int registry_insert(struct registry *reg, const struct iron_id *id, unsigned flags, uint64_t now)
 {
 	uint64_t key = key_of_bytes(id->bytes + KEY_OFFSET);
 	uint64_t hash = hash_key(reg, key);
 	size_t cell = find_cell(reg, key, hash);
-	flags &= REGISTRY_PINNED | REGISTRY_CONNECTED;
+	flags &= ALL_FLAGS;
+	int rank = rank_of(flags);
 	if (reg->table[cell] != 0) {
 		uint32_t i = reg->table[cell] - 1;
 		struct slot *s = &reg->slots[i];
 		if (!id_equal(&s->id, id)) {
-			log_clash(s, id);
-			return -EEXIST;
+			int owner_rank = rank_of(s->flags);
+			/* Among names learnt from queries alone the latest
+			 * wins: a squatter cannot keep an address by asking
+			 * first. Otherwise only a higher rank displaces. */
+			if (rank < owner_rank || (rank == owner_rank && rank > 0)) {
+				log_clash(s, id);
+				return -EEXIST;
+			}
+			replace(reg, i, id, flags, now);
+			trim_trusted(reg, i);
+			return 0;
 		}
 		list_unlink(reg, list_of(reg, s), i);
 		s->flags |= flags;
 		if (now > s->last_seen)
 			s->last_seen = now;
 		list_push_head(reg, list_of(reg, s), i);
+		trim_trusted(reg, i);
 		return 0;
 	}
-	if (reg->count == reg->capacity) {
-		if (reg->evictable.tail == NO_SLOT)
-			return -ENOSPC;
-		evict(reg, reg->evictable.tail);
-		/* Eviction may have moved entries in the table. */
-		cell = find_cell(reg, key, hash);
-	}
+	int rc = make_room(reg, rank);
+	if (rc < 0)
+		return rc;
+	/* Eviction may have moved entries in the table. */
+	cell = find_cell(reg, key, hash);
 	uint32_t i = reg->free_head;
 	struct slot *s = &reg->slots[i];
 	reg->free_head = s->next;
@@ -286,6 +382,7 @@ static int set_flag(struct registry *reg, const struct iron_id *id, unsigned fla
 	else
 		s->flags &= ~flag;
 	list_push_head(reg, list_of(reg, s), i);
+	trim_trusted(reg, i);
 	return 0;
 }
 
@@ -345,7 +442,9 @@ int registry_foreach(const struct registry *reg,
 {
 	int rc = foreach_list(reg, &reg->protected, fn, ctx);
 	if (rc == 0)
-		rc = foreach_list(reg, &reg->evictable, fn, ctx);
+		rc = foreach_list(reg, &reg->trusted, fn, ctx);
+	if (rc == 0)
+		rc = foreach_list(reg, &reg->tentative, fn, ctx);
 	return rc;
 }
 
@@ -358,6 +457,10 @@ static int save_one(const struct registry_entry *entry, void *ctx)
 {
 	struct save_state *st = ctx;
 	char b32[IRON_ID_BASE32_LEN + 1];
+	/* A name someone asked the DNS for proves nothing: saved, it would
+	 * take the address from the real node after a restart. */
+	if (rank_of(entry->flags) == 0)
+		return 0;
 	id_to_base32(&entry->id, b32);
 	/* serde_json's pretty layout, which the original writes. */
 	fprintf(st->f, "%s\n  \"%s\"", st->first ? "" : ",", b32);
@@ -455,7 +558,7 @@ static int load_one(const char *str, size_t len, void *ctx)
 	/* Anything but a valid base32 ID is skipped: the file is a cache. */
 	if (strlen(str) != len || id_parse(str, &id, &form) != 0 || form != ID_FORM_BASE32)
 		return 0;
-	registry_insert(reg, &id, 0, 0);
+	registry_insert(reg, &id, REGISTRY_KNOWN, 0);
 	return 0;
 }
 
@@ -467,7 +570,9 @@ int registry_load(struct registry *reg, const char *path)
 	size_t limit = REGISTRY_MAX_FILE, used = 0;
 	if (reg->capacity * 64 > limit)
 		limit = reg->capacity * 64;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* As ssh reads its files: no link followed, no FIFO waited on (it
+	 * could hang start-up), nothing another user owns or can write. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		err = errno == ENOENT ? 0 : -errno;
 		goto out;
@@ -477,7 +582,15 @@ int registry_load(struct registry *reg, const char *path)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
+		err = S_ISDIR(st.st_mode) ? -EISDIR : -ESPIPE;
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		err = -EOWNERDEAD;
+		goto out;
+	}
+	if ((st.st_mode & 022) != 0) {
+		err = -EPERM;
 		goto out;
 	}
 	if ((uint64_t)st.st_size > limit) {
@@ -513,6 +626,28 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return err;
+}
+
+const char *registry_strerror(int err)
+{
+	switch (err) {
+	case -EINVAL:
+		return "not a JSON array of node IDs";
+	case -EFBIG:
+		return "too large";
+	case -ELOOP:
+		return "is a symbolic link, which iron does not follow (remove it)";
+	case -EISDIR:
+		return "is a directory (remove it)";
+	case -ESPIPE:
+		return "not a regular file (remove it)";
+	case -EOWNERDEAD:
+		return "owned by another user (remove it, or chown it to the user iron runs as)";
+	case -EPERM:
+		return "group or others can write it (fix: chmod 600 on the file)";
+	default:
+		return strerror(-err);
+	}
 }
 
 int registry_parse_json(const char *data, size_t len,

@@ -10,7 +10,14 @@
  * tcp_idle_timeout_ms (a client that sends half a message and stops is
  * idle). A TCP message shorter than a DNS header or longer than the limit,
  * or that is a response, closes the connection. Queries are forwarded over
- * UDP only; a truncated upstream reply is passed on as it is. */
+ * UDP only; a truncated upstream reply is passed on as it is.
+ *
+ * Against blind spoofing (as unbound does): each attempt at an upstream
+ * leaves from a new socket, connected to that upstream, on a port the
+ * kernel picks at random, with a random ID; a reply is taken only when it
+ * comes from that upstream, carries that ID and echoes the question (one
+ * question: the name in any case, the type, the class). Anything else,
+ * error replies without a question included, is ignored and counted. */
 #ifndef IRON_DNS_SERVER_H
 #define IRON_DNS_SERVER_H
 
@@ -69,7 +76,7 @@ struct dns_server_stats {
 	uint64_t dropped_in_flight;		  /* of which: over the in-flight cap */
 	uint64_t forwarded;			  /* queries sent upstream (first attempt) */
 	uint64_t upstream_timeouts;		  /* attempts that timed out */
-	uint64_t upstream_mismatched;		  /* upstream datagrams that matched no query */
+	uint64_t upstream_mismatched;		  /* upstream datagrams not taken as the answer */
 	uint64_t tcp_accepted;
 	uint64_t tcp_rejected; /* closed at once: too many connections */
 	uint64_t tcp_timeouts; /* closed for being idle */
@@ -82,8 +89,7 @@ struct dns_server_stats {
  * (a copy, valid during the call), answer/len the reply to send back. */
 typedef void dns_server_reply_fn(void *user, const void *tag, const uint8_t *answer, size_t len);
 
-/* Binds every listener (and a UDP socket per upstream address family) and
- * starts serving on config->loop. Returns 0 and the server in *out, or
+/* Binds every listener and starts serving on config->loop. Returns 0 and the server in *out, or
  * -errno with nothing left open: -EADDRINUSE when the port is taken,
  * -EINVAL for a bad listen address or configuration, -EADDRNOTAVAIL when no
  * address could be bound, other -errno from the system. */

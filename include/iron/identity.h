@@ -39,7 +39,8 @@ int identity_key_path(const char *state_dir, char *out, size_t out_cap);
 /* Loads a key file. Returns 0; -ENOENT when it does not exist; -ENOTDIR
  * when a directory on the path (the state directory) is not a directory;
  * -ELOOP when the file is a symbolic link (never followed); -EISDIR when it
- * is a directory; -EPERM when group or others have any access to it (as ssh
+ * is a directory; -EOWNERDEAD when another user (than the effective one)
+ * owns it; -EPERM when group or others have any access to it (as ssh
  * refuses a private key); -EINVAL when it is not a regular file of exactly
  * 32 bytes; other -errno from the system. Nothing on disk is changed; the
  * seed read is wiped from the stack. */

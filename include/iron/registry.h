@@ -2,12 +2,26 @@
  * holds only the last 8 bytes of an ID, so the router needs this map to
  * know which peer a packet from the TUN is for.
  *
- * Bounded: a fixed number of entries, allocated up front; when full, the
- * least recently used entry is evicted, except entries that are pinned
- * (this node, static peers) or connected (a peer with an open connection),
- * which are never evicted. Lookups are O(1) and allocate nothing. Keys are
- * hashed with a random per-registry key, so IDs chosen to collide cannot
- * slow the table down.
+ * Anyone can make an ID whose address is another node's (any curve point
+ * is an ID, and 8 bytes are quickly matched), and one DNS query for its
+ * name inserts it. So every entry has a rank, by where it came from:
+ * configured (REGISTRY_PINNED: this node, static peers), authenticated
+ * (REGISTRY_AUTHENTICATED or REGISTRY_CONNECTED: the ID completed a
+ * handshake, or signed a discovery record), known (REGISTRY_KNOWN: loaded
+ * from known_peers.json), tentative (none of these: a name was asked for
+ * or pinged). An ID takes an address from another only with a higher
+ * rank; between two tentative IDs the later one wins, so a squatter cannot
+ * keep an address by asking first. Only non-tentative IDs are saved.
+ *
+ * Bounded: a fixed number of entries, allocated up front. Pinned and
+ * connected entries are never evicted. A tentative entry evicts only the
+ * least recently used tentative entry, so a flood of names never pushes
+ * out a known or authenticated peer; the others evict tentative entries
+ * first, and may hold at most three quarters of the capacity (beyond that
+ * they evict the least recently used of their own), so names always find
+ * room. Lookups are O(1) and allocate nothing. Keys are hashed with a
+ * random per-registry key, so IDs chosen to collide cannot slow the table
+ * down.
  *
  * Persisted as a JSON array of base32 IDs, the original's known_peers.json. */
 #ifndef IRON_REGISTRY_H
@@ -23,8 +37,10 @@
 #define REGISTRY_DEFAULT_CAPACITY 4096
 
 /* Entry flags. */
-#define REGISTRY_PINNED	   1u /* this node or a static peer */
-#define REGISTRY_CONNECTED 2u /* a peer with an open connection */
+#define REGISTRY_PINNED	       1u /* this node or a static peer */
+#define REGISTRY_CONNECTED     2u /* a peer with an open connection */
+#define REGISTRY_AUTHENTICATED 4u /* completed a handshake, or signed a record */
+#define REGISTRY_KNOWN	       8u /* loaded from the file */
 
 /* Largest file registry_load() reads; 4096 IDs take about 230 KB. Larger
  * registries read up to 64 bytes per entry of capacity. */
@@ -48,13 +64,17 @@ int registry_new(size_t capacity, struct registry **out);
 void registry_del(struct registry *reg);
 
 /* Registers id under its overlay address, or refreshes it (most recently
- * used, flags added, last_seen = now) when it is already there. flags may
- * include REGISTRY_PINNED and REGISTRY_CONNECTED. When the registry is full
- * the least recently used evictable entry makes room. Returns 0; -EEXIST
- * when another ID owns that address (the first one keeps it; the clash is
- * logged once per address); -ENOSPC when full and nothing can be evicted.
- * The ID is not checked for being a valid key: callers register IDs they
- * have parsed or authenticated. */
+ * used, flags added, last_seen = now) when it is already there. flags are
+ * any of the REGISTRY_* flags; 0 makes a tentative entry (a name asked
+ * for). When another ID owns the address, id takes it over if its rank is
+ * higher (see above), or both are tentative; the entry then holds only
+ * flags. The daemon passes REGISTRY_AUTHENTICATED when a peer's handshake
+ * completes, so the real owner of an address always takes it back. When
+ * the registry is full an entry is evicted as described above. Returns 0;
+ * -EEXIST when another ID keeps the address (the clash is logged once per
+ * address); -ENOSPC when nothing can be evicted for it. The ID is not
+ * checked for being a valid key: callers register IDs they have parsed or
+ * authenticated. */
 int registry_insert(struct registry *reg, const struct iron_id *id, unsigned flags, uint64_t now);
 
 /* Sets or clears REGISTRY_PINNED / REGISTRY_CONNECTED on id's entry; an
@@ -72,25 +92,34 @@ int registry_lookup(struct registry *reg, const struct in6_addr *addr, struct ir
 size_t registry_count(const struct registry *reg);
 
 /* Calls fn for every entry: pinned and connected ones first, then the
- * others from least to most recently used. Stops at and returns the first
+ * authenticated and known ones, then the tentative ones, each group from
+ * least to most recently used. Stops at and returns the first
  * non-zero value fn returns; 0 otherwise. fn must not change the registry. */
 int registry_foreach(const struct registry *reg,
 		     int (*fn)(const struct registry_entry *entry, void *ctx), void *ctx);
 
-/* Writes every ID, in registry_foreach() order, as a JSON array of base32
+/* Writes every ID but the tentative ones, in registry_foreach() order, as a JSON array of base32
  * strings to path, atomically: a temporary file in the same directory,
  * fsync, rename, fsync of the directory. On failure the old file is intact
  * and no temporary file is left. Returns 0 or -errno. */
 int registry_save(const struct registry *reg, const char *path);
 
-/* Inserts the IDs of a file written by registry_save() (or the original),
- * in file order, so the last one ends most recently used. Strings that are
- * not valid node IDs, and IDs whose address is taken, are skipped.
- * Returns 0 (also when the file does not exist); -EINVAL when it is not a
- * JSON array of strings; -EFBIG when it is larger than
- * max(REGISTRY_MAX_FILE, 64 * capacity); other -errno from reading it. On
- * any error the registry is unchanged. */
+/* Inserts the IDs of a file written by registry_save() (or the original)
+ * as REGISTRY_KNOWN, in file order, so the last one ends most recently
+ * used. Strings that are not valid node IDs, and IDs whose address is
+ * taken, are skipped. The file is opened without following a symbolic
+ * link or waiting on a FIFO. Returns 0 (also when the file does not
+ * exist); -EINVAL when it is not a JSON array of strings; -EFBIG when it
+ * is larger than max(REGISTRY_MAX_FILE, 64 * capacity); -ELOOP for a
+ * symbolic link; -EISDIR for a directory; -ESPIPE for anything else that
+ * is not a regular file; -EOWNERDEAD when another user owns it; -EPERM
+ * when group or others may write it; other -errno from reading it. On any
+ * error the registry is unchanged. */
 int registry_load(struct registry *reg, const char *path);
+
+/* A one-line explanation of a registry_load() or registry_save() error
+ * for the user, with the fix where there is one. Never NULL. */
+const char *registry_strerror(int err);
 
 /* Longest string registry_parse_json() hands out; longer ones are skipped
  * (a base32 ID has 52 characters). */

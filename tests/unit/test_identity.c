@@ -261,6 +261,18 @@ static void test_refusals(void)
 	/* 0400 is fine: only the owner can read it. */
 	write_file(at(path, "bad/readonly.key"), bytes, 32, 0400);
 	CHECK_INT(identity_load(path, &id), 0);
+	/* Another user's key, planted with a perfect mode (issue 15, item 7;
+	 * only root can make one). */
+	if (geteuid() == 0) {
+		write_file(at(path, "bad/planted.key"), bytes, 32, 0600);
+		CHECK_INT(chown(path, 65534, 65534), 0);
+		take(path, &before);
+		CHECK_INT(identity_load(path, &id), -EOWNERDEAD);
+		CHECK_INT(identity_load_or_create(path, &id, &created), -EOWNERDEAD);
+		take(path, &after);
+		CHECK(same(&before, &after));
+		CHECK(strstr(identity_strerror(-EOWNERDEAD), "another user") != NULL);
+	}
 
 	/* A symbolic link is not followed, even to a perfect key. */
 	write_file(at(other, "bad/target.key"), good.seed, 32, 0600);

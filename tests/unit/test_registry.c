@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,11 +89,14 @@ static void test_insert_lookup(void)
 	CHECK_INT(registry_lookup(reg, &other, &found), -ENOENT);
 	CHECK_INT(registry_lookup(reg, &addr_dns, &found), -ENOENT);
 
-	/* A clash: another ID with the same last 8 bytes. The first keeps
-	 * the address, however often the second tries. */
+	/* A clash: another ID with the same last 8 bytes (test_ranks has
+	 * the rules). An authenticated owner keeps the address, however
+	 * often the other tries. */
 	struct iron_id a2 = a;
 	a2.bytes[0] ^= 1;
-	CHECK_INT(registry_insert(reg, &a2, REGISTRY_PINNED, 103), -EEXIST);
+	CHECK_INT(registry_insert(reg, &a, REGISTRY_AUTHENTICATED, 102), 0);
+	CHECK_INT(registry_insert(reg, &a2, REGISTRY_AUTHENTICATED, 103), -EEXIST);
+	CHECK_INT(registry_insert(reg, &a2, REGISTRY_KNOWN, 103), -EEXIST);
 	CHECK_INT(registry_insert(reg, &a2, 0, 104), -EEXIST);
 	CHECK_INT(registry_lookup(reg, &addr, &found), 0);
 	CHECK(id_equal(&found, &a));
@@ -108,7 +112,7 @@ static void test_insert_lookup(void)
 	CHECK(id_equal(&c.ids[0], &b));
 	CHECK_INT(c.flags[0], REGISTRY_CONNECTED);
 	CHECK(id_equal(&c.ids[1], &a));
-	CHECK_INT(c.flags[1], 0);
+	CHECK_INT(c.flags[1], REGISTRY_AUTHENTICATED);
 	registry_del(reg);
 	registry_del(NULL);
 }
@@ -278,8 +282,8 @@ static void test_persistence(void)
 	CHECK_STR(text, "[]\n");
 
 	CHECK_INT(registry_insert(reg, &id[0], REGISTRY_PINNED, 1), 0);
-	CHECK_INT(registry_insert(reg, &id[1], 0, 2), 0);
-	CHECK_INT(registry_insert(reg, &id[2], 0, 3), 0);
+	CHECK_INT(registry_insert(reg, &id[1], REGISTRY_AUTHENTICATED, 2), 0);
+	CHECK_INT(registry_insert(reg, &id[2], REGISTRY_AUTHENTICATED, 3), 0);
 	CHECK_INT(registry_save(reg, path), 0);
 	CHECK_INT(count_dir_entries(), 1);
 	struct stat st;
@@ -339,7 +343,7 @@ static void test_persistence(void)
 	}
 	CHECK_INT(wrong, 0);
 	/* A directory is not a registry file. */
-	CHECK_INT(registry_load(back, tmpdir), -EINVAL);
+	CHECK_INT(registry_load(back, tmpdir), -EISDIR);
 
 	/* Huge file: refused without reading it into the registry. */
 	char big_path[256];
@@ -389,7 +393,7 @@ static void test_persistence(void)
 	path_in_tmp("no/such/dir/known_peers.json", nowhere, sizeof(nowhere));
 	CHECK_INT(registry_save(reg, nowhere), -ENOENT);
 	/* Saving again replaces the file atomically. */
-	CHECK_INT(registry_insert(reg, &id[3], 0, 4), 0);
+	CHECK_INT(registry_insert(reg, &id[3], REGISTRY_AUTHENTICATED, 4), 0);
 	CHECK_INT(registry_save(reg, path), 0);
 	struct registry *again;
 	CHECK_INT(registry_new(8, &again), 0);
@@ -401,6 +405,201 @@ static void test_persistence(void)
 	unlink(path);
 	CHECK_INT(count_dir_entries(), 0);
 	registry_del(back);
+	registry_del(reg);
+}
+
+/* An ID with the same overlay address as id: what anyone can make in
+ * microseconds (the registry takes any 32 bytes; the DNS needs a curve
+ * point, which half of all byte strings are). */
+static struct iron_id colliding(const struct iron_id *id, uint8_t n)
+{
+	struct iron_id forged = *id;
+	unsigned found = 0;
+	/* Half of all byte strings are points; 255 tries are plenty. */
+	for (unsigned k = 1;; k++) {
+		forged = *id;
+		forged.bytes[0] ^= (uint8_t)k;
+		forged.bytes[1] ^= (uint8_t)(k >> 8);
+		if (id_is_valid(&forged) && found++ == n)
+			return forged;
+	}
+}
+
+static bool owner_is(struct registry *reg, const struct iron_id *id)
+{
+	return has(reg, id);
+}
+
+/* Issue 15, item 5: a name asked for never takes an address from a node
+ * that authenticated, was configured or was loaded from the file; the
+ * authenticated node takes it back from a name; only proven IDs are
+ * saved, so a restart does not bring the forged one back. */
+static void test_ranks(void)
+{
+	struct registry *reg, *back;
+	struct iron_id victim = new_id(), self = new_id();
+	struct iron_id forged = colliding(&victim, 0), forged2 = colliding(&victim, 1);
+	char path[256];
+	path_in_tmp("ranks.json", path, sizeof(path));
+
+	CHECK_INT(registry_new(16, &reg), 0);
+	CHECK_INT(registry_insert(reg, &self, REGISTRY_PINNED, 1), 0);
+	/* The attack: a DNS query for the forged name. */
+	CHECK_INT(registry_insert(reg, &forged, 0, 2), 0);
+	CHECK(owner_is(reg, &forged));
+	/* A later name takes it from an earlier one: asking first keeps
+	 * nothing. */
+	CHECK_INT(registry_insert(reg, &victim, 0, 3), 0);
+	CHECK(owner_is(reg, &victim));
+	CHECK_INT(registry_insert(reg, &forged, 0, 4), 0);
+	CHECK(owner_is(reg, &forged));
+	/* The real node connects: its handshake proves the key. */
+	CHECK_INT(registry_insert(reg, &victim, REGISTRY_AUTHENTICATED, 5), 0);
+	CHECK(owner_is(reg, &victim));
+	CHECK_INT(registry_count(reg), 2);
+	/* Now no name, and no cached ID, takes it. */
+	CHECK_INT(registry_insert(reg, &forged, 0, 6), -EEXIST);
+	CHECK_INT(registry_insert(reg, &forged2, 0, 6), -EEXIST);
+	CHECK_INT(registry_insert(reg, &forged, REGISTRY_KNOWN, 6), -EEXIST);
+	CHECK(owner_is(reg, &victim));
+	/* Disconnected, it stays authenticated. */
+	CHECK_INT(registry_set_connected(reg, &victim, true), 0);
+	CHECK_INT(registry_set_connected(reg, &victim, false), 0);
+	CHECK_INT(registry_insert(reg, &forged, 0, 7), -EEXIST);
+	CHECK(owner_is(reg, &victim));
+	/* Saved and loaded again (a restart): the victim, not the name. */
+	struct iron_id name_only = new_id();
+	CHECK_INT(registry_insert(reg, &name_only, 0, 8), 0);
+	CHECK_INT(registry_save(reg, path), 0);
+	CHECK_INT(registry_new(16, &back), 0);
+	CHECK_INT(registry_load(back, path), 0);
+	CHECK_INT(registry_count(back), 2);
+	CHECK(has(back, &self) && has(back, &victim) && !has(back, &name_only));
+	CHECK_INT(registry_insert(back, &forged, 0, 9), -EEXIST);
+	CHECK(owner_is(back, &victim));
+	registry_del(back);
+	registry_del(reg);
+
+	/* Before the fix a forged ID could be in the file: the configured
+	 * peer takes the address from it, whatever the load order, and so
+	 * does the authenticated one. */
+	char b32[IRON_ID_BASE32_LEN + 1], text[128];
+	id_to_base32(&forged, b32);
+	snprintf(text, sizeof(text), "[\"%s\"]\n", b32);
+	CHECK_INT(write_file(path, text, strlen(text)), 0);
+	CHECK_INT(registry_new(16, &reg), 0);
+	CHECK_INT(registry_load(reg, path), 0);
+	CHECK(owner_is(reg, &forged));
+	CHECK_INT(registry_insert(reg, &victim, 0, 1), -EEXIST); /* a name: no */
+	CHECK_INT(registry_insert(reg, &victim, REGISTRY_PINNED, 1), 0);
+	CHECK(owner_is(reg, &victim));
+	CHECK_INT(registry_insert(reg, &forged, REGISTRY_AUTHENTICATED, 2), -EEXIST);
+	CHECK(owner_is(reg, &victim));
+	registry_del(reg);
+	CHECK_INT(registry_new(16, &reg), 0);
+	CHECK_INT(registry_load(reg, path), 0);
+	CHECK_INT(registry_insert(reg, &victim, REGISTRY_AUTHENTICATED, 1), 0);
+	CHECK(owner_is(reg, &victim));
+	/* And its entry shows what it is. */
+	struct collected c = {.n = 0};
+	registry_foreach(reg, collect, &c);
+	CHECK_INT(c.n, 1);
+	CHECK_INT(c.flags[0], REGISTRY_AUTHENTICATED);
+	registry_del(reg);
+	unlink(path);
+}
+
+/* Issue 15, item 5: a flood of 50 000 names evicts no configured, known
+ * or authenticated entry, and names still find room when trusted entries
+ * fill the registry. */
+static void test_name_flood(void)
+{
+	struct registry *reg;
+	int lost = 0, refused = 0;
+	CHECK_INT(registry_new(REGISTRY_DEFAULT_CAPACITY, &reg), 0);
+	struct iron_id self = counter_id(0xffffffff);
+	CHECK_INT(registry_insert(reg, &self, REGISTRY_PINNED, 0), 0);
+	for (uint32_t i = 0; i < 1000; i++) {
+		struct iron_id id = counter_id(0x10000000 + i);
+		CHECK_INT(
+		    registry_insert(reg, &id, i % 2 ? REGISTRY_KNOWN : REGISTRY_AUTHENTICATED, 0),
+		    0);
+	}
+	for (uint32_t i = 0; i < 50000; i++) {
+		struct iron_id id = counter_id(i);
+		if (registry_insert(reg, &id, 0, i + 1) != 0)
+			refused++;
+	}
+	CHECK_INT(refused, 0);
+	CHECK_INT(registry_count(reg), REGISTRY_DEFAULT_CAPACITY);
+	CHECK(has(reg, &self));
+	for (uint32_t i = 0; i < 1000; i++) {
+		struct iron_id id = counter_id(0x10000000 + i);
+		if (!has(reg, &id))
+			lost++;
+	}
+	CHECK_INT(lost, 0);
+	/* The newest names are there. */
+	struct iron_id last = counter_id(49999);
+	CHECK(has(reg, &last));
+
+	/* 10 000 authenticated peers: they take at most three quarters,
+	 * evicting the oldest of their own, and a name still gets in. */
+	for (uint32_t i = 0; i < 10000; i++) {
+		struct iron_id id = counter_id(0x20000000 + i);
+		if (registry_insert(reg, &id, REGISTRY_AUTHENTICATED, 60000 + i) != 0)
+			refused++;
+	}
+	CHECK_INT(refused, 0);
+	struct iron_id newest = counter_id(0x20000000 + 9999), name = counter_id(0x30000000);
+	CHECK(has(reg, &newest) && has(reg, &self));
+	CHECK_INT(registry_insert(reg, &name, 0, 80000), 0);
+	CHECK(has(reg, &name));
+	struct collected c = {.n = 0};
+	registry_foreach(reg, collect, &c);
+	CHECK_INT(c.n, REGISTRY_DEFAULT_CAPACITY);
+	registry_del(reg);
+}
+
+/* Issue 15, item 7: known_peers.json is read as ssh reads its files. */
+static void test_file_checks(void)
+{
+	struct registry *reg;
+	struct iron_id id = new_id();
+	char path[256], link_path[256], text[128], b32[IRON_ID_BASE32_LEN + 1];
+	path_in_tmp("checked.json", path, sizeof(path));
+	path_in_tmp("link.json", link_path, sizeof(link_path));
+	id_to_base32(&id, b32);
+	snprintf(text, sizeof(text), "[\"%s\"]\n", b32);
+	CHECK_INT(registry_new(8, &reg), 0);
+	CHECK_INT(write_file(path, text, strlen(text)), 0);
+	CHECK_INT(chmod(path, 0644), 0);
+	/* A symbolic link, even to a good file, is not followed. */
+	CHECK_INT(symlink(path, link_path), 0);
+	CHECK_INT(registry_load(reg, link_path), -ELOOP);
+	unlink(link_path);
+	/* A FIFO: refused at once, not waited on. */
+	CHECK_INT(mkfifo(link_path, 0600), 0);
+	CHECK_INT(registry_load(reg, link_path), -ESPIPE);
+	unlink(link_path);
+	/* Writable by the group or others: anyone could plant IDs. */
+	CHECK_INT(chmod(path, 0664), 0);
+	CHECK_INT(registry_load(reg, path), -EPERM);
+	CHECK_INT(chmod(path, 0646), 0);
+	CHECK_INT(registry_load(reg, path), -EPERM);
+	CHECK_INT(registry_count(reg), 0);
+	/* Another user's file (only root can make one). */
+	CHECK_INT(chmod(path, 0600), 0);
+	if (geteuid() == 0) {
+		CHECK_INT(chown(path, 65534, 65534), 0);
+		CHECK_INT(registry_load(reg, path), -EOWNERDEAD);
+		CHECK_INT(chown(path, 0, 0), 0);
+	}
+	CHECK_INT(registry_load(reg, path), 0);
+	CHECK(has(reg, &id));
+	CHECK(strstr(registry_strerror(-EOWNERDEAD), "another user") != NULL);
+	CHECK(strstr(registry_strerror(-EPERM), "chmod") != NULL);
+	unlink(path);
 	registry_del(reg);
 }
 
@@ -540,6 +739,9 @@ int main(void)
 	test_protected_entries();
 	test_bounded();
 	test_persistence();
+	test_ranks();
+	test_name_flood();
+	test_file_checks();
 	test_json();
 	rmdir(tmpdir);
 	return check_done();
