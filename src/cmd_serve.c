@@ -31,6 +31,8 @@ static void serve_usage(FILE *f)
 	    "      --stun HOST:PORT       STUN server telling this node its public address\n"
 	    "                             (repeatable; default port 3478 of each relay;\n"
 	    "                             'none': no STUN)\n"
+	    "      --no-port-mapping      do not ask the gateway (NAT-PMP) to forward this\n"
+	    "                             node's UDP port\n"
 	    "      --no-lan-discovery     neither announce this node on the LAN (mDNS) nor\n"
 	    "                             look for peers there\n"
 	    "      --dns-upstream ADDR:PORT  forward non-.iron DNS names there (repeatable)\n"
@@ -59,6 +61,7 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 	    {"dns-origin", required_argument, NULL, 'O'},
 	    {"no-lan-discovery", no_argument, NULL, 'D'},
 	    {"stun", required_argument, NULL, 'S'},
+	    {"no-port-mapping", no_argument, NULL, 'X'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -204,6 +207,10 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 			config->cli_set |= CONFIG_STUN;
 			break;
 		}
+		case 'X':
+			config->no_port_mapping = true;
+			config->cli_set |= CONFIG_PORT_MAPPING;
+			break;
 		case 'D':
 			config->no_lan_discovery = true;
 			config->cli_set |= CONFIG_LAN_DISCOVERY;

@@ -307,6 +307,18 @@ static int parse_lan_discovery(struct parse *p, const char *name, const char *va
 	return 0;
 }
 
+static int parse_port_mapping(struct parse *p, const char *name, const char *value)
+{
+	int rc = set_once(p, CONFIG_PORT_MAPPING, name);
+	if (rc)
+		return rc;
+	int on = parse_bool(value);
+	if (on < 0)
+		return fail(p, p->line, "%s: expected true or false", name);
+	p->out->no_port_mapping = !on;
+	return 0;
+}
+
 static int parse_stun(struct parse *p, const char *name, const char *value)
 {
 	char err[300];
@@ -420,6 +432,7 @@ static const struct key keys[] = {
     {"DnsOrigin", SECTION_INTERFACE, parse_dns_origin},
     {"LanDiscovery", SECTION_INTERFACE, parse_lan_discovery},
     {"Stun", SECTION_INTERFACE, parse_stun},
+    {"PortMapping", SECTION_INTERFACE, parse_port_mapping},
 };
 
 /* Closes the open [Peer] section, if any: it must have had both keys. */
@@ -688,6 +701,8 @@ int config_merge(struct daemon_config *config, unsigned cli_set, const struct co
 		config->nstun = file->nstun;
 		config->stun_set = true;
 	}
+	if (from_file & CONFIG_PORT_MAPPING)
+		config->no_port_mapping = file->no_port_mapping;
 	if (from_file & CONFIG_LAN_DISCOVERY)
 		config->no_lan_discovery = file->no_lan_discovery;
 	if (from_file & CONFIG_TUN_NAME)

@@ -804,6 +804,7 @@ static int start_discovery(struct daemon *d)
 	    .stun = cfg->stun,
 	    .nstun = cfg->nstun,
 	    .stun_set = cfg->stun_set,
+	    .port_mapping = !cfg->no_port_mapping,
 	};
 	int rc = locator_new(&lc, &d->locator);
 	if (rc < 0) {

@@ -183,6 +183,18 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 		ctl_reply_string(reply, NULL,
 				 netaddr_format(&li.reflexive[i].sa, where, sizeof(where)));
 	ctl_reply_end_array(reply);
+	ctl_reply_begin_object(reply, "port_mapping");
+	ctl_reply_bool(reply, "on", li.port_mapping);
+	ctl_reply_bool(reply, "mapped", li.portmap.mapped);
+	if (li.portmap.mapped)
+		ctl_reply_string(reply, "external",
+				 netaddr_format(&li.portmap.external.sa, where, sizeof(where)));
+	else
+		ctl_reply_null(reply, "external");
+	ctl_reply_uint(reply, "lifetime_s", li.portmap.lifetime_s);
+	ctl_reply_uint(reply, "requests", li.portmap.requests);
+	ctl_reply_uint(reply, "failures", li.portmap.failures);
+	ctl_reply_end_object(reply);
 	ctl_reply_uint(reply, "stun_sent", li.stun_sent);
 	ctl_reply_uint(reply, "stun_answers", li.stun_answers);
 	ctl_reply_uint(reply, "publishes", li.discovery.publishes);

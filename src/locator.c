@@ -58,6 +58,7 @@ struct locator {
 	uint64_t stun_next_ms;
 	struct reflexive reflexive[LOCATOR_MAX_REFLEXIVE];
 	uint64_t stun_sent, stun_answers;
+	struct portmap *portmap; /* NULL: off, or no gateway */
 };
 
 /* ---- STUN ---- */
@@ -277,18 +278,27 @@ static void on_check(uv_timer_t *timer)
 	stun_round(l);
 	if (home && transport_relay_info(l->config.transport, home - 1, &ri))
 		snprintf(rec.relay, sizeof(rec.relay), "%s", ri.url->text);
-	/* Reflexive addresses first: across NATs they are the ones that
-	 * work. */
+	/* A port mapping first, then reflexive addresses: across NATs they
+	 * are the ones that work. */
+	struct netaddr mapped;
+	size_t nmapped = 0;
+	if (portmap_get(l->portmap, &mapped)) {
+		rec.addrs[rec.naddrs++] = mapped;
+		nmapped = 1;
+	}
 	for (size_t k = 0; k < LOCATOR_MAX_REFLEXIVE; k++) {
 		if (l->reflexive[k].seen_ms && now - l->reflexive[k].seen_ms > STUN_VALID_MS)
 			l->reflexive[k].seen_ms = 0;
-		if (l->reflexive[k].seen_ms)
+		if (l->reflexive[k].seen_ms &&
+		    !(nmapped && netaddr_equal(&mapped.sa, &l->reflexive[k].addr.sa)))
 			rec.addrs[rec.naddrs++] = l->reflexive[k].addr;
 	}
 	nrefl = rec.naddrs;
 	own_addrs(l, &rec);
 	for (size_t i = 0; i < rec.naddrs && ncand < PUNCH_MAX_CANDIDATES; i++) {
-		cand[ncand].kind = i < nrefl ? PUNCH_REFLEXIVE : PUNCH_LOCAL;
+		cand[ncand].kind = i < nmapped ? PUNCH_MAPPED
+				   : i < nrefl ? PUNCH_REFLEXIVE
+					       : PUNCH_LOCAL;
 		cand[ncand++].addr = rec.addrs[i];
 	}
 	peer_table_set_candidates(l->config.peers, cand, ncand);
@@ -393,6 +403,12 @@ int locator_lookup(struct locator *l, const struct iron_id *id)
 	return discovery_lookup(l->discovery, id);
 }
 
+static void on_portmap_changed(void *user)
+{
+	struct locator *l = user;
+	uv_timer_start(&l->check, on_check, 0, LOCATOR_CHECK_MS);
+}
+
 /* ---- set-up ---- */
 
 int locator_new(const struct locator_config *config, struct locator **out)
@@ -431,6 +447,14 @@ int locator_new(const struct locator_config *config, struct locator **out)
 			l->lan = NULL;
 		}
 	}
+	if (config->port_mapping && transport_local_count(config->transport)) {
+		uint16_t port = netaddr_port(transport_local(config->transport, 0));
+		rc = portmap_new(config->loop, port, on_portmap_changed, l, &l->portmap);
+		if (rc < 0) {
+			log_debug("no port mapping: %s", strerror(-rc));
+			l->portmap = NULL;
+		}
+	}
 	rc = uv_timer_init(config->loop, &l->check);
 	if (rc == 0) {
 		l->check.data = l;
@@ -457,6 +481,8 @@ void locator_del(struct locator *l)
 	for (size_t i = 0; i < l->nstun; i++)
 		if (l->stun[i].lookup)
 			resolver_cancel(l->stun[i].lookup);
+	portmap_del(l->portmap);
+	l->portmap = NULL;
 	discovery_del(l->discovery);
 	l->discovery = NULL;
 	lan_del(l->lan);
@@ -481,6 +507,8 @@ void locator_get_info(const struct locator *l, struct locator_info *out)
 	for (size_t k = 0; k < LOCATOR_MAX_REFLEXIVE; k++)
 		if (l->reflexive[k].seen_ms)
 			out->reflexive[out->nreflexive++] = l->reflexive[k].addr;
+	out->port_mapping = l->portmap != NULL;
+	portmap_get_info(l->portmap, &out->portmap);
 	if (l->discovery)
 		discovery_get_info(l->discovery, &out->discovery);
 	if (l->lan)

@@ -98,6 +98,7 @@ struct daemon_config {
 	char stun[DAEMON_MAX_STUN][DAEMON_HOST_MAX];
 	size_t nstun;
 	bool stun_set;
+	bool no_port_mapping; /* --no-port-mapping, PortMapping = false */
 };
 
 /* iroh's N0 preset: where records are published and looked up. */
@@ -131,6 +132,7 @@ enum config_setting {
 	CONFIG_DNS_ORIGIN = 1u << 12,
 	CONFIG_LAN_DISCOVERY = 1u << 13,
 	CONFIG_STUN = 1u << 14,
+	CONFIG_PORT_MAPPING = 1u << 15,
 };
 
 /* A parsed file: the values, and which of them the file gave. A plain
@@ -158,6 +160,7 @@ struct config_file {
 	bool no_lan_discovery;
 	char stun[DAEMON_MAX_STUN][DAEMON_HOST_MAX];
 	size_t nstun; /* 0 with CONFIG_STUN set: Stun = none */
+	bool no_port_mapping;
 };
 
 /* Where and why parsing failed. line is 1-based, 0 for errors about the

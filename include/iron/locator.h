@@ -29,6 +29,7 @@
 #include "iron/lan.h"
 #include "iron/peer.h"
 #include "iron/pkarr.h"
+#include "iron/portmap.h"
 #include "iron/resolver.h"
 #include "iron/transport.h"
 
@@ -51,6 +52,7 @@ struct locator_config {
 	const char (*stun)[DAEMON_HOST_MAX];
 	size_t nstun;
 	bool stun_set;
+	bool port_mapping; /* ask the gateway for one (portmap.h) */
 };
 
 /* Everything borrowed must outlive the locator. Returns 0 or a negative
@@ -85,6 +87,8 @@ struct locator_info {
 	struct netaddr reflexive[LOCATOR_MAX_REFLEXIVE]; /* as STUN servers see us */
 	size_t nreflexive;
 	uint64_t stun_sent, stun_answers;
+	bool port_mapping;
+	struct portmap_info portmap;
 };
 void locator_get_info(const struct locator *l, struct locator_info *out);
 

@@ -1,5 +1,7 @@
 #!/bin/bash
-# Through NATs. R is the internet (203.0.113.0/24): `iron relay` with its
+# Through NATs. R is the internet (11.22.33.0/24: a public range, as
+# miniupnpd maps nothing on a reserved one; nothing leaves the test's
+# namespaces): `iron relay` with its
 # STUN responder and `iron dns-server`. NA and NB are home routers doing
 # nftables masquerade between a private network and R; A is behind NA, B
 # behind NB. A and B know nothing but the relay and the pkarr URL.
@@ -10,6 +12,10 @@
 #   flood loses nothing; 10 MiB by curl, SHA-256 equal; status says direct.
 # - Symmetric NATs on both sides (masquerade random): the connection stays
 #   on the relay, traffic flows, and the probes stay few (nftables counter).
+# - One side symmetric (NB), the other ordinary: reported.
+# - Port mapping: miniupnpd (nftables backend, NAT-PMP) on NA; A gets a
+#   mapping and publishes it; B, behind the symmetric NB, reaches A
+#   directly by dialling it; the mapping goes when A stops.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd python3 curl ping sha256sum jq nft
@@ -21,14 +27,14 @@ make_ns nb
 make_ns a
 make_ns b
 ip -n "${PREFIX}r" link add br0 type bridge
-ip -n "${PREFIX}r" addr add 203.0.113.254/24 dev br0
+ip -n "${PREFIX}r" addr add 11.22.33.254/24 dev br0
 ip -n "${PREFIX}r" link set br0 up
 i=1
 for side in a b; do
 	gw=n$side
 	ip link add "${PREFIX}w$i" netns "$PREFIX$gw" type veth peer name "p$i" netns "${PREFIX}r"
 	ip -n "${PREFIX}r" link set "p$i" master br0 up
-	ip -n "$PREFIX$gw" addr add "203.0.113.$i/24" dev "${PREFIX}w$i"
+	ip -n "$PREFIX$gw" addr add "11.22.33.$i/24" dev "${PREFIX}w$i"
 	ip -n "$PREFIX$gw" link set "${PREFIX}w$i" up
 	ip link add "${PREFIX}l$i" netns "$PREFIX$gw" type veth peer name "${PREFIX}h$i" netns "$PREFIX$side"
 	ip -n "$PREFIX$gw" addr add "192.168.$i.1/24" dev "${PREFIX}l$i"
@@ -37,7 +43,7 @@ for side in a b; do
 	ip -n "$PREFIX$side" link set "${PREFIX}h$i" up
 	ip -n "$PREFIX$side" route add default via "192.168.$i.1"
 	ip netns exec "$PREFIX$gw" sysctl -qw net.ipv4.ip_forward=1
-	printf 'nameserver 203.0.113.254\nnameserver fd69:726f:0:1::53\n' >"/etc/netns/$PREFIX$side/resolv.conf"
+	printf 'nameserver 11.22.33.254\nnameserver fd69:726f:0:1::53\n' >"/etc/netns/$PREFIX$side/resolv.conf"
 	i=$((i + 1))
 done
 
@@ -65,21 +71,21 @@ probes_out() { # GW
 }
 nat_mode na ""
 nat_mode nb ""
-check "A reaches R through NA" wait_for 5 in_ns a ping -c 1 -W 1 203.0.113.254
-check "B reaches R through NB" wait_for 5 in_ns b ping -c 1 -W 1 203.0.113.254
+check "A reaches R through NA" wait_for 5 in_ns a ping -c 1 -W 1 11.22.33.254
+check "B reaches R through NB" wait_for 5 in_ns b ping -c 1 -W 1 11.22.33.254
 check "R cannot reach A's private address" sh -c "! ip netns exec ${PREFIX}r ping -c 1 -W 1 192.168.1.2 >/dev/null 2>&1"
 
-RELAY=http://203.0.113.254:3340
-PKARR=http://203.0.113.254:8080/pkarr
-ip netns exec "${PREFIX}r" "$IRON" relay --listen 203.0.113.254:3340 --stun-listen 203.0.113.254:3478 \
+RELAY=http://11.22.33.254:3340
+PKARR=http://11.22.33.254:8080/pkarr
+ip netns exec "${PREFIX}r" "$IRON" relay --listen 11.22.33.254:3340 --stun-listen 11.22.33.254:3478 \
 	--socket "$WORK/relay.sock" >>"$WORK/relay.log" 2>&1 &
 PIDS="$PIDS $!"
-ip netns exec "${PREFIX}r" "$IRON" dns-server --listen 203.0.113.254:8080 \
-	--dns-listen 203.0.113.254:53 --db "$WORK/records.db" \
+ip netns exec "${PREFIX}r" "$IRON" dns-server --listen 11.22.33.254:8080 \
+	--dns-listen 11.22.33.254:53 --db "$WORK/records.db" \
 	--socket "$WORK/dns-server.sock" >>"$WORK/dns-server.log" 2>&1 &
 PIDS="$PIDS $!"
 check "relay and dns-server are up" wait_for 10 sh -c \
-	"ip netns exec ${PREFIX}a curl -fsS -o /dev/null $RELAY/ping && ip netns exec ${PREFIX}a curl -fsS -o /dev/null http://203.0.113.254:8080/healthcheck"
+	"ip netns exec ${PREFIX}a curl -fsS -o /dev/null $RELAY/ping && ip netns exec ${PREFIX}a curl -fsS -o /dev/null http://11.22.33.254:8080/healthcheck"
 
 new_key a
 new_key b
@@ -89,7 +95,7 @@ status() { "$IRON" status --state-dir "$WORK/$1" -f json; }
 path_of() { status "$1" | jq -r --arg id "$2" '.peers[] | select(.id == $id) | "\(.path) \(.remote)"'; }
 path_is() { [ "$(path_of "$1" "$2" | cut -d' ' -f1)" = "$3" ]; }
 reflexive_known() { status "$1" | jq -e '.discovery.reflexive | length > 0' >/dev/null; }
-published() { status "$1" | jq -e ".discovery.publishes >= 1 and .discovery.published.relay == \"$RELAY\" and (.discovery.published.addrs[0] | startswith(\"203.0.113.\"))" >/dev/null; }
+published() { status "$1" | jq -e ".discovery.publishes >= 1 and .discovery.published.relay == \"$RELAY\" and (.discovery.published.addrs[0] | startswith(\"11.22.33.\"))" >/dev/null; }
 start_node() { # node port
 	DISCOVERY=1 start_iron "$1" --listen "0.0.0.0:$2" --relay-url "$RELAY" --pkarr-url "$PKARR" \
 		--no-lan-discovery
@@ -122,7 +128,7 @@ echo "ordinary NATs: direct in $direct_ok/$TRIES tries; ms from the first ping:$
 check "ordinary NATs: direct in every try ($direct_ok/$TRIES)" test "$direct_ok" = "$TRIES"
 check "ordinary NATs: median time to direct ${median} ms (at most 2000)" test "${median:-99999}" -le 2000 2>/dev/null
 p=$(path_of a "$B")
-check "A's path to B is NB's public address ($p)" sh -c "echo '$p' | grep -q '^direct 203.0.113.2:4766$'"
+check "A's path to B is NB's public address ($p)" sh -c "echo '$p' | grep -q '^direct 11.22.33.2:4766$'"
 src=$(status a | jq -r --arg id "$B" '.peers[] | select(.id == $id) | [.paths[] | select(.active) | .source][0]')
 check "... a candidate B sent, or its published address ($src)" sh -c "test '$src' = candidate -o '$src' = discovered"
 in_ns a ping -6 -c 500 -i 0.005 -W 2 "$B.iron" >"$WORK/flood.txt" 2>&1
@@ -167,4 +173,54 @@ check "NB symmetric, NA ordinary: ping -6 B.iron from A: 0% loss" wait_for 15 pi
 wait_for 5 path_is a "$B" direct
 echo "NB symmetric, NA ordinary: after 5 s the path is $(path_of a "$B") (direct would need A to guess NB's port for it)" | tee -a "$WORK/check.log"
 check "NB symmetric, NA ordinary: traffic flows (20 pings)" ping_ok a "$B.iron" 20
+stop_iron a
+stop_iron b
+
+# --- port mapping on NA (miniupnpd, NAT-PMP), NB symmetric --------------------
+ip netns exec "${PREFIX}na" nft -f - <<EOF
+table inet miniupnpd {
+	chain forward { type filter hook forward priority -10; policy accept; jump mu_forward; }
+	chain mu_forward { }
+	chain prerouting { type nat hook prerouting priority -100; policy accept; jump mu_pre; }
+	chain mu_pre { }
+	chain postrouting { type nat hook postrouting priority 90; policy accept; jump mu_post; }
+	chain mu_post { }
+}
+EOF
+cat >"$WORK/miniupnpd.conf" <<EOF
+ext_ifname=${PREFIX}w1
+listening_ip=${PREFIX}l1
+enable_natpmp=yes
+enable_upnp=no
+secure_mode=yes
+upnp_table_name=miniupnpd
+upnp_nat_table_name=miniupnpd
+upnp_forward_chain=mu_forward
+upnp_nat_chain=mu_pre
+upnp_nat_postrouting_chain=mu_post
+allow 1024-65535 192.168.1.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+EOF
+ip netns exec "${PREFIX}na" miniupnpd -f "$WORK/miniupnpd.conf" -d -P "$WORK/miniupnpd.pid" \
+	>"$WORK/miniupnpd.log" 2>&1 &
+PIDS="$PIDS $!"
+check "miniupnpd answers NAT-PMP on NA" wait_for 10 sh -c \
+	"ip netns exec ${PREFIX}na ss -uln | grep -q ':5351'"
+mapped() { status a | jq -e '.discovery.port_mapping.mapped' >/dev/null; }
+PORTMAP=1 start_node a 4766 || exit 1
+start_node b 4766 || exit 1
+check "A gets a port mapping ($(status a | jq -c .discovery.port_mapping))" wait_for 10 mapped
+ext=$(status a | jq -r .discovery.port_mapping.external)
+pub() { status a | jq -e --arg e "$ext" '.discovery.published.addrs[0] == $e' >/dev/null; }
+check "A publishes the mapping ($ext) first" wait_for 10 pub
+mapping_in_nft() { ip netns exec "${PREFIX}na" nft list chain inet miniupnpd mu_pre | grep -q 'dport 4766'; }
+check "the mapping is in NA's nftables" mapping_in_nft
+wait_for 10 published b
+check "B (symmetric NAT) pings A.iron: 0% loss" wait_for 15 ping_ok b "$A.iron" 5
+check "B's path to A is direct, to the mapping ($(path_of b "$A"))" \
+	test "$(path_of b "$A")" = "direct $ext"
+stop_iron a
+check "the mapping is removed when A stops" sh -c \
+	"! ip netns exec ${PREFIX}na nft list chain inet miniupnpd mu_pre | grep -q 'dport 4766'"
 finish
+
