@@ -963,9 +963,18 @@ int peer_table_set_static(struct peer_table *table, const struct iron_id *id,
 			path_remove(p, i);
 	}
 	for (size_t j = 0; j < n; j++) {
+		int was = path_find(p, &addrs[j].sa);
+		bool fresh = was < 0 || p->paths[was].source != PEER_SOURCE_STATIC;
 		int r = path_add(p, &addrs[j].sa, PEER_SOURCE_STATIC, 0, table->now);
 		if (r < 0 && rc == 0)
 			rc = r;
+		/* Newly configured: failures seen before (a punch that did not
+		 * go through) say nothing about it now. */
+		int i = path_find(p, &addrs[j].sa);
+		if (r == 0 && fresh && i >= 0) {
+			p->paths[i].failures = 0;
+			p->paths[i].skip_until = 0;
+		}
 	}
 	return rc;
 }
