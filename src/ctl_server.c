@@ -22,6 +22,10 @@
 #include "iron/log.h"
 
 #define CTL_BACKLOG 128
+/* A client is closed to make room only once it has been idle this long:
+ * one that has just connected is about to send its request (unbound, when
+ * short of TCP buffers, also keeps 200 ms). */
+#define CTL_EVICT_IDLE_MS 200
 
 struct ctl_server {
 	uv_loop_t *loop;
@@ -35,7 +39,9 @@ struct ctl_server {
 	int dir_fd;	  /* that directory, checked once and used from then on */
 	dev_t dev;
 	ino_t ino;
-	uint64_t activity_seq; /* stamps clients' activity: the lowest is the oldest */
+	uint64_t activity_seq;	/* stamps clients' activity: the lowest is the oldest */
+	uv_timer_t evict_timer; /* retries a waiting accept once a client may give way */
+	bool evict_timer_closed;
 	LIST_HEAD(, ctl_client) clients;
 	bool accept_waiting; /* a connection waits in the backlog because we are full */
 	bool closing;
@@ -53,7 +59,8 @@ struct ctl_client {
 	bool busy;		   /* a request is with the handler or its reply being written */
 	bool deferred;		   /* the handler called ctl_reply_defer() or finished the reply */
 	bool in_handler;	   /* the handler is running */
-	uint64_t last_activity;	   /* server->activity_seq at accept or the last request */
+	uint64_t last_activity;	   /* server->activity_seq at accept, a request or a reply */
+	uint64_t active_ms;	   /* uv_now() then */
 	struct ctl_reply *pending; /* the reply the handler holds */
 	uv_write_t write_req;
 	char *out; /* the reply being written */
@@ -68,7 +75,7 @@ static void resume_accept(struct ctl_server *s);
 
 static void server_maybe_free(struct ctl_server *s)
 {
-	if (s->closing && s->pipe_closed && LIST_EMPTY(&s->clients)) {
+	if (s->closing && s->pipe_closed && s->evict_timer_closed && LIST_EMPTY(&s->clients)) {
 		if (s->dir_fd >= 0)
 			close(s->dir_fd);
 		free(s);
@@ -164,6 +171,8 @@ static void on_write(uv_write_t *req, int status)
 		client_close(c);
 		return;
 	}
+	c->last_activity = ++s->activity_seq;
+	c->active_ms = uv_now(s->loop);
 	arm_timer(c);
 	client_process(c);
 	resume_accept(s);
@@ -244,6 +253,7 @@ static void handle_line(struct ctl_client *c, const char *line, size_t len)
 
 	c->busy = true;
 	c->last_activity = ++s->activity_seq;
+	c->active_ms = uv_now(s->loop);
 	if (ctl_request_parse(line, len, &c->request, &why) != 0) {
 		snprintf(msg, sizeof(msg), "invalid request: %s", why ? why : "bad JSON");
 		reply_error_now(c, msg);
@@ -352,6 +362,7 @@ static void accept_one(struct ctl_server *s)
 	c->timer.data = c;
 	c->open_handles = 2;
 	c->last_activity = ++s->activity_seq;
+	c->active_ms = uv_now(s->loop);
 	LIST_INSERT_HEAD(&s->clients, c, entry);
 	s->stats.clients++;
 	if (uv_accept((uv_stream_t *)&s->pipe, (uv_stream_t *)&c->pipe) != 0) {
@@ -377,17 +388,30 @@ static void accept_one(struct ctl_server *s)
 
 /* The client to close when a new one needs its place: of those with no
  * request in progress, the one whose last request (or connection) is the
- * oldest. NULL when every client is busy (a deferred ping, a reply being
- * written: both bounded in time). */
-static struct ctl_client *oldest_idle(struct ctl_server *s)
+ * oldest, if it has been idle CTL_EVICT_IDLE_MS. NULL when there is none;
+ * then *wait_ms is how long until one may be (UINT64_MAX: every client is
+ * busy, with a deferred ping or a reply being written, both bounded in
+ * time, and a slot frees when one is done). */
+static struct ctl_client *oldest_idle(struct ctl_server *s, uint64_t *wait_ms)
 {
 	struct ctl_client *c, *best = NULL;
+	uint64_t now = uv_now(s->loop);
 	LIST_FOREACH(c, &s->clients, entry)
 	{
 		if (!c->closing && !c->busy && (!best || c->last_activity < best->last_activity))
 			best = c;
 	}
+	*wait_ms = UINT64_MAX;
+	if (best && now - best->active_ms < CTL_EVICT_IDLE_MS) {
+		*wait_ms = CTL_EVICT_IDLE_MS - (now - best->active_ms);
+		best = NULL;
+	}
 	return best;
+}
+
+static void on_evict_timer(uv_timer_t *timer)
+{
+	resume_accept(timer->data);
 }
 
 static void on_connection(uv_stream_t *stream, int status)
@@ -416,9 +440,13 @@ static void resume_accept(struct ctl_server *s)
 	if (!s->accept_waiting || s->closing)
 		return;
 	if (s->stats.clients >= s->max_clients) {
-		struct ctl_client *victim = oldest_idle(s);
-		if (!victim)
+		uint64_t wait_ms;
+		struct ctl_client *victim = oldest_idle(s, &wait_ms);
+		if (!victim) {
+			if (wait_ms != UINT64_MAX)
+				uv_timer_start(&s->evict_timer, on_evict_timer, wait_ms, 0);
 			return;
+		}
 		s->stats.evicted++;
 		log_debug("%zu control connections: closing the one idle the longest",
 			  s->stats.clients);
@@ -588,6 +616,13 @@ static void server_pipe_closed(uv_handle_t *handle)
 	server_maybe_free(s);
 }
 
+static void server_timer_closed(uv_handle_t *handle)
+{
+	struct ctl_server *s = handle->data;
+	s->evict_timer_closed = true;
+	server_maybe_free(s);
+}
+
 int ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *opts,
 		     struct ctl_server **out)
 {
@@ -658,6 +693,8 @@ int ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *opts,
 		goto out;
 	pipe_open = true;
 	s->pipe.data = s;
+	uv_timer_init(loop, &s->evict_timer);
+	s->evict_timer.data = s;
 	if ((rc = uv_pipe_open(&s->pipe, fd)) != 0)
 		goto out;
 	fd = -1; /* the pipe's now */
@@ -672,8 +709,9 @@ out:
 		if (bound)
 			unlinkat(s->dir_fd, s->name, 0);
 		if (pipe_open) {
-			/* Freed with the handle, once libuv has closed it. */
+			/* Freed with the handles, once libuv has closed them. */
 			s->closing = true;
+			uv_close((uv_handle_t *)&s->evict_timer, server_timer_closed);
 			uv_close((uv_handle_t *)&s->pipe, server_pipe_closed);
 		} else {
 			if (s->dir_fd >= 0)
@@ -700,6 +738,7 @@ void ctl_server_close(struct ctl_server *server)
 	 * it here is safe. */
 	LIST_FOREACH(c, &server->clients, entry)
 	client_close(c);
+	uv_close((uv_handle_t *)&server->evict_timer, server_timer_closed);
 	uv_close((uv_handle_t *)&server->pipe, server_pipe_closed);
 }
 

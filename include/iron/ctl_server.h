@@ -6,8 +6,9 @@
  * request line is at most CTL_REQUEST_MAX bytes (a longer one gets an error
  * reply and the connection is closed); at most max_clients connections are
  * served at once: a new one beyond that closes the client idle the longest
- * (no request in progress, oldest last request), and waits in the listen
- * backlog only while every client has a request in progress; a
+ * (no request in progress, oldest last request, idle for 200 ms at least:
+ * one that just connected is about to send), and waits in the listen
+ * backlog until there is one; a
  * connection with no request in progress is closed after idle_timeout_ms,
  * and so is one whose reply the client does not read within that time; at
  * most one reply (at most CTL_REPLY_MAX bytes) is buffered per client,
