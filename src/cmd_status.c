@@ -19,6 +19,8 @@
 #define STATUS_TIMEOUT_MS 5000
 #define CELL_SIZE	  96
 #define PEER_SHORT_LEN	  10 /* characters of base32 shown in the table */
+#define SUMMARY_ROWS	  20 /* peers in the table without --all */
+#define CURSOR_MAX	  128
 
 /* ANSI styles, used only on a terminal. */
 #define STYLE_BOLD  "\033[1m"
@@ -48,28 +50,40 @@ struct peer_row {
 
 static void status_usage(FILE *f)
 {
-	fprintf(f, "Usage: iron status [-f json]\n\n"
-		   "Asks the running daemon (its control socket) for its state: the node's\n"
-		   "identity, uptime, TUN, listen and DNS addresses, relay, and a table of\n"
-		   "peers with their path, round-trip time, traffic and last activity.\n\n"
-		   "Options:\n"
-		   "  -f, --format FMT    text (default) or json: the daemon's reply, one line\n"
-		   "  -h, --help          show this help\n\n"
-		   "The socket is --socket PATH, else <state>/iron.sock with --state-dir or\n"
-		   "IRON_STATE_DIR, else /run/iron/iron.sock (root) or\n"
-		   "$XDG_RUNTIME_DIR/iron.sock.\n");
+	fprintf(f,
+		"Usage: iron status [-a] [-f json]\n\n"
+		"Asks the running daemon (its control socket) for its state: the node's\n"
+		"identity, uptime, TUN, listen and DNS addresses, relay, and a table of\n"
+		"peers with their path, round-trip time, traffic and last activity.\n"
+		"With more than %d peers the table holds only the connected and static\n"
+		"ones (at most %d) and says how many more there are.\n\n"
+		"Options:\n"
+		"  -a, --all           list every peer in the table\n"
+		"  -f, --format FMT    text (default) or json: the daemon's reply, one line,\n"
+		"                      always with every peer\n"
+		"  -h, --help          show this help\n\n"
+		"The socket is --socket PATH, else <state>/iron.sock with --state-dir or\n"
+		"IRON_STATE_DIR, else /run/iron/iron.sock (root) or\n"
+		"$XDG_RUNTIME_DIR/iron.sock.\n",
+		SUMMARY_ROWS, SUMMARY_ROWS);
 }
 
 static void peers_usage(FILE *f)
 {
-	fprintf(f, "Usage: iron peers [-f json]\n\n"
-		   "Lists the peers the running daemon knows: ID, overlay address, path\n"
-		   "(direct, relay or none, with the remote address), round-trip time,\n"
-		   "bytes and packets in and out, last activity and protocol (ALPN).\n\n"
-		   "Options:\n"
-		   "  -f, --format FMT    text (default) or json: the daemon's reply\n"
-		   "                      {\"ok\":true,\"peers\":[...]}, one line\n"
-		   "  -h, --help          show this help\n");
+	fprintf(f,
+		"Usage: iron peers [-a] [-f json]\n\n"
+		"Lists the peers the running daemon knows: ID, overlay address, path\n"
+		"(direct, relay or none, with the remote address), round-trip time,\n"
+		"bytes and packets in and out, last activity and protocol (ALPN).\n"
+		"With more than %d peers only the connected and static ones are listed\n"
+		"(at most %d), with a count of the rest.\n\n"
+		"Options:\n"
+		"  -a, --all           list every peer\n"
+		"  -f, --format FMT    text (default) or json: the daemon's reply\n"
+		"                      {\"ok\":true,\"peers\":[...],...}, one line, always\n"
+		"                      with every peer\n"
+		"  -h, --help          show this help\n",
+		SUMMARY_ROWS, SUMMARY_ROWS);
 }
 
 /* --- formatting ------------------------------------------------------------ */
@@ -182,21 +196,21 @@ static void print_cell(FILE *f, const char *text, size_t width, bool last)
 }
 
 /* The peers table; a connected peer gets a green dot on a terminal. */
-static int print_peers(FILE *f, const struct json_value *peers, bool colour)
+static int print_peers(FILE *f, const struct json_value *const *peers, size_t count, bool colour)
 {
 	size_t n = 0, width[COLS];
 	struct peer_row *rows;
 
-	if (!json_is_array(peers) || peers->len == 0) {
+	if (count == 0) {
 		fprintf(f, "no peers\n");
 		return 0;
 	}
-	rows = calloc(peers->len, sizeof(*rows));
+	rows = calloc(count, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
-	for (const struct json_value *p = json_first(peers); p; p = json_next(p))
-		if (json_is_object(p))
-			fill_row(p, &rows[n++]);
+	for (size_t i = 0; i < count; i++)
+		if (json_is_object(peers[i]))
+			fill_row(peers[i], &rows[n++]);
 	for (int c = 0; c < COLS; c++) {
 		width[c] = strlen(column_names[c]);
 		for (size_t i = 0; i < n; i++)
@@ -238,16 +252,177 @@ static void join_strings(const struct json_value *array, char *out, size_t cap)
 		snprintf(out, cap, "none");
 }
 
-static void print_status(const struct json_value *root)
+/* --- peers from one or more replies ------------------------------------------ */
+
+/* The peers of one or more replies (pages, see docs/control.md), with the
+ * daemon's totals. */
+struct peer_list {
+	struct json_doc **docs;
+	char **texts;
+	size_t ndocs;
+	const struct json_value **items;
+	size_t n, cap;
+	uint64_t total, connected;
+	bool filtered; /* items are the connected and static peers only */
+};
+
+static void peer_list_free(struct peer_list *list)
+{
+	for (size_t i = 0; i < list->ndocs; i++) {
+		json_free(list->docs[i]);
+		free(list->texts[i]);
+	}
+	free(list->docs);
+	free(list->texts);
+	free(list->items);
+	memset(list, 0, sizeof(*list));
+}
+
+/* Adds a reply's peers; the list takes ownership of text and doc. With
+ * only_active, of those only the connected and static ones, at most
+ * SUMMARY_ROWS. Returns 0 or -ENOMEM (text and doc are freed). */
+static int peer_list_add(struct peer_list *list, char *text, struct json_doc *doc, bool only_active)
+{
+	const struct json_value *peers = json_get(json_root(doc), "peers");
+	struct json_doc **docs = realloc(list->docs, (list->ndocs + 1) * sizeof(*docs));
+	if (docs)
+		list->docs = docs;
+	char **texts = docs ? realloc(list->texts, (list->ndocs + 1) * sizeof(*texts)) : NULL;
+	if (!texts) {
+		json_free(doc);
+		free(text);
+		return -ENOMEM;
+	}
+	list->texts = texts;
+	list->docs[list->ndocs] = doc;
+	list->texts[list->ndocs++] = text;
+	for (const struct json_value *p = json_first(peers); p; p = json_next(p)) {
+		if (only_active &&
+		    (list->n == SUMMARY_ROWS || (!json_bool(json_get(p, "connected"), false) &&
+						 !json_bool(json_get(p, "static"), false))))
+			continue;
+		if (list->n == list->cap) {
+			size_t cap = list->cap ? list->cap * 2 : 64;
+			const struct json_value **grown =
+			    realloc(list->items, cap * sizeof(*grown));
+			if (!grown)
+				return -ENOMEM;
+			list->items = grown;
+			list->cap = cap;
+		}
+		list->items[list->n++] = p;
+	}
+	return 0;
+}
+
+/* The daemon's totals, or for one that gives none (older versions, which
+ * sent every peer at once) what its list holds. */
+static void peer_list_totals(struct peer_list *list, const struct json_value *root)
+{
+	const struct json_value *peers = json_get(root, "peers");
+	uint64_t connected = 0;
+	for (const struct json_value *p = json_first(peers); p; p = json_next(p))
+		connected += json_bool(json_get(p, "connected"), false);
+	list->total =
+	    json_uint(json_get(root, "peers_total"), json_is_array(peers) ? peers->len : 0);
+	list->connected = json_uint(json_get(root, "peers_connected"), connected);
+}
+
+/* The cursor of the next page, when the reply has one: true with it in
+ * out (checked to be plain base32, as the daemon writes it, so it may go
+ * into a request as it is). */
+static bool next_cursor(const struct json_value *root, char *out, size_t cap)
+{
+	const char *next = json_string(json_get(root, "peers_next"), NULL);
+	size_t len = next ? strlen(next) : 0;
+	if (len == 0 || len >= cap)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((next[i] >= 'a' && next[i] <= 'z') || (next[i] >= '0' && next[i] <= '9')))
+			return false;
+	memcpy(out, next, len + 1);
+	return true;
+}
+
+/* "N more peers not shown" when the table left some out. */
+static void print_not_shown(const struct peer_list *list, const char *command)
+{
+	if (list->total <= list->n)
+		return;
+	printf("\n%" PRIu64 " more peer%s not shown%s: `iron %s --all` lists every one\n",
+	       list->total - list->n, list->total - list->n == 1 ? "" : "s",
+	       list->filtered ? " (only connected and static peers are)" : "", command);
+}
+
+/* A parsed value written back as JSON (numbers as the daemon wrote them). */
+static void print_json(FILE *f, const struct json_value *v)
+{
+	bool first = true;
+	switch (v->type) {
+	case JSON_NULL:
+		fputs("null", f);
+		break;
+	case JSON_BOOL:
+		fputs(v->boolean ? "true" : "false", f);
+		break;
+	case JSON_NUMBER:
+		fwrite(v->string, 1, v->len, f);
+		break;
+	case JSON_STRING:
+		cli_json_string(f, v->string);
+		break;
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		fputc(v->type == JSON_ARRAY ? '[' : '{', f);
+		for (const struct json_value *m = json_first(v); m; m = json_next(m)) {
+			if (!first)
+				fputc(',', f);
+			first = false;
+			if (v->type == JSON_OBJECT) {
+				cli_json_string(f, m->key);
+				fputc(':', f);
+			}
+			print_json(f, m);
+		}
+		fputc(v->type == JSON_ARRAY ? ']' : '}', f);
+		break;
+	}
+}
+
+/* The first reply with the peers of every page in its "peers", one line:
+ * what an older daemon sent in one reply, whatever the number of peers. */
+static void print_json_all(const struct peer_list *list)
+{
+	const struct json_value *root = json_root(list->docs[0]);
+	bool first = true;
+	putchar('{');
+	for (const struct json_value *m = json_first(root); m; m = json_next(m)) {
+		if (strcmp(m->key, "peers") == 0 || strcmp(m->key, "peers_next") == 0)
+			continue;
+		if (!first)
+			putchar(',');
+		first = false;
+		cli_json_string(stdout, m->key);
+		putchar(':');
+		print_json(stdout, m);
+	}
+	fputs(first ? "\"peers\":[" : ",\"peers\":[", stdout);
+	for (size_t i = 0; i < list->n; i++) {
+		if (i)
+			putchar(',');
+		print_json(stdout, list->items[i]);
+	}
+	fputs("],\"peers_next\":null}\n", stdout);
+}
+
+static void print_status(const struct json_value *root, const struct peer_list *list)
 {
 	const struct json_value *node = json_get(root, "node");
 	const struct json_value *tun = json_get(root, "tun");
 	const struct json_value *relay = json_get(root, "relay");
 	const struct json_value *registry = json_get(root, "registry");
-	const struct json_value *peers = json_get(root, "peers");
 	bool colour = cli_is_terminal(stdout);
 	char text[1024], a[CELL_SIZE], b[CELL_SIZE];
-	size_t connected = 0;
 
 	cli_printable(json_string(json_get(node, "base32"), "?"), text, sizeof(text));
 	cli_print_field(stdout, "node", text);
@@ -281,15 +456,14 @@ static void print_status(const struct json_value *root)
 	snprintf(text, sizeof(text), "iron %s, pid %" PRId64, b,
 		 json_int(json_get(root, "pid"), 0));
 	cli_print_field(stdout, "daemon", text);
-	for (const struct json_value *p = json_first(peers); p; p = json_next(p))
-		connected += json_bool(json_get(p, "connected"), false);
-	snprintf(text, sizeof(text), "%zu known, %zu connected",
-		 json_is_array(peers) ? peers->len : 0, connected);
+	snprintf(text, sizeof(text), "%" PRIu64 " known, %" PRIu64 " connected", list->total,
+		 list->connected);
 	cli_print_field(stdout, "peers", text);
-	if (json_is_array(peers) && peers->len > 0) {
+	if (list->n > 0) {
 		putchar('\n');
-		print_peers(stdout, peers, colour);
+		print_peers(stdout, list->items, list->n, colour);
 	}
+	print_not_shown(list, "status");
 }
 
 /* --- the request ----------------------------------------------------------- */
@@ -307,13 +481,14 @@ static int report(const char *command, bool json, const char *message)
 	return CLI_FAIL;
 }
 
-/* Sends {"cmd":"<command>"} and checks the reply is a JSON object with
- * "ok":true. Returns CLI_OK with *text (the reply, caller frees) and *doc
- * (caller frees), or the exit code after reporting the failure. */
-static int ask_daemon(const struct cli_globals *globals, const char *command, bool json,
-		      char **text, struct json_doc **doc)
+/* Sends request (a request line) and checks the reply is a JSON object
+ * with "ok":true. Returns CLI_OK with *text (the reply, caller frees) and
+ * *doc (caller frees), or the exit code after reporting the failure as
+ * command's. */
+static int ask_daemon(const struct cli_globals *globals, const char *command, const char *request,
+		      bool json, char **text, struct json_doc **doc)
 {
-	char path[PATH_MAX], request[64], message[PATH_MAX + 256] = "";
+	char path[PATH_MAX], message[PATH_MAX + 256] = "";
 	const char *why = NULL;
 	size_t where = 0;
 	int err, rc = CLI_FAIL;
@@ -325,7 +500,6 @@ static int ask_daemon(const struct cli_globals *globals, const char *command, bo
 			printf("{\"ok\":false,\"error\":\"cannot find the control socket\"}\n");
 		return CLI_FAIL;
 	}
-	snprintf(request, sizeof(request), "{\"cmd\":\"%s\"}", command);
 	err = ctl_call(path, request, text, STATUS_TIMEOUT_MS);
 	if (err < 0) {
 		ctl_describe_error(err, path, message, sizeof(message));
@@ -365,12 +539,13 @@ out:
 	return rc;
 }
 
-/* Options shared by status and peers: -f text|json, --help. Returns -1 to
- * go on, else the exit code. */
+/* Options shared by status and peers: -a, -f text|json, --help. Returns -1
+ * to go on, else the exit code. */
 static int parse_options(const char *command, void (*usage)(FILE *), int argc, char **argv,
-			 bool *json)
+			 bool *json, bool *all)
 {
 	static const struct option options[] = {
+	    {"all", no_argument, NULL, 'a'},
 	    {"format", required_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -378,10 +553,14 @@ static int parse_options(const char *command, void (*usage)(FILE *), int argc, c
 	int c;
 
 	*json = false;
+	*all = false;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":af:h", options, NULL)) != -1) {
 		switch (c) {
+		case 'a':
+			*all = true;
+			break;
 		case 'f':
 			if (cli_parse_format(command, optarg, json) != 0)
 				return CLI_USAGE;
@@ -398,46 +577,110 @@ static int parse_options(const char *command, void (*usage)(FILE *), int argc, c
 	return -1;
 }
 
-int cmd_status(const struct cli_globals *globals, int argc, char **argv)
+/* Asks command's first page and, for every peer (all), the pages after
+ * it, or for a summary (!all) with more peers than a table shows, the
+ * connected and static ones. Returns CLI_OK with list filled (its first
+ * document is the first reply), or the exit code after reporting. */
+static int gather(const struct cli_globals *globals, const char *command, bool json, bool all,
+		  struct peer_list *list)
 {
+	char request[64 + CURSOR_MAX], cursor[CURSOR_MAX], previous[CURSOR_MAX] = "";
 	struct json_doc *doc;
 	char *text;
-	bool json;
-	int rc = parse_options("status", status_usage, argc, argv, &json);
+	int rc;
+
+	memset(list, 0, sizeof(*list));
+	if (all)
+		snprintf(request, sizeof(request), "{\"cmd\":\"%s\"}", command);
+	else
+		snprintf(request, sizeof(request), "{\"cmd\":\"%s\",\"limit\":%d}", command,
+			 SUMMARY_ROWS);
+	if ((rc = ask_daemon(globals, command, request, json, &text, &doc)) != CLI_OK)
+		return rc;
+	const struct json_value *root = json_root(doc);
+	const struct json_value *peers = json_get(root, "peers");
+	bool more = next_cursor(root, cursor, sizeof(cursor));
+	peer_list_totals(list, root);
+	if (!all && (more || (json_is_array(peers) && peers->len > SUMMARY_ROWS))) {
+		/* A summary: the peers worth a row. An older daemon sent them
+		 * all at once; a newer one is asked for them. */
+		list->filtered = true;
+		if (!more) {
+			rc = peer_list_add(list, text, doc, true);
+			goto out;
+		}
+		if ((rc = peer_list_add(list, text, doc, false)) != 0)
+			goto out;
+		list->n = 0;
+		snprintf(request, sizeof(request),
+			 "{\"cmd\":\"peers\",\"filter\":\"active\",\"limit\":%d}", SUMMARY_ROWS);
+		if ((rc = ask_daemon(globals, command, request, json, &text, &doc)) != CLI_OK)
+			goto out;
+		rc = peer_list_add(list, text, doc, true);
+		goto out;
+	}
+	if ((rc = peer_list_add(list, text, doc, false)) != 0)
+		goto out;
+	/* Every page; a cursor that does not move on would loop forever. */
+	while (all && more && strcmp(cursor, previous) != 0) {
+		snprintf(request, sizeof(request), "{\"cmd\":\"peers\",\"after\":\"%s\"}", cursor);
+		if ((rc = ask_daemon(globals, command, request, json, &text, &doc)) != CLI_OK)
+			goto out;
+		memcpy(previous, cursor, sizeof(previous));
+		more = next_cursor(json_root(doc), cursor, sizeof(cursor));
+		if ((rc = peer_list_add(list, text, doc, false)) != 0)
+			goto out;
+	}
+out:
+	if (rc == -ENOMEM)
+		rc = report(command, json, "out of memory");
+	if (rc != CLI_OK)
+		peer_list_free(list);
+	return rc;
+}
+
+int cmd_status(const struct cli_globals *globals, int argc, char **argv)
+{
+	struct peer_list list;
+	bool json, all;
+	int rc = parse_options("status", status_usage, argc, argv, &json, &all);
 
 	if (rc >= 0)
 		return rc;
-	if ((rc = ask_daemon(globals, "status", json, &text, &doc)) != CLI_OK)
+	/* JSON always holds every peer: scripts read it. */
+	if ((rc = gather(globals, "status", json, all || json, &list)) != CLI_OK)
 		return rc;
-	if (json)
-		printf("%s\n", text);
+	if (json && list.ndocs == 1)
+		printf("%s\n", list.texts[0]); /* the reply as it came */
+	else if (json)
+		print_json_all(&list);
 	else
-		print_status(json_root(doc));
-	json_free(doc);
-	free(text);
+		print_status(json_root(list.docs[0]), &list);
+	peer_list_free(&list);
 	return CLI_OK;
 }
 
 int cmd_peers(const struct cli_globals *globals, int argc, char **argv)
 {
-	struct json_doc *doc;
-	char *text;
-	bool json;
-	int rc = parse_options("peers", peers_usage, argc, argv, &json);
+	struct peer_list list;
+	bool json, all;
+	int rc = parse_options("peers", peers_usage, argc, argv, &json, &all);
 
 	if (rc >= 0)
 		return rc;
-	if ((rc = ask_daemon(globals, "peers", json, &text, &doc)) != CLI_OK)
+	if ((rc = gather(globals, "peers", json, all || json, &list)) != CLI_OK)
 		return rc;
-	if (json) {
-		printf("%s\n", text);
-		rc = CLI_OK;
-	} else if (print_peers(stdout, json_get(json_root(doc), "peers"),
-			       cli_is_terminal(stdout)) != 0) {
+	if (json && list.ndocs == 1) {
+		printf("%s\n", list.texts[0]);
+	} else if (json) {
+		print_json_all(&list);
+	} else if ((list.n > 0 || list.total == 0) &&
+		   print_peers(stdout, list.items, list.n, cli_is_terminal(stdout)) != 0) {
 		cli_error("peers: out of memory");
 		rc = CLI_FAIL;
+	} else {
+		print_not_shown(&list, "peers");
 	}
-	json_free(doc);
-	free(text);
+	peer_list_free(&list);
 	return rc;
 }

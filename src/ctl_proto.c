@@ -456,6 +456,11 @@ int ctl_reply_end_array(struct ctl_reply *reply)
 	return end(reply, true);
 }
 
+size_t ctl_reply_size(const struct ctl_reply *reply)
+{
+	return reply->len;
+}
+
 void ctl_reply_error(struct ctl_reply *reply, const char *fmt, ...)
 {
 	va_list ap;

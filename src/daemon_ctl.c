@@ -138,12 +138,19 @@ static void reply_peer(void *arg, const struct peer_info *info)
 	ctl_reply_end_object(reply);
 }
 
-static void reply_peers(struct daemon_ctl *c, struct ctl_reply *reply)
+/* Reads an integer member within [min, max] into *value, which keeps its
+ * default when the member is missing. Anything else there (not a number, a
+ * fraction, out of range, 1e300) is answered with an error reply naming the
+ * member and its range, and false is returned. */
+static bool request_int(const struct ctl_request *req, struct ctl_reply *reply, const char *key,
+			int64_t min, int64_t max, int64_t *value)
 {
-	struct peers_ctx ctx = {.reply = reply, .transport = c->transport, .now = uv_hrtime()};
-	ctl_reply_begin_array(reply, "peers");
-	peer_table_foreach(c->peers, reply_peer, &ctx);
-	ctl_reply_end_array(reply);
+	int rc = ctl_request_int(req, key, min, max, value);
+	if (rc == 0 || rc == -ENOENT)
+		return true;
+	ctl_reply_error(reply, "%s: \"%s\" must be an integer from %" PRId64 " to %" PRId64,
+			req->command, key, min, max);
+	return false;
 }
 
 /* Where this node publishes itself and looks peers up, and what it
@@ -216,7 +223,110 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_end_object(reply);
 }
 
-static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
+/* Peers in pages, so that the list works at any size: in the order of
+ * their IDs, after the "after" cursor, at most "limit" of them and as many
+ * as fit in half a reply; "peers_next" is the cursor of the next page (null
+ * on the last), and the totals count every peer. */
+#define PEERS_PAGE_BYTES (CTL_REPLY_MAX / 2)
+#define PEERS_LIMIT_MAX	 1000000
+
+struct peer_page {
+	struct iron_id *ids;
+	size_t n, cap;
+	bool has_after, active_only;
+	struct iron_id after;
+	uint64_t total, connected;
+	bool out_of_memory;
+};
+
+static void collect_peer(void *arg, const struct peer_info *info)
+{
+	struct peer_page *page = arg;
+	page->total++;
+	page->connected += info->connected;
+	if (page->has_after && memcmp(info->id.bytes, page->after.bytes, IRON_ID_LEN) <= 0)
+		return;
+	if (page->active_only && !info->connected && !info->is_static)
+		return;
+	if (page->n == page->cap) {
+		size_t cap = page->cap ? page->cap * 2 : 256;
+		struct iron_id *grown = realloc(page->ids, cap * sizeof(*grown));
+		if (!grown) {
+			page->out_of_memory = true;
+			return;
+		}
+		page->ids = grown;
+		page->cap = cap;
+	}
+	page->ids[page->n++] = info->id;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+	return memcmp(((const struct iron_id *)a)->bytes, ((const struct iron_id *)b)->bytes,
+		      IRON_ID_LEN);
+}
+
+/* Reads the page request: "after" (a node ID in any form), "limit" and
+ * "filter" ("all", or "active": connected or static peers). False after an
+ * error reply. */
+static bool read_page_request(const struct ctl_request *req, struct ctl_reply *reply,
+			      struct peer_page *page, int64_t *limit)
+{
+	const char *after = ctl_request_string(req, "after");
+	const char *filter = ctl_request_string(req, "filter");
+	if (after && id_parse(after, &page->after, NULL) != 0) {
+		ctl_reply_error(reply, "%s: \"after\" must be a node ID", req->command);
+		return false;
+	}
+	page->has_after = after != NULL;
+	if (filter && strcmp(filter, "all") != 0 && strcmp(filter, "active") != 0) {
+		ctl_reply_error(reply, "%s: \"filter\" must be \"all\" or \"active\"",
+				req->command);
+		return false;
+	}
+	page->active_only = filter && strcmp(filter, "active") == 0;
+	return request_int(req, reply, "limit", 1, PEERS_LIMIT_MAX, limit);
+}
+
+static void reply_peers(struct daemon_ctl *c, const struct ctl_request *req,
+			struct ctl_reply *reply)
+{
+	struct peers_ctx ctx = {.reply = reply, .transport = c->transport, .now = uv_hrtime()};
+	struct peer_page page = {0};
+	int64_t limit = PEERS_LIMIT_MAX;
+	size_t i = 0;
+
+	if (!read_page_request(req, reply, &page, &limit))
+		return;
+	peer_table_foreach(c->peers, collect_peer, &page);
+	if (page.out_of_memory) {
+		ctl_reply_error(reply, "%s: out of memory", req->command);
+		goto out;
+	}
+	qsort(page.ids, page.n, sizeof(*page.ids), compare_ids);
+	ctl_reply_begin_array(reply, "peers");
+	for (; i < page.n && i < (uint64_t)limit && ctl_reply_size(reply) < PEERS_PAGE_BYTES; i++) {
+		struct peer_info info;
+		if (peer_table_get(c->peers, &page.ids[i], &info) == 0)
+			reply_peer(&ctx, &info);
+	}
+	ctl_reply_end_array(reply);
+	ctl_reply_uint(reply, "peers_total", page.total);
+	ctl_reply_uint(reply, "peers_connected", page.connected);
+	if (i < page.n && i > 0) {
+		char b32[IRON_ID_BASE32_LEN + 1];
+		id_to_base32(&page.ids[i - 1], b32);
+		ctl_reply_string(reply, "peers_next", b32);
+	} else {
+		ctl_reply_null(reply, "peers_next");
+	}
+out:
+	free(page.ids);
+}
+
+static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
+			 struct ctl_reply *reply)
 {
 	char hex[IRON_ID_HEX_LEN + 1], where[NETADDR_STR_SIZE], text[80];
 	const struct daemon_config *cfg = c->config;
@@ -377,7 +487,8 @@ static void reply_status(struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_uint(reply, "candidates_received", table.candidates_received);
 	ctl_reply_uint(reply, "probes_sent", table.probes_sent);
 	ctl_reply_end_object(reply);
-	reply_peers(c, reply);
+	/* The peers last: their page is sized by what the reply holds. */
+	reply_peers(c, req, reply);
 }
 
 /* ---- ping ---- */
@@ -427,21 +538,6 @@ static void on_ping_done(void *user, const struct pinger_result *result)
 	}
 	ctl_reply_finish(ping->reply);
 	free(ping);
-}
-
-/* Reads an integer member within [min, max] into *value, which keeps its
- * default when the member is missing. Anything else there (not a number, a
- * fraction, out of range, 1e300) is answered with an error reply naming the
- * member and its range, and false is returned. */
-static bool request_int(const struct ctl_request *req, struct ctl_reply *reply, const char *key,
-			int64_t min, int64_t max, int64_t *value)
-{
-	int rc = ctl_request_int(req, key, min, max, value);
-	if (rc == 0 || rc == -ENOENT)
-		return true;
-	ctl_reply_error(reply, "%s: \"%s\" must be an integer from %" PRId64 " to %" PRId64,
-			req->command, key, min, max);
-	return false;
 }
 
 static void start_ping(struct daemon_ctl *c, const struct ctl_request *req, struct ctl_reply *reply)
@@ -500,9 +596,9 @@ void daemon_ctl_handle(void *user, const struct ctl_request *req, struct ctl_rep
 	if (c->stopping) {
 		ctl_reply_error(reply, "the daemon is shutting down");
 	} else if (strcmp(cmd, "status") == 0) {
-		reply_status(c, reply);
+		reply_status(c, req, reply);
 	} else if (strcmp(cmd, "peers") == 0) {
-		reply_peers(c, reply);
+		reply_peers(c, req, reply);
 	} else if (strcmp(cmd, "ping") == 0) {
 		start_ping(c, req, reply);
 	} else {

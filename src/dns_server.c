@@ -83,9 +83,10 @@ struct tcp_conn {
 	uv_timer_t idle;
 	unsigned handles_open;
 	bool closing;
-	unsigned pending; /* forwarded queries of this connection */
-	bool eof;	  /* the client has finished sending */
-	bool shutting;	  /* tcp_finish() ran */
+	unsigned pending;	/* forwarded queries of this connection */
+	uint64_t last_activity; /* server->activity_seq at accept or the last query */
+	bool eof;		/* the client has finished sending */
+	bool shutting;		/* tcp_finish() ran */
 	uv_shutdown_t shutdown;
 	size_t have;
 	uint8_t buf[2 + DNS_SERVER_TCP_QUERY_MAX];
@@ -118,6 +119,7 @@ struct dns_server {
 
 	struct pending *pending;
 	struct tcp_conn *conns;
+	uint64_t activity_seq; /* stamps TCP clients' activity: the lowest is the oldest */
 	unsigned udp_sends;
 	unsigned open_handles;
 	bool closing;
@@ -685,12 +687,27 @@ static void tcp_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 		used += 2 + len;
+		conn->last_activity = ++s->activity_seq;
 		uv_timer_again(&conn->idle);
 	}
 	if (conn->closing)
 		return;
 	memmove(conn->buf, conn->buf + used, conn->have - used);
 	conn->have -= used;
+}
+
+/* The connection to close when a new one needs its place: of those not
+ * waiting on an upstream, the one whose last query (or connection) is the
+ * oldest; a client that trickles half a message counts as idle. NULL when
+ * every connection waits on an upstream (bounded by its timeout). */
+static struct tcp_conn *tcp_oldest_idle(struct dns_server *s, const struct tcp_conn *except)
+{
+	struct tcp_conn *best = NULL;
+	for (struct tcp_conn *c = s->conns; c; c = c->next)
+		if (c != except && !c->closing && c->pending == 0 &&
+		    (!best || c->last_activity < best->last_activity))
+			best = c;
+	return best;
 }
 
 static void tcp_accepted(uv_stream_t *listener, int status)
@@ -718,15 +735,42 @@ static void tcp_accepted(uv_stream_t *listener, int status)
 		tcp_close(conn);
 		return;
 	}
+	conn->last_activity = ++s->activity_seq;
 	if (s->stats.tcp_conns > s->max_tcp_conns) {
-		s->stats.tcp_rejected++;
-		if (log_allowed(s))
-			log_debug("%u TCP connections open: closing a new one", s->max_tcp_conns);
-		tcp_close(conn);
-		return;
+		/* Full: the client idle the longest makes room (as unbound
+		 * does), so slow or silent clients cannot shut TCP DNS. Only
+		 * when every one waits on an upstream is the new one refused. */
+		struct tcp_conn *victim = tcp_oldest_idle(s, conn);
+		if (victim) {
+			s->stats.tcp_evicted++;
+			if (log_allowed(s))
+				log_debug(
+				    "%u TCP connections open: closing the one idle the longest",
+				    s->max_tcp_conns);
+			tcp_close(victim);
+		} else {
+			s->stats.tcp_rejected++;
+			if (log_allowed(s))
+				log_debug("%u TCP connections open, all busy: closing a new one",
+					  s->max_tcp_conns);
+			tcp_close(conn);
+			return;
+		}
 	}
 	s->stats.tcp_accepted++;
 	uv_timer_start(&conn->idle, tcp_idle, s->tcp_idle_timeout_ms, s->tcp_idle_timeout_ms);
+	/* A query that arrived with the connection is answered now, so that
+	 * a burst of connections behind it cannot make it the oldest idle
+	 * one before the loop gets round to reading it. */
+	uv_os_fd_t fd;
+	if (uv_fileno((uv_handle_t *)&conn->handle, &fd) == 0) {
+		ssize_t n = recv(fd, conn->buf, sizeof(conn->buf), MSG_DONTWAIT);
+		if (n > 0) {
+			tcp_read((uv_stream_t *)&conn->handle, n, NULL);
+			if (conn->closing)
+				return;
+		}
+	}
 	if (uv_read_start((uv_stream_t *)&conn->handle, tcp_alloc, tcp_read) != 0)
 		tcp_close(conn);
 }

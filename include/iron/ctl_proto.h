@@ -124,6 +124,10 @@ int ctl_reply_end_object(struct ctl_reply *reply);
 int ctl_reply_begin_array(struct ctl_reply *reply, const char *key);
 int ctl_reply_end_array(struct ctl_reply *reply);
 
+/* Bytes of the document written so far: a handler that lists many items
+ * stops well before CTL_REPLY_MAX and says where to go on. */
+size_t ctl_reply_size(const struct ctl_reply *reply);
+
 /* Makes this an error reply: {"ok":false,"error":"<message>"}; whatever
  * was written is dropped. The message is printf-formatted, cut at 255
  * bytes. */

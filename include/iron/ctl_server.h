@@ -5,7 +5,10 @@
  * Requests of one client are answered in order, one at a time. Limits: a
  * request line is at most CTL_REQUEST_MAX bytes (a longer one gets an error
  * reply and the connection is closed); at most max_clients connections are
- * served at once (more wait in the listen backlog until one closes); a
+ * served at once: a new one beyond that closes the client idle the longest
+ * (no request in progress, oldest last request, idle for 200 ms at least:
+ * one that just connected is about to send), and waits in the listen
+ * backlog until there is one; a
  * connection with no request in progress is closed after idle_timeout_ms,
  * and so is one whose reply the client does not read within that time; at
  * most one reply (at most CTL_REPLY_MAX bytes) is buffered per client,
@@ -43,6 +46,7 @@ struct ctl_server_stats {
 	uint64_t requests;     /* lines handed to the handler */
 	uint64_t bad_requests; /* invalid JSON, no "cmd", too long */
 	uint64_t timeouts;     /* connections closed for idleness or not reading */
+	uint64_t evicted;      /* idle connections closed to make room for a new one */
 	size_t clients;	       /* connected now (not counting ones being closed) */
 	size_t peak_clients;   /* most connected at once */
 	size_t pending_output; /* reply bytes written but not yet taken by clients */
@@ -52,13 +56,17 @@ struct ctl_server_stats {
 struct ctl_server;
 
 /* Creates the socket and starts serving on loop. The parent directory is
- * created (mode 0755) when missing. When the path exists: a socket whose
+ * created (mode 0755) when missing; one that belongs to another user than
+ * root or ours, or that group or others may write, is refused with -EPERM
+ * (and a log line saying what to fix): there someone could swap the
+ * socket for a symlink. When the path exists: a socket whose
  * daemon accepts connections gives -EADDRINUSE (another daemon runs; nothing
  * is touched); a socket nobody listens on (ECONNREFUSED) is a stale file
  * and is replaced; anything that is not a socket gives -EEXIST. Also
  * -ENAMETOOLONG, -ENOENT (unknown group), -EINVAL (no handler), or -errno
  * from the system. The socket is created with mode 0600 (0660 with a
- * group) from the start, never wider. Sets SIGPIPE to be ignored (a
+ * group) and its group from the start, never wider, and nothing is
+ * changed through the path afterwards. Sets SIGPIPE to be ignored (a
  * client that hangs up must not kill the daemon). */
 int ctl_server_start(uv_loop_t *loop, const struct ctl_server_options *opts,
 		     struct ctl_server **out);

@@ -5,7 +5,9 @@
  *
  * Limits: at most max_in_flight forwarded queries at a time (beyond that
  * queries are dropped and counted), at most max_tcp_conns TCP connections
- * (beyond that new ones are closed at once), TCP messages of at most
+ * (beyond that a new one closes the connection idle the longest, the one
+ * with the oldest query among those not waiting on an upstream; when all
+ * wait, the new one is closed at once), TCP messages of at most
  * DNS_SERVER_TCP_QUERY_MAX bytes, idle TCP connections closed after
  * tcp_idle_timeout_ms (a client that sends half a message and stops is
  * idle). A TCP message shorter than a DNS header or longer than the limit,
@@ -78,7 +80,8 @@ struct dns_server_stats {
 	uint64_t upstream_timeouts;		  /* attempts that timed out */
 	uint64_t upstream_mismatched;		  /* upstream datagrams not taken as the answer */
 	uint64_t tcp_accepted;
-	uint64_t tcp_rejected; /* closed at once: too many connections */
+	uint64_t tcp_rejected; /* closed at once: too many connections, all busy */
+	uint64_t tcp_evicted;  /* idle ones closed to make room for a new one */
 	uint64_t tcp_timeouts; /* closed for being idle */
 	uint64_t tcp_garbage;  /* closed for a bad message */
 	unsigned in_flight;    /* forwarded queries waiting now */

@@ -222,8 +222,8 @@ for r in "$row1" "$row2" "$row3"; do
 done
 expect_not $'\033' "$out" "status piped: no escape sequences"
 expect_not "●" "$out" "status piped: no symbols"
-# The request on the wire.
-[ "$(head -1 "$SCRATCH/requests")" = '{"cmd":"status"}' ] && ok || fail "status request: $(cat "$SCRATCH/requests")"
+# The request on the wire: the first page, as many peers as a summary shows.
+[ "$(head -1 "$SCRATCH/requests")" = '{"cmd":"status","limit":20}' ] && ok || fail "status request: $(cat "$SCRATCH/requests")"
 
 # status on a terminal: colour and the connected symbol.
 if have_tty; then

@@ -526,6 +526,11 @@ static void send_all(int fd, const char *s, size_t len)
 	}
 }
 
+static void send_str(int fd, const char *s)
+{
+	send_all(fd, s, strlen(s));
+}
+
 /* Reads one line (without "\n") within timeout_ms; returns its length, -1
  * on EOF, -2 on timeout. */
 static ssize_t read_line(int fd, char *out, size_t cap, int timeout_ms)
@@ -797,22 +802,71 @@ static void test_many_clients(void)
 	CHECK(f.stats.peak_clients <= CTL_MAX_CLIENTS);
 	CHECK(f.stats.peak_clients >= 2);
 
-	/* With a cap of 2, a third client waits until one leaves. */
+	/* With a cap of 2, a third client closes the one idle the longest:
+	 * a, whose last request is older than b's. */
 	CHECK_INT(start(&f, "cap.sock", NULL, 5000, 2), 0);
-	int a = raw_connect(f.path), b = raw_connect(f.path), c = raw_connect(f.path);
-	send_all(a, "{\"cmd\":\"echo\",\"text\":\"a\"}\n", 27);
-	send_all(b, "{\"cmd\":\"echo\",\"text\":\"b\"}\n", 27);
-	send_all(c, "{\"cmd\":\"echo\",\"text\":\"c\"}\n", 27);
+	int a = raw_connect(f.path), b = raw_connect(f.path);
+	send_str(a, "{\"cmd\":\"echo\",\"text\":\"a\"}\n");
 	CHECK(read_line(a, line, sizeof(line), 2000) > 0);
+	send_str(b, "{\"cmd\":\"echo\",\"text\":\"b\"}\n");
 	CHECK(read_line(b, line, sizeof(line), 2000) > 0);
-	CHECK_INT(read_line(c, line, sizeof(line), 300), -2);
-	close(a);
+	int c = raw_connect(f.path);
+	send_str(c, "{\"cmd\":\"echo\",\"text\":\"c\"}\n");
 	CHECK(read_line(c, line, sizeof(line), 2000) > 0);
 	CHECK_STR(line, "{\"ok\":true,\"text\":\"c\"}");
+	CHECK(wait_eof(a, 2000) >= 0);
+	send_str(b, "{\"cmd\":\"echo\",\"text\":\"b\"}\n");
+	CHECK(read_line(b, line, sizeof(line), 2000) > 0);
+	CHECK_STR(line, "{\"ok\":true,\"text\":\"b\"}");
+	close(a);
 	close(b);
 	close(c);
 	stop(&f);
 	CHECK_INT(f.stats.peak_clients, 2);
+	CHECK_INT(f.stats.evicted, 1);
+
+	/* A client with a request in progress is never the one closed: with
+	 * both busy, a third waits in the backlog until one is done. */
+	CHECK_INT(start(&f, "busy.sock", NULL, 5000, 2), 0);
+	a = raw_connect(f.path);
+	b = raw_connect(f.path);
+	send_str(a, "{\"cmd\":\"later\",\"ms\":400}\n");
+	send_str(b, "{\"cmd\":\"later\",\"ms\":400}\n");
+	c = raw_connect(f.path);
+	send_str(c, "{\"cmd\":\"echo\",\"text\":\"c\"}\n");
+	CHECK_INT(read_line(c, line, sizeof(line), 200), -2);
+	CHECK(read_line(a, line, sizeof(line), 2000) > 0);
+	CHECK_STR(line, "{\"ok\":true,\"late\":true}");
+	CHECK(read_line(b, line, sizeof(line), 2000) > 0);
+	CHECK(read_line(c, line, sizeof(line), 2000) > 0);
+	CHECK_STR(line, "{\"ok\":true,\"text\":\"c\"}");
+	close(a);
+	close(b);
+	close(c);
+	stop(&f);
+
+	/* 1000 clients that connect and say nothing do not lock others out:
+	 * each new one closes the one idle the longest. */
+	enum { SILENT = 1000 };
+	static int silent[SILENT];
+	CHECK_INT(start(&f, "silent.sock", NULL, 10000, 0), 0);
+	for (int i = 0; i < SILENT; i++) {
+		silent[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f.path);
+		connect(silent[i], (struct sockaddr *)&sun, sizeof(sun)); /* EAGAIN when full */
+	}
+	int64_t t0 = now_ms();
+	reply = NULL;
+	CHECK_INT(ctl_call(f.path, "{\"cmd\":\"echo\",\"text\":\"me\"}", &reply, 3000), 0);
+	CHECK(now_ms() - t0 < 2000);
+	CHECK(reply && strcmp(reply, "{\"ok\":true,\"text\":\"me\"}") == 0);
+	free(reply);
+	for (int i = 0; i < SILENT; i++)
+		close(silent[i]);
+	stop(&f);
+	CHECK(f.stats.peak_clients <= CTL_MAX_CLIENTS);
+	CHECK(f.stats.evicted >= 1);
 }
 
 static void test_slow_reader(void)
@@ -921,6 +975,68 @@ static void test_group_mode(void)
 	CHECK_INT(start(&f, "group.sock", "no-such-group-iron", 300, 0), -ENOENT);
 }
 
+/* The socket's directory and the file at its path: nothing someone else
+ * could swap is trusted, and nothing is changed through a path. */
+static void test_unsafe_places(void)
+{
+	struct fixture f;
+	struct stat st;
+	char dir[100], path[120], target[120];
+
+	/* A directory others may write is refused, the socket not made. */
+	snprintf(dir, sizeof(dir), "%s/open", tmpdir);
+	CHECK_INT(mkdir(dir, 0700), 0);
+	CHECK_INT(chmod(dir, 0777), 0);
+	CHECK_INT(start(&f, "open/iron.sock", NULL, 300, 0), -EPERM);
+	snprintf(path, sizeof(path), "%s/iron.sock", dir);
+	CHECK_INT(access(path, F_OK), -1);
+	CHECK_INT(chmod(dir, 0775), 0);
+	CHECK_INT(start(&f, "open/iron.sock", NULL, 300, 0), -EPERM);
+	CHECK_INT(chmod(dir, 0755), 0);
+	CHECK_INT(start(&f, "open/iron.sock", NULL, 300, 0), 0);
+	stop(&f);
+	/* Also when it belongs to someone else (when we may test that). */
+	if (geteuid() == 0) {
+		CHECK_INT(chown(dir, 65534, 65534), 0);
+		CHECK_INT(start(&f, "open/iron.sock", NULL, 300, 0), -EPERM);
+		CHECK_INT(chown(dir, 0, 0), 0);
+	}
+	CHECK_INT(rmdir(dir), 0);
+
+	/* A symlink planted at the socket's path: refused, and its target
+	 * keeps its mode and group. */
+	snprintf(target, sizeof(target), "%s/precious", tmpdir);
+	FILE *file = fopen(target, "w");
+	fputs("precious", file);
+	fclose(file);
+	CHECK_INT(chmod(target, 0644), 0);
+	snprintf(path, sizeof(path), "%s/link.sock", tmpdir);
+	CHECK_INT(symlink(target, path), 0);
+	CHECK_INT(start(&f, "link.sock", "0", 300, 0), -EEXIST);
+	CHECK_INT(start(&f, "link.sock", NULL, 300, 0), -EEXIST);
+	CHECK_INT(stat(target, &st), 0);
+	CHECK_INT(st.st_mode & 07777, 0644);
+	CHECK_INT(lstat(path, &st), 0);
+	CHECK(S_ISLNK(st.st_mode));
+	unlink(path);
+	unlink(target);
+
+	/* The socket gets its mode and group when bound: the right ones are
+	 * there as soon as it exists, with no chmod or chown by path. */
+	CHECK_INT(start(&f, "made.sock", NULL, 300, 0), 0);
+	CHECK_INT(lstat(f.path, &st), 0);
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_INT(st.st_mode & 0777, 0600);
+	stop(&f);
+	if (geteuid() == 0) {
+		CHECK_INT(start(&f, "made.sock", "65534", 300, 0), 0);
+		CHECK_INT(lstat(f.path, &st), 0);
+		CHECK_INT(st.st_mode & 0777, 0660);
+		CHECK_INT(st.st_gid, 65534);
+		stop(&f);
+	}
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir))
@@ -936,6 +1052,7 @@ int main(void)
 	test_slow_reader();
 	test_live_and_stale();
 	test_group_mode();
+	test_unsafe_places();
 	rmdir(tmpdir);
 	return check_done();
 }

@@ -548,15 +548,21 @@ static void test_tcp(void)
 	CHECK_INT(get16(a.in + 4 + n1 + 28), 0x7002);
 	CHECK_INT(a.in[4 + n1 + 28 + 3] & 0x0f, DNS_RCODE_NXDOMAIN);
 
-	/* A third connection is over the cap of 2: closed at once, the
-	 * others still work. */
+	/* A third connection is over the cap of 2: the one idle the longest
+	 * makes room (a, whose last query is older than b's connection); b
+	 * and the new one work. */
 	tcp_client_open(&b, dns_server_port(s));
 	tcp_client_open(&c, dns_server_port(s));
-	CHECK(run_until(&c.eof, 1000));
+	CHECK(run_until(&a.eof, 1000));
 	CHECK(!b.eof);
+	CHECK(!c.eof);
+	tcp_client_send(&c, msg, 2 + n1);
+	run_until_bytes(&c, 2 + n1 + 28, 2000);
+	CHECK_INT(c.have, 2 + n1 + 28);
 	tcp_client_send(&b, msg, 2 + n1);
 	run_until_bytes(&b, 2 + n1 + 28, 2000);
 	CHECK_INT(b.have, 2 + n1 + 28);
+	tcp_client_close(&a);
 	tcp_client_close(&c);
 
 	/* Garbage (an HTTP request) closes the connection. */
@@ -565,7 +571,7 @@ static void test_tcp(void)
 	tcp_client_close(&b);
 
 	/* A length and then nothing: cut off by the idle timeout. */
-	a.have = 0;
+	tcp_client_open(&a, dns_server_port(s));
 	uint64_t start = uv_now(&loop);
 	tcp_client_send(&a, (const uint8_t *)"\x00\x20", 2);
 	CHECK(run_until(&a.eof, 3000));
@@ -574,12 +580,13 @@ static void test_tcp(void)
 	tcp_client_close(&a);
 
 	dns_server_stats(s, &st);
-	CHECK_INT(st.tcp_accepted, 2);
-	CHECK_INT(st.tcp_rejected, 1);
+	CHECK_INT(st.tcp_accepted, 4);
+	CHECK_INT(st.tcp_evicted, 1);
+	CHECK_INT(st.tcp_rejected, 0);
 	CHECK_INT(st.tcp_garbage, 1);
 	CHECK_INT(st.tcp_timeouts, 1);
 	CHECK_INT(st.tcp_conns, 0);
-	CHECK_INT(st.answers[0], 2);
+	CHECK_INT(st.answers[0], 3);
 	CHECK_INT(st.tcp_conns, 0);
 
 	/* A client that half-closes after its query still gets the answer,
