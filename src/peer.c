@@ -770,8 +770,16 @@ static void on_packet(void *user, struct quic_conn *conn, const uint8_t *data, s
 {
 	struct peer_table *table = user;
 	struct peer *p = quic_conn_user(conn);
-	if (p)
+	if (p) {
 		p->last_activity = table->now;
+		/* iron/packet/1: answer on the connection the peer sends on. Of
+		 * two it dialled at once it keeps one and closes the other, so
+		 * a reply sent on the other could be lost with it. */
+		if (conn != p->conn && quic_conn_alpn(conn) == QUIC_ALPN_PACKET1)
+			for (unsigned i = 0; i < p->nlive; i++)
+				if (p->conns[i] == conn)
+					p->conn = conn;
+	}
 	table->cb.deliver(table->cb.user, quic_conn_peer(conn), data, len);
 }
 
