@@ -266,6 +266,16 @@ static bool record_equal(const struct pkarr_record *a, const struct pkarr_record
 	return true;
 }
 
+/* What we announce on the LAN: our ID, our port (each interface's own
+ * addresses go with it) and our home relay. */
+static void lan_self(const struct locator_config *config, const char *relay, struct lan_node *out)
+{
+	*out = (struct lan_node){.id = config->identity->id, .ttl = LAN_TTL};
+	if (transport_local_count(config->transport))
+		out->port = netaddr_port(transport_local(config->transport, 0));
+	snprintf(out->relay, sizeof(out->relay), "%s", relay);
+}
+
 static void on_check(uv_timer_t *timer)
 {
 	struct locator *l = timer->data;
@@ -314,10 +324,8 @@ static void on_check(uv_timer_t *timer)
 	if (l->discovery && (rec.relay[0] || rec.naddrs))
 		discovery_publish(l->discovery, &rec);
 	if (l->lan) {
-		struct lan_node self = {.id = l->config.identity->id, .ttl = LAN_TTL};
-		if (transport_local_count(l->config.transport))
-			self.port = netaddr_port(transport_local(l->config.transport, 0));
-		memcpy(self.relay, rec.relay, sizeof(self.relay));
+		struct lan_node self;
+		lan_self(&l->config, rec.relay, &self);
 		lan_update(l->lan, &self);
 	}
 }
@@ -437,9 +445,8 @@ int locator_new(const struct locator_config *config, struct locator **out)
 		}
 	}
 	if (config->lan) {
-		struct lan_node self = {.id = config->identity->id, .ttl = LAN_TTL};
-		if (transport_local_count(config->transport))
-			self.port = netaddr_port(transport_local(config->transport, 0));
+		struct lan_node self;
+		lan_self(config, "", &self);
 		const struct lan_callbacks cb = {.user = l, .found = on_lan_found};
 		rc = lan_new(config->loop, &self, config->tun_name, &cb, &l->lan);
 		if (rc < 0) {

@@ -146,39 +146,35 @@ int pinger_start(struct pinger *p, const struct iron_id *peer, unsigned timeout_
 	return 0;
 }
 
-bool pinger_reply(struct pinger *p, const struct iron_id *from, const uint8_t *pkt, size_t len,
-		  uint64_t now)
+/* Ends the ping that pkt (an echo of the given type with our identifier)
+ * is about, if it is one of ours: with error, or its round trip. Returns
+ * whether pkt carries our identifier. */
+static bool finish_echo(struct pinger *p, const struct iron_id *peer, const uint8_t *pkt,
+			size_t len, uint8_t type, int error, uint64_t now)
 {
 	struct ipv6_info info;
 	struct ipv6_echo echo;
 	if (ipv6_parse(pkt, len, &info) != 0 || ipv6_echo_parse(pkt, &info, &echo) != 0 ||
-	    echo.type != IPV6_ICMP_ECHO_REPLY || echo.identifier != p->ident)
+	    echo.type != type || echo.identifier != p->ident)
 		return false;
 	for (size_t i = 0; i < PINGER_MAX; i++) {
 		struct ping *ping = &p->pings[i];
-		if (!ping->done || ping->sequence != echo.sequence || !id_equal(&ping->peer, from))
+		if (!ping->done || ping->sequence != echo.sequence || !id_equal(&ping->peer, peer))
 			continue;
-		finish(ping, 0, now - ping->sent_ns);
+		finish(ping, error, error ? 0 : now - ping->sent_ns);
 		arm(p);
 		break;
 	}
 	return true;
 }
 
+bool pinger_reply(struct pinger *p, const struct iron_id *from, const uint8_t *pkt, size_t len,
+		  uint64_t now)
+{
+	return finish_echo(p, from, pkt, len, IPV6_ICMP_ECHO_REPLY, 0, now);
+}
+
 bool pinger_unreachable(struct pinger *p, const struct iron_id *to, const uint8_t *pkt, size_t len)
 {
-	struct ipv6_info info;
-	struct ipv6_echo echo;
-	if (ipv6_parse(pkt, len, &info) != 0 || ipv6_echo_parse(pkt, &info, &echo) != 0 ||
-	    echo.type != IPV6_ICMP_ECHO_REQUEST || echo.identifier != p->ident)
-		return false;
-	for (size_t i = 0; i < PINGER_MAX; i++) {
-		struct ping *ping = &p->pings[i];
-		if (!ping->done || ping->sequence != echo.sequence || !id_equal(&ping->peer, to))
-			continue;
-		finish(ping, -EHOSTUNREACH, 0);
-		arm(p);
-		break;
-	}
-	return true;
+	return finish_echo(p, to, pkt, len, IPV6_ICMP_ECHO_REQUEST, -EHOSTUNREACH, 0);
 }

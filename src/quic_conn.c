@@ -1008,6 +1008,22 @@ static bool probe_fits(struct quic_conn *qc, size_t len)
 /* What the next write call puts into the packet. */
 enum write_item { WRITE_FIN, WRITE_CONTROL, WRITE_DATAGRAM, WRITE_STREAM, WRITE_NONE };
 
+/* Hands ngtcp2 what is left of buf on its stream, with FIN, and moves
+ * buf->offset past what it took. Returns ngtcp2's result. */
+static ngtcp2_ssize write_buf_stream(struct quic_conn *qc, ngtcp2_path *path, ngtcp2_pkt_info *pi,
+				     size_t cap, struct quic_buf *buf, uint64_t now)
+{
+	ngtcp2_ssize datalen = -1;
+	ngtcp2_vec vec = {.base = buf->data + buf->offset, .len = (size_t)(buf->len - buf->offset)};
+	ngtcp2_ssize n =
+	    ngtcp2_conn_writev_stream(qc->conn, path, pi, qc->ep->tx, cap, &datalen,
+				      NGTCP2_WRITE_STREAM_FLAG_MORE | NGTCP2_WRITE_STREAM_FLAG_FIN,
+				      buf->stream_id, &vec, 1, now);
+	if (datalen > 0)
+		buf->offset = (uint16_t)(buf->offset + datalen);
+	return n;
+}
+
 /* Writes everything the connection has to send, until ngtcp2 says it is
  * limited (congestion, pacing, flow control) or has nothing more. */
 bool quic_conn_write(struct quic_conn *qc, uint64_t now)
@@ -1110,17 +1126,9 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 				qc->nfin--;
 			break;
 		case WRITE_CONTROL:
-			vec.base = pkt->data + pkt->offset;
-			vec.len = (size_t)(pkt->len - pkt->offset);
-			n = ngtcp2_conn_writev_stream(
-			    qc->conn, &ps.path, &pi, ep->tx, cap, &datalen,
-			    NGTCP2_WRITE_STREAM_FLAG_MORE | NGTCP2_WRITE_STREAM_FLAG_FIN,
-			    pkt->stream_id, &vec, 1, now);
-			if (datalen > 0) {
-				pkt->offset = (uint16_t)(pkt->offset + datalen);
-				if (pkt->offset == pkt->len)
-					qc->ctl_current = NULL; /* held until acknowledged */
-			}
+			n = write_buf_stream(qc, &ps.path, &pi, cap, pkt, now);
+			if (pkt->offset == pkt->len)
+				qc->ctl_current = NULL; /* held until acknowledged */
 			if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
 				control_blocked = true;
 			} else if (n == NGTCP2_ERR_STREAM_NOT_FOUND ||
@@ -1168,18 +1176,10 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 			}
 			break;
 		case WRITE_STREAM:
-			vec.base = pkt->data + pkt->offset;
-			vec.len = (size_t)(pkt->len - pkt->offset);
-			n = ngtcp2_conn_writev_stream(
-			    qc->conn, &ps.path, &pi, ep->tx, cap, &datalen,
-			    NGTCP2_WRITE_STREAM_FLAG_MORE | NGTCP2_WRITE_STREAM_FLAG_FIN,
-			    pkt->stream_id, &vec, 1, now);
-			if (datalen > 0) {
-				pkt->offset = (uint16_t)(pkt->offset + datalen);
-				if (pkt->offset == pkt->len) {
-					qc->tx_current = NULL;
-					qc->stats.packets_sent++;
-				}
+			n = write_buf_stream(qc, &ps.path, &pi, cap, pkt, now);
+			if (pkt->offset == pkt->len) {
+				qc->tx_current = NULL;
+				qc->stats.packets_sent++;
 			}
 			if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
 				streams_blocked = true;
