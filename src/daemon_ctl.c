@@ -304,7 +304,8 @@ static void reply_peers(struct daemon_ctl *c, const struct ctl_request *req,
 		ctl_reply_error(reply, "%s: out of memory", req->command);
 		goto out;
 	}
-	qsort(page.ids, page.n, sizeof(*page.ids), compare_ids);
+	if (page.n) /* qsort() wants a non-null array even for none */
+		qsort(page.ids, page.n, sizeof(*page.ids), compare_ids);
 	ctl_reply_begin_array(reply, "peers");
 	for (; i < page.n && i < (uint64_t)limit && ctl_reply_size(reply) < PEERS_PAGE_BYTES; i++) {
 		struct peer_info info;
