@@ -468,6 +468,7 @@ static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 	ctl_reply_uint(reply, "datagrams_dropped", quic.datagrams_dropped);
 	ctl_reply_uint(reply, "version_negotiations_sent", quic.version_negotiations_sent);
 	ctl_reply_uint(reply, "stateless_resets_sent", quic.stateless_resets_sent);
+	ctl_reply_uint(reply, "stale_resets_ignored", quic.stale_resets_ignored);
 	ctl_reply_uint(reply, "retries_sent", quic.retries_sent);
 	ctl_reply_uint(reply, "retry_tokens_invalid", quic.retry_tokens_invalid);
 	ctl_reply_end_object(reply);

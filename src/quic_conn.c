@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <ngtcp2/ngtcp2_crypto.h>
+#include <sodium.h>
 
 #include "iron/log.h"
 #include "iron/pagealloc.h"
@@ -1250,6 +1251,35 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 /* ---------------------------------------------------------------------- */
 /* Reading */
 
+/* Whether a packet that came on a path other than the one in use ends in
+ * the stateless reset token of a connection ID we no longer use. ngtcp2
+ * 0.12.1 honours such a reset, against RFC 9000 section 10.3.1: after a
+ * move from the relay to a direct path, a packet of ours that was still on
+ * its way through the relay reaches the peer after the ID was retired, the
+ * peer answers it with a stateless reset, and that reset closed the live
+ * connection. */
+static bool stale_stateless_reset(struct quic_conn *qc, const struct sockaddr *remote,
+				  const uint8_t *data, size_t len)
+{
+	enum { MAX_TOKENS = 16, MIN_RESET_LEN = 21 /* RFC 9000 section 10.3 */ };
+	ngtcp2_cid_token tokens[MAX_TOKENS];
+
+	if (len < MIN_RESET_LEN || (data[0] & 0x80) != 0 ||
+	    netaddr_equal(remote, ngtcp2_conn_get_path(qc->conn)->remote.addr) ||
+	    ngtcp2_conn_get_num_active_dcid(qc->conn) > MAX_TOKENS)
+		return false;
+	/* The first is the ID in use; its reset is honoured. */
+	size_t n = ngtcp2_conn_get_active_dcid(qc->conn, tokens);
+	const uint8_t *tail = data + len - NGTCP2_STATELESS_RESET_TOKENLEN;
+	for (size_t i = 1; i < n; i++)
+		if (tokens[i].token_present &&
+		    sodium_memcmp(tokens[i].token, tail, NGTCP2_STATELESS_RESET_TOKENLEN) == 0 &&
+		    (!tokens[0].token_present ||
+		     sodium_memcmp(tokens[0].token, tail, NGTCP2_STATELESS_RESET_TOKENLEN) != 0))
+			return true;
+	return false;
+}
+
 void quic_conn_read(struct quic_conn *qc, const struct sockaddr *local,
 		    const struct sockaddr *remote, const uint8_t *data, size_t len, uint64_t now)
 {
@@ -1259,6 +1289,11 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *local,
 
 	make_path(&path, local, remote);
 	qc->stats.bytes_received += len;
+	if (stale_stateless_reset(qc, remote, data, len)) {
+		qc->ep->stats.stale_resets_ignored++;
+		log_debug("ignored a stateless reset for a retired connection ID");
+		return;
+	}
 	rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, data, len, now);
 	if (rv != 0) {
 		if (qc->ep->trace)

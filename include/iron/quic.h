@@ -254,6 +254,7 @@ struct quic_endpoint_stats {
 	uint64_t datagrams_dropped; /* undecodable, unknown connection */
 	uint64_t version_negotiations_sent;
 	uint64_t stateless_resets_sent;
+	uint64_t stale_resets_ignored; /* for connection IDs we retired (see quic_conn_read) */
 	uint64_t retries_sent;	       /* Retry packets: Initials without a token under load */
 	uint64_t retry_tokens_invalid; /* Initials dropped: forged, expired or other address */
 };
