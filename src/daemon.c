@@ -158,6 +158,13 @@ static int on_peer_lookup(void *user, const struct iron_id *peer)
 	return d->locator ? locator_lookup(d->locator, peer) : -ENOTSUP;
 }
 
+static void on_peer_observed(void *user, const struct sockaddr *addr)
+{
+	struct daemon *d = user;
+	if (d->locator)
+		locator_observed(d->locator, addr);
+}
+
 static void on_peer_connection(void *user, const struct iron_id *peer, bool connected)
 {
 	struct daemon *d = user;
@@ -689,6 +696,7 @@ static int start_network(struct daemon *d)
 	    .connection = on_peer_connection,
 	    .dial_failed = on_peer_dial_failed,
 	    .lookup = on_peer_lookup,
+	    .observed = on_peer_observed,
 	};
 	rc = peer_table_new(&pc, &pcb, &d->peers);
 	if (rc < 0) {

@@ -190,6 +190,11 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 		ctl_reply_string(reply, NULL,
 				 netaddr_format(&li.reflexive[i].sa, where, sizeof(where)));
 	ctl_reply_end_array(reply);
+	ctl_reply_begin_array(reply, "observed");
+	for (size_t i = 0; i < li.nobserved; i++)
+		ctl_reply_string(reply, NULL,
+				 netaddr_format(&li.observed[i].sa, where, sizeof(where)));
+	ctl_reply_end_array(reply);
 	ctl_reply_begin_object(reply, "port_mapping");
 	ctl_reply_bool(reply, "on", li.port_mapping);
 	ctl_reply_bool(reply, "mapped", li.portmap.mapped);

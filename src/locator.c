@@ -22,6 +22,9 @@
 #define STUN_EARLY_MS	 3000
 #define STUN_INTERVAL_MS 25000
 #define STUN_VALID_MS	 120000
+/* A peer tells where it sees us when a connection starts or moves; one
+ * told is kept this long (or until a newer one takes its place). */
+#define OBSERVED_VALID_MS 600000
 #define STUN_MAX_TARGETS                                                                           \
 	(DAEMON_MAX_STUN > TRANSPORT_MAX_RELAYS ? DAEMON_MAX_STUN : TRANSPORT_MAX_RELAYS)
 
@@ -57,6 +60,7 @@ struct locator {
 	size_t nstun;
 	uint64_t stun_next_ms;
 	struct reflexive reflexive[LOCATOR_MAX_REFLEXIVE];
+	struct reflexive observed[LOCATOR_MAX_OBSERVED]; /* told by peers */
 	uint64_t stun_sent, stun_answers;
 	struct portmap *portmap; /* NULL: off, or no gateway */
 };
@@ -189,6 +193,29 @@ void locator_stun_input(struct locator *l, const struct sockaddr *remote, const 
 	}
 }
 
+void locator_observed(struct locator *l, const struct sockaddr *addr)
+{
+	struct netaddr a;
+	uint64_t now = uv_now(l->config.loop);
+	if (netaddr_canonical(addr, &a) < 0 || netaddr_is_relay(&a.sa) || netaddr_port(&a.sa) == 0)
+		return;
+	/* The same refreshed, else the oldest replaced. */
+	size_t slot = 0;
+	for (size_t k = 0; k < LOCATOR_MAX_OBSERVED; k++) {
+		if (l->observed[k].seen_ms && netaddr_equal(&l->observed[k].addr.sa, &a.sa)) {
+			l->observed[k].seen_ms = now;
+			return;
+		}
+		if (l->observed[k].seen_ms < l->observed[slot].seen_ms)
+			slot = k;
+	}
+	l->observed[slot].addr = a;
+	l->observed[slot].seen_ms = now;
+	char where[NETADDR_STR_SIZE];
+	log_info("a peer sees this node at %s", netaddr_format(&a.sa, where, sizeof(where)));
+	uv_timer_start(&l->check, on_check, 0, LOCATOR_CHECK_MS);
+}
+
 /* ---- this node's record ---- */
 
 static bool usable_own(const struct sockaddr *sa)
@@ -302,6 +329,16 @@ static void on_check(uv_timer_t *timer)
 		if (l->reflexive[k].seen_ms &&
 		    !(nmapped && netaddr_equal(&mapped.sa, &l->reflexive[k].addr.sa)))
 			rec.addrs[rec.naddrs++] = l->reflexive[k].addr;
+	}
+	for (size_t k = 0; k < LOCATOR_MAX_OBSERVED; k++) {
+		struct reflexive *o = &l->observed[k];
+		if (o->seen_ms && now - o->seen_ms > OBSERVED_VALID_MS)
+			o->seen_ms = 0;
+		bool known = false;
+		for (size_t i = 0; i < rec.naddrs && !known; i++)
+			known = netaddr_equal(&rec.addrs[i].sa, &o->addr.sa);
+		if (o->seen_ms && !known && rec.naddrs < PKARR_MAX_ADDRS)
+			rec.addrs[rec.naddrs++] = o->addr;
 	}
 	nrefl = rec.naddrs;
 	own_addrs(l, &rec);
@@ -514,6 +551,9 @@ void locator_get_info(const struct locator *l, struct locator_info *out)
 	for (size_t k = 0; k < LOCATOR_MAX_REFLEXIVE; k++)
 		if (l->reflexive[k].seen_ms)
 			out->reflexive[out->nreflexive++] = l->reflexive[k].addr;
+	for (size_t k = 0; k < LOCATOR_MAX_OBSERVED; k++)
+		if (l->observed[k].seen_ms)
+			out->observed[out->nobserved++] = l->observed[k].addr;
 	out->port_mapping = l->portmap != NULL;
 	portmap_get_info(l->portmap, &out->portmap);
 	if (l->discovery)

@@ -591,11 +591,22 @@ static bool dial_won(struct peer_table *table, struct peer *p, struct quic_conn 
 	return true;
 }
 
-/* Our candidates, to a peer on an iron/packet/1 connection. */
+/* Our candidates, to a peer on an iron/packet/1 connection, and, on a
+ * direct path, where we see it. */
 static void send_candidates(struct peer_table *table, struct quic_conn *conn)
 {
-	if (table->candidates_len && quic_conn_alpn(conn) == QUIC_ALPN_PACKET1 &&
-	    quic_conn_send_control(conn, table->candidates, table->candidates_len) == 0)
+	uint8_t msg[sizeof(table->candidates) + PUNCH_OBSERVED_LEN];
+	const struct sockaddr *remote = quic_conn_remote(conn);
+	int len = (int)table->candidates_len;
+	if (quic_conn_alpn(conn) != QUIC_ALPN_PACKET1)
+		return;
+	if (len)
+		memcpy(msg, table->candidates, (size_t)len);
+	else
+		len = punch_encode(NULL, 0, msg, sizeof(msg)); /* none of our own */
+	if (len > 0 && !netaddr_is_relay(remote))
+		len = punch_append_observed(msg, (size_t)len, sizeof(msg), remote);
+	if (len > 3 && quic_conn_send_control(conn, msg, (size_t)len) == 0)
 		table->stats.candidates_sent++;
 }
 
@@ -633,10 +644,18 @@ static void on_control(void *user, struct quic_conn *conn, const uint8_t *data, 
 	struct peer_table *table = user;
 	struct peer *p = quic_conn_user(conn);
 	struct punch_candidate c[PUNCH_MAX_CANDIDATES];
+	struct netaddr observed;
 	uint64_t now = table->now;
 	char name[11];
-	int n = punch_parse(data, len, c, PUNCH_MAX_CANDIDATES);
-	if (!p || n <= 0)
+	int n = punch_parse(data, len, c, PUNCH_MAX_CANDIDATES, &observed);
+	if (!p || n < 0)
+		return;
+	/* Where the peer sees us counts only on a direct path (through a
+	 * relay it would be the relay's placeholder). */
+	if (observed.sa.sa_family != AF_UNSPEC && !netaddr_is_relay(quic_conn_remote(conn)) &&
+	    table->cb.observed)
+		table->cb.observed(table->cb.user, &observed.sa);
+	if (n == 0)
 		return;
 	short_id(&p->id, name);
 	table->stats.candidates_received++;
@@ -861,6 +880,8 @@ static void on_path_validated(void *user, struct quic_conn *conn, const struct s
 	if (!quic_conn_is_client(conn)) {
 		log_info("%s moved its connection to %s%s", name, where,
 			 ok ? "" : ": the path did not validate");
+		if (ok && quic_conn_is_established(conn))
+			send_candidates(table, conn); /* it is somewhere else now */
 		return;
 	}
 	int i = path_find(p, remote);

@@ -74,7 +74,14 @@ int locator_lookup(struct locator *l, const struct iron_id *id);
 void locator_stun_input(struct locator *l, const struct sockaddr *remote, const uint8_t *data,
 			size_t len);
 
+/* A peer connected on a direct path says where it sees this node
+ * (peer.h, callbacks.observed): like a reflexive address, published and
+ * offered to peers for 10 minutes (the newest LOCATOR_MAX_OBSERVED). A
+ * peer may lie; a wrong address costs a failed path validation. */
+void locator_observed(struct locator *l, const struct sockaddr *addr);
+
 #define LOCATOR_MAX_REFLEXIVE 2
+#define LOCATOR_MAX_OBSERVED  2
 
 struct locator_info {
 	const char *pkarr_url;	       /* NULL: none */
@@ -86,6 +93,8 @@ struct locator_info {
 	uint64_t lan_nodes;				 /* nodes heard on the LAN (reports) */
 	struct netaddr reflexive[LOCATOR_MAX_REFLEXIVE]; /* as STUN servers see us */
 	size_t nreflexive;
+	struct netaddr observed[LOCATOR_MAX_OBSERVED]; /* as peers told us */
+	size_t nobserved;
 	uint64_t stun_sent, stun_answers;
 	bool port_mapping;
 	struct portmap_info portmap;

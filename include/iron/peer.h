@@ -71,6 +71,10 @@ struct peer_callbacks {
 	 * or a negative errno when no lookup starts (the packet is then
 	 * unreachable at once). May be NULL: no lookups. */
 	int (*lookup)(void *user, const struct iron_id *peer);
+	/* A peer connected to us on a direct path says where it sees us (our
+	 * address after any NAT): a candidate to publish and offer. May be
+	 * NULL. */
+	void (*observed)(void *user, const struct sockaddr *addr);
 };
 
 struct peer_table_config {

@@ -139,6 +139,9 @@ serve_http b "$WORK/www"
 in_ns a curl -sS -g --max-time 60 -o "$WORK/got" "http://$B.iron:8000/file" 2>>"$WORK/check.log"
 check "10 MiB B->A through both NATs, SHA-256 equal" test "$(sum_of "$WORK/got")" = "$(sum_of "$WORK/www/file")"
 check "still direct" path_is a "$B" direct
+told() { status "$1" | jq -e --arg x "$2" '.discovery.observed | index($x) != null' >/dev/null; }
+check "B told A where it sees it: NA's public address ($(status a | jq -c .discovery.observed))" \
+	told a "11.22.33.1:$((4800 + TRIES))"
 relay_rx=$(status a | jq '.relays[0].bytes_received')
 check "the file did not come through the relay ($relay_rx bytes from it)" test "$relay_rx" -lt 1000000
 stop_iron a
