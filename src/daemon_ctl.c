@@ -209,6 +209,7 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_end_object(reply);
 	ctl_reply_uint(reply, "stun_sent", li.stun_sent);
 	ctl_reply_uint(reply, "stun_answers", li.stun_answers);
+	ctl_reply_uint(reply, "network_changes", li.network_changes);
 	ctl_reply_uint(reply, "publishes", li.discovery.publishes);
 	ctl_reply_uint(reply, "publish_failures", li.discovery.publish_failures);
 	if (li.discovery.last_publish_status)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "iron/log.h"
+#include "iron/netwatch.h"
 #include "iron/punch.h"
 #include "iron/relay_client.h"
 #include "iron/stun.h"
@@ -62,7 +63,9 @@ struct locator {
 	struct reflexive reflexive[LOCATOR_MAX_REFLEXIVE];
 	struct reflexive observed[LOCATOR_MAX_OBSERVED]; /* told by peers */
 	uint64_t stun_sent, stun_answers;
-	struct portmap *portmap; /* NULL: off, or no gateway */
+	struct portmap *portmap;   /* NULL: off, or no gateway */
+	struct netwatch *netwatch; /* NULL: no events, only the periodic check */
+	uint64_t network_changes;
 };
 
 /* ---- STUN ---- */
@@ -454,6 +457,18 @@ static void on_portmap_changed(void *user)
 	uv_timer_start(&l->check, on_check, 0, LOCATOR_CHECK_MS);
 }
 
+/* An address, route or link changed: what STUN servers and peers saw
+ * may be stale. Ask STUN again now and look at the interfaces now. */
+static void on_network_changed(void *user)
+{
+	struct locator *l = user;
+	log_debug("the network changed: checking this node's addresses");
+	l->network_changes++;
+	memset(l->observed, 0, sizeof(l->observed));
+	l->stun_next_ms = 0;
+	uv_timer_start(&l->check, on_check, 0, LOCATOR_CHECK_MS);
+}
+
 /* ---- set-up ---- */
 
 int locator_new(const struct locator_config *config, struct locator **out)
@@ -499,6 +514,12 @@ int locator_new(const struct locator_config *config, struct locator **out)
 			l->portmap = NULL;
 		}
 	}
+	rc = netwatch_new(config->loop, on_network_changed, l, &l->netwatch);
+	if (rc < 0) {
+		log_debug("no network change events (checks every %d ms): %s", LOCATOR_CHECK_MS,
+			  strerror(-rc));
+		l->netwatch = NULL;
+	}
 	rc = uv_timer_init(config->loop, &l->check);
 	if (rc == 0) {
 		l->check.data = l;
@@ -527,6 +548,8 @@ void locator_del(struct locator *l)
 			resolver_cancel(l->stun[i].lookup);
 	portmap_del(l->portmap);
 	l->portmap = NULL;
+	netwatch_del(l->netwatch);
+	l->netwatch = NULL;
 	discovery_del(l->discovery);
 	l->discovery = NULL;
 	lan_del(l->lan);
@@ -547,6 +570,7 @@ void locator_get_info(const struct locator *l, struct locator_info *out)
 	    .lan_nodes = l->lan_nodes,
 	    .stun_sent = l->stun_sent,
 	    .stun_answers = l->stun_answers,
+	    .network_changes = l->network_changes,
 	};
 	for (size_t k = 0; k < LOCATOR_MAX_REFLEXIVE; k++)
 		if (l->reflexive[k].seen_ms)

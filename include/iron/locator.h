@@ -7,7 +7,8 @@
  *   Binding request from the QUIC socket to each every 25 s, 3 s until one
  *   answers) and the addresses of its interfaces (not loopback,
  *   link-local, or the overlay's TUN) with the UDP port it listens on. It
- *   is checked every LOCATOR_CHECK_MS and published (pkarr PUT, LAN
+ *   is checked every LOCATOR_CHECK_MS, and at once when the network
+ *   changes (netwatch.h: STUN is asked again then), and published (pkarr PUT, LAN
  *   announce, hole-punching candidates to connected peers) when it
  *   changed; discovery.h republishes it every 5 min.
  * - A lookup (the peer table's callbacks.lookup) feeds every address and
@@ -96,6 +97,7 @@ struct locator_info {
 	struct netaddr observed[LOCATOR_MAX_OBSERVED]; /* as peers told us */
 	size_t nobserved;
 	uint64_t stun_sent, stun_answers;
+	uint64_t network_changes; /* bursts of rtnetlink events (netwatch.h) */
 	bool port_mapping;
 	struct portmap_info portmap;
 };

@@ -76,6 +76,22 @@ check "B's record leaves out loopback and the overlay" sh -c "! echo '$txt' | gr
 st=$("$IRON" status --state-dir "$WORK/b" -f json)
 check "B's status: discovery published, no failure" sh -c "echo '$st' | jq -e '.discovery.publishes >= 1 and .discovery.published.relay == \"$RELAY\" and .discovery.dns_origin == \"$ORIGIN\"' >/dev/null"
 
+# A new address on B (on a veth pair of its own): rtnetlink tells B at
+# once, not at its next check.
+changes() { "$IRON" status --state-dir "$WORK/b" -f json | jq '.discovery.network_changes'; }
+changed_since() { [ "$(changes)" -gt "$1" ]; }
+has_addr() { "$IRON" status --state-dir "$WORK/b" -f json | jq -e --arg x "$1" '.discovery.published.addrs | index($x) != null' >/dev/null; }
+no_addr() { ! has_addr "$1"; }
+before=$(changes)
+ip -n "${PREFIX}b" link add dummy0 type veth peer name dummy1
+ip -n "${PREFIX}b" addr add 10.200.0.2/32 dev dummy0
+ip -n "${PREFIX}b" link set dummy0 up
+ip -n "${PREFIX}b" link set dummy1 up
+check "B hears of its new address (rtnetlink)" wait_for 5 changed_since "$before"
+check "... and publishes it" wait_for 5 has_addr 10.200.0.2:4766
+ip -n "${PREFIX}b" link del dummy0
+check "... and drops it when it goes (network changes: $before -> $(changes))" wait_for 5 no_addr 10.200.0.2:4766
+
 # --- iron resolve --addr: what a lookup finds, by each source ---------------
 out=$(in_ns a "$IRON" resolve --addr "$B" --pkarr-url "$PKARR" --dns-origin "$ORIGIN" -f json 2>&1)
 echo "resolve --addr B: $out" >>"$WORK/check.log"
