@@ -495,9 +495,12 @@ static void batch_done(uv_work_t *work, int status)
 {
 	struct batch *b = work->data;
 	struct pkarr_store *s = b->store;
-	struct pkarr_store_put *p, *next;
+	struct pkarr_store_put *p, *next, *puts = b->puts;
 
-	s->busy = false;
+	/* Still busy while the callbacks run: a put they make (the next
+	 * request of a connection) waits in the queue for the next batch,
+	 * which must not start in b while b is read here. */
+	b->puts = NULL;
 	(void)status; /* cancelled (never, here): the results say "not run" */
 	if (b->rc < 0)
 		log_warn("a transaction of %s failed: %s", s->cfg.path, b->error);
@@ -511,7 +514,7 @@ static void batch_done(uv_work_t *work, int status)
 	if (b->evicted_age || b->evicted_count)
 		log_debug("evicted %" PRIu64 " old and %" PRIu64 " surplus records", b->evicted_age,
 			  b->evicted_count);
-	for (p = b->puts; p; p = next) {
+	for (p = puts; p; p = next) {
 		next = p->next;
 		if (b->rc < 0) {
 			p->result = b->rc;
@@ -526,9 +529,9 @@ static void batch_done(uv_work_t *work, int status)
 			p->done(p->user, p->result);
 		free(p);
 	}
-	b->puts = NULL;
 	if (b->more_to_evict)
 		s->evict_due = true;
+	s->busy = false;
 	if (s->closing)
 		maybe_finish_close(s);
 	else

@@ -1,8 +1,8 @@
 /* The packet store of iron dns-server (pkarr_store.h) in a temporary
  * directory: puts settled after commit, which packet wins (iroh's rule),
  * reopening, eviction by count and by age with the cache following, the
- * cache bound, back-pressure, forgotten and cancelled puts, and a file
- * that is not ours. */
+ * cache bound, back-pressure, forgotten and cancelled puts, puts made
+ * from a done callback, and a file that is not ours. */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -264,6 +264,47 @@ static void test_cache_and_pending(void)
 	CHECK_INT(c[0].result, 1); /* it was in a transaction already */
 }
 
+/* A done callback that puts the next record, as a keep-alive connection
+ * does with its next request: each put is settled once, in order, and
+ * stored (the next batch must not start while one is being settled). */
+struct chain {
+	struct pkarr_store *s;
+	int next, last, settled, stored;
+};
+
+static void on_chain_done(void *user, int result)
+{
+	struct chain *ch = user;
+	uint8_t key[32], buf[PKARR_MAX_SIGNED];
+	ch->settled++;
+	ch->stored += result == 1;
+	for (int i = 0; i < 2 && ch->next <= ch->last; i++) {
+		key_of(ch->next, key);
+		size_t n = payload(buf, 5, 5, 10);
+		CHECK_INT(pkarr_store_put(ch->s, key, buf, n, 5, on_chain_done, ch, NULL), 0);
+		ch->next++;
+	}
+}
+
+static void test_put_from_done(void)
+{
+	struct chain ch = {.s = open_store(100000, 0, 1 << 20, 1000), .next = 300, .last = 499};
+	uint8_t key[32], buf[PKARR_MAX_SIGNED];
+	size_t n = payload(buf, 5, 5, 10);
+	for (int i = 0; i < 3; i++) {
+		key_of(ch.next++, key);
+		CHECK_INT(pkarr_store_put(ch.s, key, buf, n, 5, on_chain_done, &ch, NULL), 0);
+	}
+	for (int i = 0; i < 100000 && ch.settled < 200; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	CHECK_INT(ch.settled, 200);
+	CHECK_INT(ch.stored, 200);
+	for (int k = 300; k < 500; k += 37)
+		CHECK_INT(get_tag(ch.s, k), 5);
+	pkarr_store_close(ch.s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+}
+
 static void test_foreign_file(void)
 {
 	sqlite3 *db;
@@ -291,6 +332,7 @@ int main(void)
 	test_put_get();
 	test_eviction();
 	test_cache_and_pending();
+	test_put_from_done();
 	test_foreign_file();
 	CHECK_INT(uv_loop_close(&loop), 0);
 	char cmd[300];
