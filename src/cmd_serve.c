@@ -7,6 +7,7 @@
 #include "iron/commands.h"
 #include "iron/config.h"
 #include "iron/daemon.h"
+#include "iron/id.h"
 #include "iron/netaddr.h"
 
 static void serve_usage(FILE *f)
@@ -21,6 +22,9 @@ static void serve_usage(FILE *f)
 	    "[::]:4766)\n"
 	    "      --peer ID@HOST:PORT    static address of a peer (repeatable; ID in any form)\n"
 	    "      --peer ID@RELAY-URL    reach a peer through its relay (https:// or http://)\n"
+	    "      --allow ID             only this node (repeatable) and the static peers may\n"
+	    "                             connect in; without --allow or [Allow] any node can\n"
+	    "                             (see 'Who can reach your node' in the README)\n"
 	    "      --relay-url URL        relay to keep a connection to (repeatable; replaces\n"
 	    "                             n0's public relays; 'none': no relays)\n"
 	    "      --pkarr-url URL        publish this node's addresses there and look peers\n"
@@ -50,6 +54,7 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 	static const struct option options[] = {
 	    {"listen", required_argument, NULL, 'L'},
 	    {"peer", required_argument, NULL, 'P'},
+	    {"allow", required_argument, NULL, 'A'},
 	    {"dns-upstream", required_argument, NULL, 'U'},
 	    {"no-dns-config", no_argument, NULL, 'N'},
 	    {"tun-name", required_argument, NULL, 'T'},
@@ -125,9 +130,28 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 					 "0.2.1:4766");
 				goto out;
 			}
+			config->peers[config->npeers].from_cli = true;
 			config->npeers++;
 			config->cli_set |= CONFIG_PEERS;
 			break;
+		case 'A': {
+			struct iron_id id;
+			if (id_parse(optarg, &id, NULL) != 0) {
+				cli_error("serve: --allow '%s': not a node ID (expected 52 base32 "
+					  "characters, 64 hex digits or <base32>.iron)",
+					  optarg);
+				goto out;
+			}
+			if (config_allow_add(config->allow, &config->nallow_cli, DAEMON_MAX_ALLOW,
+					     &id) < 0) {
+				cli_error("serve: --allow: at most %d nodes", DAEMON_MAX_ALLOW);
+				goto out;
+			}
+			config->nallow = config->nallow_cli;
+			config->allow_on = true;
+			config->cli_set |= CONFIG_ALLOW;
+			break;
+		}
 		case 'R': {
 			char err[300];
 			if (strcmp(optarg, "none") == 0) {

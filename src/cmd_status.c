@@ -452,6 +452,19 @@ static void print_status(const struct json_value *root, const struct peer_list *
 			 json_uint(json_get(registry, "capacity"), 0));
 		cli_print_field(stdout, "registry", text);
 	}
+	const struct json_value *inbound = json_get(root, "inbound");
+	if (inbound) {
+		const char *policy = json_string(json_get(inbound, "policy"), "?");
+		uint64_t refused = json_uint(json_get(inbound, "refused"), 0);
+		uint64_t allowed = json_uint(json_get(inbound, "allowed"), 0);
+		if (strcmp(policy, "open") == 0)
+			snprintf(text, sizeof(text), "open: any node may connect");
+		else
+			snprintf(text, sizeof(text),
+				 "allow-list of %" PRIu64 " node%s, %" PRIu64 " refused", allowed,
+				 allowed == 1 ? "" : "s", refused);
+		cli_print_field(stdout, "inbound", text);
+	}
 	cli_printable(json_string(json_get(root, "version"), "?"), b, sizeof(b));
 	snprintf(text, sizeof(text), "iron %s, pid %" PRId64, b,
 		 json_int(json_get(root, "pid"), 0));

@@ -18,7 +18,20 @@
 #include "iron/id.h"
 #include "iron/relay_client.h"
 
-enum section { SECTION_INTERFACE, SECTION_PEER };
+enum section { SECTION_INTERFACE, SECTION_PEER, SECTION_ALLOW };
+
+static const char *section_name(enum section section)
+{
+	switch (section) {
+	case SECTION_PEER:
+		return "Peer";
+	case SECTION_ALLOW:
+		return "Allow";
+	case SECTION_INTERFACE:
+		break;
+	}
+	return "Interface";
+}
 
 /* Parser state that the caller does not see. */
 struct parse {
@@ -33,6 +46,7 @@ struct parse {
 	bool stun_none;	       /* Stun = none was given */
 	unsigned key_line[16]; /* first line of each singular setting, by bit index */
 	unsigned peer_id_line[DAEMON_MAX_PEERS];
+	unsigned allow_id_line[DAEMON_MAX_ALLOW];
 };
 
 struct key {
@@ -364,6 +378,26 @@ static int parse_peer_id(struct parse *p, const char *name, const char *value)
 	return 0;
 }
 
+static int parse_allow_id(struct parse *p, const char *name, const char *value)
+{
+	struct config_file *f = p->out;
+	struct iron_id id;
+	if (id_parse(value, &id, NULL) != 0)
+		return fail(p, p->line,
+			    "%s: not a node ID (expected 52 base32 characters, 64 hex digits or "
+			    "<base32>.iron)",
+			    name);
+	for (size_t i = 0; i < f->nallow; i++)
+		if (id_equal(&f->allow[i], &id))
+			return fail(p, p->line, "%s: this node is already allowed on line %u", name,
+				    p->allow_id_line[i]);
+	if (f->nallow == DAEMON_MAX_ALLOW)
+		return fail(p, p->line, "%s: at most %d allowed nodes", name, DAEMON_MAX_ALLOW);
+	p->allow_id_line[f->nallow] = p->line;
+	f->allow[f->nallow++] = id;
+	return 0;
+}
+
 static int parse_peer_endpoint(struct parse *p, const char *name, const char *value)
 {
 	struct daemon_peer_config *peer = open_peer(p);
@@ -425,6 +459,7 @@ static const struct key keys[] = {
     {"LogFilter", SECTION_INTERFACE, parse_log_filter},
     {"StateDir", SECTION_INTERFACE, parse_state_dir},
     {"ID", SECTION_PEER, parse_peer_id},
+    {"ID", SECTION_ALLOW, parse_allow_id},
     {"Endpoint", SECTION_PEER, parse_peer_endpoint},
     {"Relay", SECTION_INTERFACE, parse_relay},
     {"Relay", SECTION_PEER, parse_peer_relay},
@@ -481,7 +516,15 @@ static int parse_section(struct parse *p, char *line, size_t len)
 		p->section = SECTION_PEER;
 		return 0;
 	}
-	return fail(p, p->line, "unknown section [%.64s] (expected [Interface] or [Peer])", name);
+	if (strcasecmp(name, "Allow") == 0) {
+		/* The section alone turns the policy on: empty, it admits
+		 * only the static peers. */
+		p->out->set |= CONFIG_ALLOW;
+		p->section = SECTION_ALLOW;
+		return 0;
+	}
+	return fail(p, p->line, "unknown section [%.64s] (expected [Interface], [Peer] or [Allow])",
+		    name);
 }
 
 static int parse_key_value(struct parse *p, char *line)
@@ -495,21 +538,23 @@ static int parse_key_value(struct parse *p, char *line)
 		name[n - 1] = '\0';
 	while (*value == ' ' || *value == '\t')
 		value++;
+	const struct key *elsewhere = NULL;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (strcasecmp(name, keys[i].name) != 0)
 			continue;
-		/* A key of both sections (Relay) is looked up in this one. */
-		if (keys[i].section != p->section && i + 1 < sizeof(keys) / sizeof(keys[0]) &&
-		    strcasecmp(name, keys[i + 1].name) == 0)
+		/* A key of several sections (Relay, ID) is looked up in this one. */
+		if (keys[i].section != p->section) {
+			if (!elsewhere)
+				elsewhere = &keys[i];
 			continue;
-		if (keys[i].section != p->section)
-			return fail(p, p->line, "%s: belongs in [%s], not [%s]", keys[i].name,
-				    keys[i].section == SECTION_PEER ? "Peer" : "Interface",
-				    p->section == SECTION_PEER ? "Peer" : "Interface");
+		}
 		if (!*value)
 			return fail(p, p->line, "%s: expected a value", keys[i].name);
 		return keys[i].parse(p, keys[i].name, value);
 	}
+	if (elsewhere)
+		return fail(p, p->line, "%s: belongs in [%s], not [%s]", elsewhere->name,
+			    section_name(elsewhere->section), section_name(p->section));
 	return fail(p, p->line, "unknown key '%.64s'", name);
 }
 
@@ -674,6 +719,14 @@ int config_merge(struct daemon_config *config, unsigned cli_set, const struct co
 		memcpy(config->peers, merged, sizeof(*merged) * nmerged);
 		config->npeers = nmerged;
 	}
+	/* The allow-list: the union; a file on reload starts again from the
+	 * command line's part. */
+	config->nallow = config->nallow_cli;
+	for (size_t i = 0; i < file->nallow; i++)
+		config_allow_add(config->allow, &config->nallow,
+				 sizeof(config->allow) / sizeof(config->allow[0]), &file->allow[i]);
+	if (file->set & CONFIG_ALLOW)
+		config->allow_on = true;
 	if (from_file & CONFIG_LISTEN) {
 		memcpy(config->listen, file->listen, sizeof(file->listen[0]) * file->nlisten);
 		config->nlisten = file->nlisten;
@@ -799,6 +852,17 @@ int config_parse_endpoint(const char *text, char *host, size_t host_cap, uint16_
 	host[host_len] = '\0';
 	*port = (uint16_t)value;
 	return 0;
+}
+
+int config_allow_add(struct iron_id *list, size_t *n, size_t cap, const struct iron_id *id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (id_equal(&list[i], id))
+			return 0;
+	if (*n == cap)
+		return -ENOSPC;
+	list[(*n)++] = *id;
+	return 1;
 }
 
 int config_parse_peer(const char *text, struct daemon_peer_config *out)

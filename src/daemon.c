@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "iron/addr.h"
+#include "iron/allow.h"
 #include "iron/cli.h"
 #include "iron/daemon_ctl.h"
 #include "iron/dataplane.h"
@@ -407,6 +408,49 @@ static void add_static_peers(struct daemon *d, const struct daemon_peer_config *
 	}
 }
 
+/* The inbound policy (README "Who can reach your node"): *out NULL when
+ * open, else the allow-list of the --allow and [Allow] IDs and the static
+ * peers. file: a file just reloaded, whose [Allow] and [Peer] replace the
+ * start-up file's (merged into cfg), or NULL at start. Returns 0 or
+ * -ENOMEM. */
+static int build_allow(const struct daemon_config *cfg, const struct config_file *file,
+		       struct allow_list **out)
+{
+	size_t nids = file ? cfg->nallow_cli : cfg->nallow;
+	bool on = file ? cfg->nallow_cli > 0 || (file->set & CONFIG_ALLOW) : cfg->allow_on;
+	size_t capacity = nids + cfg->npeers + (file ? file->nallow + file->npeers : 0);
+	struct allow_list *list;
+	int rc;
+
+	*out = NULL;
+	if (!on)
+		return 0;
+	rc = allow_list_new(capacity, &list);
+	if (rc < 0)
+		return rc;
+	/* Sized for every ID below, so no add can fail. */
+	for (size_t i = 0; i < nids; i++)
+		allow_list_add(list, &cfg->allow[i]);
+	for (size_t i = 0; i < cfg->npeers; i++)
+		if (!file || cfg->peers[i].from_cli)
+			allow_list_add(list, &cfg->peers[i].id);
+	for (size_t i = 0; file && i < file->nallow; i++)
+		allow_list_add(list, &file->allow[i]);
+	for (size_t i = 0; file && i < file->npeers; i++)
+		allow_list_add(list, &file->peers[i].id);
+	*out = list;
+	return 0;
+}
+
+static void describe_allow(const struct allow_list *list, char *out, size_t cap)
+{
+	if (!list)
+		snprintf(out, cap, "open (any node may connect)");
+	else
+		snprintf(out, cap, "allow-list (%zu node%s)", allow_list_count(list),
+			 allow_list_count(list) == 1 ? "" : "s");
+}
+
 /* The relay map: the command line's, else the config file's (file may be
  * NULL: the merged configuration holds it), else n0's. Returns how many
  * URLs went into urls. */
@@ -483,13 +527,24 @@ static void on_reload(void *user)
 		free(file);
 		return;
 	}
+	struct allow_list *allow;
+	char inbound[64];
+	if (build_allow(cfg, file, &allow) < 0) {
+		log_warn("SIGHUP: out of memory; keeping the old configuration");
+		free(file);
+		return;
+	}
 	daemon_apply_log_settings(cfg, file);
 	add_static_peers(d, cfg->peers, cfg->npeers); /* the command line's */
 	add_static_peers(d, file->peers, file->npeers);
 	reload_relays(d, file);
+	/* Last: peers removed from the allow-list lose their connections. */
+	describe_allow(allow, inbound, sizeof(inbound));
+	peer_table_set_allow(d->peers, allow, now_ns());
 	free(d->reload_file);
 	d->reload_file = file;
-	log_info("SIGHUP: reloaded %s (%zu peers)", cfg->config_path, file->npeers);
+	log_info("SIGHUP: reloaded %s (%zu peers; inbound: %s)", cfg->config_path, file->npeers,
+		 inbound);
 }
 
 /* ---- shutdown ---- */
@@ -596,6 +651,8 @@ static void print_identity(const struct daemon *d)
 	printf("  dns              127.0.0.1:%u, [::1]:%u, [fd69:726f:0:1::53]:53\n",
 	       d->config->dns_port, d->config->dns_port);
 	printf("  control          %s\n", d->ctl_path);
+	describe_allow(peer_table_allow(d->peers), where, sizeof(where));
+	printf("  inbound          %s\n", where);
 	fflush(stdout);
 }
 
@@ -734,6 +791,13 @@ static int start_network(struct daemon *d)
 		}
 	}
 	add_static_peers(d, cfg->peers, cfg->npeers);
+	struct allow_list *allow;
+	rc = build_allow(cfg, NULL, &allow);
+	if (rc < 0) {
+		cli_error("serve: out of memory");
+		return rc;
+	}
+	peer_table_set_allow(d->peers, allow, now_ns());
 	const struct dns_server_config dc = {
 	    .loop = &d->loop,
 	    .port = (uint16_t)cfg->dns_port,

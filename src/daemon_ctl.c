@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "iron/addr.h"
+#include "iron/allow.h"
 #include "iron/log.h"
 #include "iron/version.h"
 
@@ -332,6 +333,20 @@ out:
 	free(page.ids);
 }
 
+/* Who may connect in: open, or an allow-list, and what it refused. */
+static void reply_inbound(struct daemon_ctl *c, struct ctl_reply *reply)
+{
+	const struct allow_list *allow = peer_table_allow(c->peers);
+	struct peer_table_stats table;
+	peer_table_get_stats(c->peers, &table);
+	ctl_reply_begin_object(reply, "inbound");
+	ctl_reply_string(reply, "policy", allow ? "allow-list" : "open");
+	ctl_reply_uint(reply, "allowed", allow ? allow_list_count(allow) : 0);
+	ctl_reply_uint(reply, "refused", table.refused);
+	ctl_reply_uint(reply, "revoked", table.revoked);
+	ctl_reply_end_object(reply);
+}
+
 static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 			 struct ctl_reply *reply)
 {
@@ -413,6 +428,7 @@ static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 	ctl_reply_uint(reply, "entries", registry_count(c->registry));
 	ctl_reply_uint(reply, "capacity", REGISTRY_DEFAULT_CAPACITY);
 	ctl_reply_end_object(reply);
+	reply_inbound(c, reply);
 
 	struct dns_server_stats dns;
 	struct tun_device_stats tun;

@@ -114,6 +114,8 @@ struct peer_table {
 	/* This node's candidates message (empty: none known). */
 	uint8_t candidates[3 + PUNCH_MAX_CANDIDATES * 20];
 	size_t candidates_len;
+	/* The inbound allow-list; NULL: open to every node. */
+	struct allow_list *allow;
 };
 
 static unsigned bucket_of(const struct iron_id *id)
@@ -695,6 +697,39 @@ void peer_table_set_candidates(struct peer_table *table, const struct punch_cand
 			send_candidates(table, p->conns[i]);
 }
 
+/* A connection of ours to the peer is open or being dialled. */
+static bool has_own_dial(const struct peer *p)
+{
+	if ((p->conn && quic_conn_is_client(p->conn)) || p->race)
+		return true;
+	for (unsigned i = 0; i < p->nlive; i++)
+		if (quic_conn_is_client(p->conns[i]))
+			return true;
+	return false;
+}
+
+/* Whether the node may hold a connection it dialled to us (the policy of
+ * peer_table_set_allow()). */
+static bool admitted(const struct peer_table *table, const struct iron_id *id)
+{
+	const struct peer *p;
+	if (!table->allow || allow_list_contains(table->allow, id))
+		return true;
+	p = peer_find(table, id);
+	return p && has_own_dial(p);
+}
+
+/* Inside the TLS handshake of an accepted connection: only counts, the
+ * endpoint logs the refusal (rate-limited, with the node's ID). */
+static bool on_admit(void *user, const struct iron_id *peer)
+{
+	struct peer_table *table = user;
+	if (admitted(table, peer))
+		return true;
+	table->stats.refused++;
+	return false;
+}
+
 static int on_established(void *user, struct quic_conn *conn)
 {
 	struct peer_table *table = user;
@@ -845,7 +880,8 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 		if (p->backoff > PEER_BACKOFF_MAX)
 			p->backoff = PEER_BACKOFF_MAX;
 		p->retry_at = now + p->backoff;
-		log_warn("connection to %s failed: %s (retry in %llu ms)", name, reason,
+		log_warn("connection to %s failed: %s (retry in %llu ms)", name,
+			 error == -EACCES ? "refused: this node is not on its allow-list" : reason,
 			 (unsigned long long)(p->backoff / 1000000));
 		pending_drain(table, p, now, true);
 		if (table->cb.dial_failed)
@@ -940,6 +976,7 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	    .closed = on_closed,
 	    .path_validated = on_path_validated,
 	    .control = on_control,
+	    .admit = on_admit,
 	};
 	int rc = quic_endpoint_new(&qc, &qcb, &table->quic);
 	if (rc < 0) {
@@ -957,6 +994,7 @@ void peer_table_del(struct peer_table *table)
 	quic_endpoint_del(table->quic);
 	while (!LIST_EMPTY(&table->all))
 		peer_free(LIST_FIRST(&table->all));
+	allow_list_del(table->allow);
 	free(table);
 }
 
@@ -1140,6 +1178,36 @@ void peer_table_timer(struct peer_table *table, uint64_t now)
 		housekeeping(table, now);
 		table->next_tick = now + PEER_TICK_NS;
 	}
+}
+
+/* A new allow-list: an accepted connection of a node it does not admit
+ * goes, as WireGuard drops a removed peer (OpenSSH would keep the
+ * session; for a network-wide door, closing is the safer choice). */
+static void revoke_if_refused(void *ctx, struct quic_conn *conn)
+{
+	struct peer_table *table = ctx;
+	const struct iron_id *id = quic_conn_peer(conn);
+	char name[IRON_ID_BASE32_LEN + 1];
+	if (quic_conn_is_client(conn) || admitted(table, id))
+		return;
+	id_to_base32(id, name);
+	log_info("closing the connection of %s: not on the allow-list any more", name);
+	table->stats.revoked++;
+	quic_conn_close(conn, 0, table->now);
+}
+
+void peer_table_set_allow(struct peer_table *table, struct allow_list *list, uint64_t now)
+{
+	table->now = now;
+	allow_list_del(table->allow);
+	table->allow = list;
+	if (list)
+		quic_endpoint_foreach(table->quic, revoke_if_refused, table);
+}
+
+const struct allow_list *peer_table_allow(const struct peer_table *table)
+{
+	return table->allow;
 }
 
 void peer_table_shutdown(struct peer_table *table, uint64_t now)

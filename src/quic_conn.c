@@ -867,7 +867,9 @@ static void conn_fail(struct quic_conn *qc, int liberr, uint64_t now)
 		/* A failed handshake, unless the peer closed deliberately. */
 		if (!qc->established && !qc->stateless_reset &&
 		    ccerr.type != NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION)
-			error = -EPROTO;
+			error = ccerr.error_code == (NGTCP2_CRYPTO_ERROR | TLS_ALERT_ACCESS_DENIED)
+				    ? -EACCES
+				    : -EPROTO;
 		break;
 	}
 	case NGTCP2_ERR_CRYPTO:
@@ -879,7 +881,9 @@ static void conn_fail(struct quic_conn *qc, int liberr, uint64_t now)
 		}
 		snprintf(reason, sizeof(reason), "handshake failed: %s", why);
 		qc->close_kind = QUIC_CLOSE_TRANSPORT;
-		qc->close_code = NGTCP2_CRYPTO_ERROR | ngtcp2_conn_get_tls_alert(qc->conn);
+		qc->close_code =
+		    NGTCP2_CRYPTO_ERROR | (error == -EACCES ? TLS_ALERT_ACCESS_DENIED
+							    : ngtcp2_conn_get_tls_alert(qc->conn));
 		break;
 	case NGTCP2_ERR_IDLE_CLOSE:
 		send_close = false;
@@ -1354,6 +1358,8 @@ struct quic_conn *quic_conn_accept(struct quic_endpoint *ep, const struct sockad
 		goto fail;
 	}
 	tp.user_data = qc;
+	tp.admit = ep->cb.admit;
+	tp.admit_user = ep->cb.user;
 	if (tls_session_new(ep->tls, &tp, &qc->tls) < 0)
 		goto fail;
 	ngtcp2_conn_set_tls_native_handle(qc->conn, tls_session_native_handle(qc->tls));

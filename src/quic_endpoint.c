@@ -491,6 +491,17 @@ void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
 	quic_endpoint_flush(ep, now_ns);
 }
 
+void quic_endpoint_foreach(struct quic_endpoint *ep, void (*fn)(void *ctx, struct quic_conn *conn),
+			   void *ctx)
+{
+	struct quic_conn *next;
+	for (struct quic_conn *qc = ep->conns; qc; qc = next) {
+		next = qc->next;
+		if (qc->announced && !qc->finishing)
+			fn(ctx, qc);
+	}
+}
+
 void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns)
 {
 	for (struct quic_conn *qc = ep->conns; qc; qc = qc->next)

@@ -49,8 +49,11 @@ struct tls_session {
 	bool peer_verified;
 	struct iron_id expected_peer;
 	struct iron_id peer;
+	bool (*admit)(void *admit_user, const struct iron_id *peer);
+	void *admit_user;
 	const char *failure;
 	int failure_error;
+	char failure_text[IRON_ID_BASE32_LEN + 32];
 };
 
 static const char *const alpn_names[] = {
@@ -121,6 +124,13 @@ static int verify_peer(gnutls_session_t session)
 		/* EncryptedExtensions came before the Certificate. */
 		if (gnutls_alpn_get_selected_protocol(session, &proto) < 0)
 			return fail(ts, "server selected no application protocol", -EPROTO);
+	} else if (ts->admit && !ts->admit(ts->admit_user, &id)) {
+		/* The reason names the key, so the operator can add it. */
+		char name[IRON_ID_BASE32_LEN + 1];
+		id_to_base32(&id, name);
+		snprintf(ts->failure_text, sizeof(ts->failure_text), "%s is not on the allow-list",
+			 name);
+		return fail(ts, ts->failure_text, -EACCES);
 	}
 	ts->peer = id;
 	ts->peer_verified = true;
@@ -283,6 +293,10 @@ int tls_session_new(struct tls_context *ctx, const struct tls_session_params *pa
 	if (!ts)
 		return -ENOMEM;
 	ts->is_client = params->is_client;
+	if (!params->is_client) {
+		ts->admit = params->admit;
+		ts->admit_user = params->admit_user;
+	}
 	ts->conn_ref.get_conn = params->get_conn;
 	ts->conn_ref.user_data = params->user_data;
 	flags |= params->is_client ? GNUTLS_CLIENT : GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET;

@@ -18,18 +18,25 @@
  *     ID = <node ID: base32, hex or domain form>
  *     Endpoint = 192.0.2.1:4766   # or [2001:db8::1]:4766 or host.example:4766
  *
+ *     [Allow]                  # inbound allow-list: its presence closes the
+ *     ID = <node ID>           # node to all but these IDs and the [Peer]s;
+ *                              # ID repeatable, the section too
+ *
  * Section and key names are case-insensitive; values are not. Whitespace
  * around names and values is ignored, CRLF line ends are accepted, a UTF-8
  * byte order mark at the start is skipped. Unknown sections and keys,
  * singular keys given twice, a second [Interface], a [Peer] without ID or
- * Endpoint and the same peer ID twice are errors. A file is at most
- * CONFIG_MAX_SIZE bytes and a line at most CONFIG_LINE_MAX characters.
+ * Endpoint, the same peer ID twice and the same allowed ID twice are
+ * errors. A file is at most CONFIG_MAX_SIZE bytes and a line at most
+ * CONFIG_LINE_MAX characters.
  *
  * Precedence, applied by config_merge(): a setting given on the command
  * line wins over the file. Peers are the union: command-line --peer entries
  * are added to the file's [Peer] list (a --peer with an ID the file also
  * lists replaces that entry's endpoint). --listen and --dns-upstream, when
- * given at all, replace the file's Listen and DnsUpstream lists. */
+ * given at all, replace the file's Listen and DnsUpstream lists. The
+ * allow-list is the union of --allow and [Allow]; the policy is on when
+ * either is given (an empty [Allow] admits only the static peers). */
 #ifndef IRON_CONFIG_H
 #define IRON_CONFIG_H
 
@@ -51,12 +58,14 @@
 #define DAEMON_MAX_RELAYS    8
 #define DAEMON_URL_MAX	     256
 #define DAEMON_MAX_STUN	     8
+#define DAEMON_MAX_ALLOW     1024 /* --allow IDs; [Allow] IDs of a file */
 
 struct daemon_peer_config {
 	struct iron_id id;
 	char host[DAEMON_HOST_MAX]; /* numeric address or name; "" when none */
 	uint16_t port;
 	char relay[DAEMON_URL_MAX]; /* the peer's relay URL; "" when none */
+	bool from_cli;		    /* a --peer (kept across reloads), not the file's */
 };
 
 struct daemon_config {
@@ -99,6 +108,13 @@ struct daemon_config {
 	size_t nstun;
 	bool stun_set;
 	bool no_port_mapping; /* --no-port-mapping, PortMapping = false */
+	/* The inbound allow-list: the --allow IDs (the first nallow_cli,
+	 * kept across reloads), then the file's [Allow] IDs not among them.
+	 * allow_on: --allow or [Allow] was given; off, every node may
+	 * connect. */
+	struct iron_id allow[2 * DAEMON_MAX_ALLOW];
+	size_t nallow, nallow_cli;
+	bool allow_on;
 };
 
 /* iroh's N0 preset: where records are published and looked up. */
@@ -133,11 +149,12 @@ enum config_setting {
 	CONFIG_LAN_DISCOVERY = 1u << 13,
 	CONFIG_STUN = 1u << 14,
 	CONFIG_PORT_MAPPING = 1u << 15,
+	CONFIG_ALLOW = 1u << 16, /* an [Allow] section, --allow */
 };
 
 /* A parsed file: the values, and which of them the file gave. A plain
- * value type, but large (about 80 KiB, mostly the peer list): keep it in
- * static or heap storage rather than on a small stack. */
+ * value type, but large (about 110 KiB, mostly the peer and allow lists):
+ * keep it in static or heap storage rather than on a small stack. */
 struct config_file {
 	unsigned set; /* enum config_setting bits */
 	char tun_name[CONFIG_TUN_NAME_MAX + 1];
@@ -161,6 +178,8 @@ struct config_file {
 	char stun[DAEMON_MAX_STUN][DAEMON_HOST_MAX];
 	size_t nstun; /* 0 with CONFIG_STUN set: Stun = none */
 	bool no_port_mapping;
+	struct iron_id allow[DAEMON_MAX_ALLOW]; /* [Allow] IDs; CONFIG_ALLOW: a section */
+	size_t nallow;
 };
 
 /* Where and why parsing failed. line is 1-based, 0 for errors about the
@@ -186,8 +205,10 @@ int config_load(const char *path, struct config_file *out, struct config_error *
  * defaults and the command-line values. cli_set has the enum config_setting
  * bit of every setting the command line gave; those keep their command-line
  * value, every other setting the file gave replaces the default. Peers are
- * merged as described at the top. String fields of *config end up pointing
- * into *file, which must outlive *config. CONFIG_LOG_* and CONFIG_STATE_DIR
+ * merged as described at the top, and so is the allow-list (the file's
+ * [Allow] IDs are appended after the command line's, without repeats;
+ * allow_on is set when the file has [Allow]). String fields of *config
+ * end up pointing into *file, which must outlive *config. CONFIG_LOG_* and CONFIG_STATE_DIR
  * are not part of struct daemon_config except state_dir; see
  * config_log_settings() for the log settings. Returns 0, or -ENOSPC (and
  * *config unchanged) when the merged peer list exceeds DAEMON_MAX_PEERS. */
@@ -205,6 +226,10 @@ void config_log_settings(const struct config_file *file, int cli_level, const ch
  * address or a DNS name, and PORT is 1..65535. The host is stored without
  * brackets. Returns 0 or -EINVAL. */
 int config_parse_endpoint(const char *text, char *host, size_t host_cap, uint16_t *port);
+
+/* Adds id to list (of *n entries, room for cap) unless it is there.
+ * Returns 1 when added, 0 when already there, -ENOSPC when full. */
+int config_allow_add(struct iron_id *list, size_t *n, size_t cap, const struct iron_id *id);
 
 /* Parses "ID@HOST:PORT" or "ID@RELAY-URL" (the --peer forms; ID in any
  * encoding; the URL http:// or https://) into *out. Returns 0 or -EINVAL. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "iron/allow.h"
 #include "iron/id.h"
 #include "iron/identity.h"
 #include "iron/netaddr.h"
@@ -145,6 +146,23 @@ uint64_t peer_table_next_expiry(const struct peer_table *table);
 /* Runs QUIC timers and the table's own housekeeping. */
 void peer_table_timer(struct peer_table *table, uint64_t now);
 
+/* The inbound policy (README "Who can reach your node"). list NULL: open,
+ * every node may connect (the default, as the original). Else only the
+ * nodes in list may complete a handshake with this node, and also, as
+ * through a stateful firewall, a node this one has dialled (a connection
+ * of ours to it, established or handshaking, is open): it may answer on a
+ * connection of its own, as iron/packet/0 peers must. A refused node never
+ * gets past the TLS handshake (alert access_denied) and is counted in
+ * stats.refused. Connections we dialled are never refused: outbound
+ * traffic is not filtered. Accepted connections of nodes the new policy
+ * no longer admits are closed at once (counted in stats.revoked). Takes
+ * ownership of list, frees the previous one. */
+void peer_table_set_allow(struct peer_table *table, struct allow_list *list, uint64_t now);
+
+/* The policy in force: NULL when open, else the list (borrowed, valid
+ * until the next peer_table_set_allow()). */
+const struct allow_list *peer_table_allow(const struct peer_table *table);
+
 /* Closes every connection with CONNECTION_CLOSE (at shutdown). */
 void peer_table_shutdown(struct peer_table *table, uint64_t now);
 
@@ -190,6 +208,8 @@ struct peer_table_stats {
 	uint64_t candidates_sent;   /* candidates messages sent */
 	uint64_t candidates_received;
 	uint64_t probes_sent; /* hole-punching probes */
+	uint64_t refused;     /* inbound handshakes refused by the allow-list */
+	uint64_t revoked;     /* accepted connections closed by a new allow-list */
 };
 void peer_table_get_stats(const struct peer_table *table, struct peer_table_stats *out);
 

@@ -60,7 +60,9 @@ enum quic_cc { QUIC_CC_CUBIC, QUIC_CC_BBR, QUIC_CC_RENO };
 /* Error codes of the closed callback besides 0 (closed by us):
  * -ECONNRESET closed or reset by the peer; -ETIMEDOUT idle or handshake
  * timeout; -EKEYREJECTED the peer's key was not the one dialled or not an
- * acceptable key; -EPROTO handshake or protocol failure; -ENOMEM. */
+ * acceptable key; -EACCES the peer refused our key (TLS alert
+ * access_denied: we are not on its allow-list); -EPROTO handshake or
+ * protocol failure; -ENOMEM. */
 
 struct quic_callbacks {
 	void *user;
@@ -95,6 +97,14 @@ struct quic_callbacks {
 	/* A control message (quic_conn_send_control()) arrived on an
 	 * iron/packet/1 connection. May be NULL (ignored). */
 	void (*control)(void *user, struct quic_conn *conn, const uint8_t *data, size_t len);
+	/* Access control on accepted connections: asked during the handshake,
+	 * once the client has proved it holds the key of peer; false refuses
+	 * it with the TLS alert access_denied, so the connection is never
+	 * established (the refusal is logged like other refused clients). It
+	 * runs inside the TLS stack: it may only look at the caller's own
+	 * state, and must call nothing of this interface. May be NULL: every
+	 * key is admitted. */
+	bool (*admit)(void *user, const struct iron_id *peer);
 };
 
 struct quic_config {
@@ -181,6 +191,12 @@ void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns);
  * learns at once. The frame is written and the closed callback (error 0)
  * called at the next flush. */
 void quic_conn_close(struct quic_conn *conn, uint64_t app_error_code, uint64_t now_ns);
+
+/* Calls fn for every connection the user has (dialled ones, and accepted
+ * ones once established). fn may quic_conn_close() the connection it is
+ * given (carried out at the next flush); it must not dial. */
+void quic_endpoint_foreach(struct quic_endpoint *ep, void (*fn)(void *ctx, struct quic_conn *conn),
+			   void *ctx);
 
 /* Closes every connection as quic_conn_close(conn, 0) does, and flushes
  * (shutdown). */

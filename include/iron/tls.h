@@ -9,9 +9,10 @@
  * The peer check runs inside the handshake: the peer must present exactly
  * one Ed25519 raw public key; a client also requires it to be the node ID it
  * dialled and an application protocol to have been selected; a server
- * requires a client key and selects iron/packet/1 over iron/packet/0. A
- * failed check aborts the handshake with a TLS alert, and
- * tls_session_failure() says why. */
+ * requires a client key, selects iron/packet/1 over iron/packet/0 and,
+ * when given an admission check, refuses a client key that the check
+ * rejects (the inbound allow-list). A failed check aborts the handshake
+ * with a TLS alert, and tls_session_failure() says why. */
 #ifndef IRON_TLS_H
 #define IRON_TLS_H
 
@@ -57,6 +58,12 @@ struct tls_session_params {
 	/* Client: one more protocol name offered after those, or NULL (tests
 	 * use it to offer a protocol the server does not know). */
 	const char *extra_alpn;
+	/* Server: asked about the client's key once the client has proved
+	 * that it holds it (after CertificateVerify); false refuses the
+	 * client, whose handshake then never completes. NULL: every key
+	 * is admitted. */
+	bool (*admit)(void *admit_user, const struct iron_id *peer);
+	void *admit_user;
 	/* ngtcp2's way back from the TLS session to the connection:
 	 * get_conn(conn_ref) must return the ngtcp2_conn, and
 	 * conn_ref->user_data is user_data. */
@@ -84,9 +91,16 @@ const struct iron_id *tls_session_peer(const struct tls_session *session);
 enum tls_alpn tls_session_alpn(const struct tls_session *session);
 
 /* Why our side aborted the handshake ("peer key mismatch", "no common
- * application protocol", ...), or NULL when it did not. *error (may be NULL)
- * gets -EKEYREJECTED for an unacceptable peer key, -EPROTO otherwise. */
+ * application protocol", "<base32 ID> is not on the allow-list", ...), or
+ * NULL when it did not; valid as long as the session. *error (may be NULL)
+ * gets -EACCES for a key the admission check refused (send
+ * TLS_ALERT_ACCESS_DENIED then), -EKEYREJECTED for an unacceptable peer
+ * key, -EPROTO otherwise. */
 const char *tls_session_failure(const struct tls_session *session, int *error);
+
+/* TLS alert access_denied (RFC 8446 §6.2): a valid key, refused by access
+ * control. GnuTLS maps no error code to it, so QUIC sends it by hand. */
+#define TLS_ALERT_ACCESS_DENIED 49
 
 /* The name of a TLS alert ("bad certificate"), for log lines and reasons. */
 const char *tls_alert_name(uint8_t alert);

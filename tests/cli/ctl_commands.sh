@@ -109,6 +109,7 @@ STATUS = {"ok": True, "version": "0.1.0+test", "pid": 4242, "uptime_s": 3723.5,
           "tun": {"name": "iron0", "mtu": 1420}, "listen": ["[::]:4766", "0.0.0.0:4767"],
           "dns": ["127.0.0.1:5333", "[::1]:5333", "[fd69:726f:0:1::53]:53"], "relay": None,
           "registry": {"entries": 3, "capacity": 4096},
+          "inbound": {"policy": "allow-list", "allowed": 3, "refused": 12, "revoked": 0},
           "counters": {"tun_rx": 1, "tun_tx": 2}, "peers": PEERS}
 json.dump(STATUS, open(log + ".status", "w"))
 logf = open(log, "a")
@@ -197,6 +198,7 @@ line "listen    [::]:4766, 0.0.0.0:4767" "status listen"
 line "dns       127.0.0.1:5333, [::1]:5333, [fd69:726f:0:1::53]:53" "status dns"
 line "relay     none" "status relay"
 line "registry  3 of 4096 entries" "status registry"
+line "inbound   allow-list of 3 nodes, 12 refused" "status inbound"
 line "daemon    iron 0.1.0+test, pid 4242" "status daemon"
 line "peers     3 known, 2 connected" "status peers"
 # The table: a header and one row per peer, columns aligned.

@@ -24,12 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (file.npeers > DAEMON_MAX_PEERS || file.nlisten > DAEMON_MAX_LISTEN ||
-	    file.nupstream > DAEMON_MAX_UPSTREAMS)
+	    file.nupstream > DAEMON_MAX_UPSTREAMS || file.nallow > DAEMON_MAX_ALLOW)
 		abort();
 	memset(&config, 0, sizeof(config));
 	config.tun_name = "iron0";
 	if (config_merge(&config, (unsigned)size & 0x3ff, &file) == 0 &&
-	    config.npeers > DAEMON_MAX_PEERS)
+	    (config.npeers > DAEMON_MAX_PEERS || config.nallow != file.nallow ||
+	     config.allow_on != ((file.set & CONFIG_ALLOW) != 0)))
 		abort();
 	config_log_settings(&file, -1, NULL, &level, &filter);
 	if (filter && log_configure(level, filter) != 0)

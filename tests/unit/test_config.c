@@ -19,7 +19,7 @@
 static const char kat_hex[] = "197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d61";
 static const char kat_b32[] = "df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq";
 
-/* Large values live in static storage (struct config_file is ~80 KiB). */
+/* Large values live in static storage (struct config_file is ~110 KiB). */
 static struct config_file file;
 static struct config_error err;
 static char other_b32[IRON_ID_BASE32_LEN + 1];
@@ -231,7 +231,7 @@ static void test_errors(void)
 	    {"[Interface]\nMTU = 1300\n[Interface]\n", 3,
 	     "line 3: [Interface]: given twice (first on line 1)"},
 	    {"[Interfaces]\n", 1,
-	     "line 1: unknown section [Interfaces] (expected [Interface] or [Peer])"},
+	     "line 1: unknown section [Interfaces] (expected [Interface], [Peer] or [Allow])"},
 	    {"[Peer\n", 1, "line 1: expected ']' at the end of the section header"},
 	    {"MTU 1300\n", 1, "line 1: expected 'Key = Value' or a [Section] header"},
 	    {"= 1300\n", 1, "line 1: expected 'Key = Value' or a [Section] header"},
@@ -505,6 +505,120 @@ static void test_merge(void)
 	CHECK_STR(config.peers[5].host, "x");
 }
 
+/* [Allow]: IDs in every form, the section alone turning the policy on,
+ * the errors, the limit, and the union with --allow in config_merge(). */
+static void test_allow(void)
+{
+	static struct daemon_config config;
+	char buf[1024];
+
+	CHECK_INT(parse("MTU = 1300\n"), 0);
+	CHECK((file.set & CONFIG_ALLOW) == 0);
+	CHECK_INT(parse("[Allow]\n"), 0);
+	CHECK((file.set & CONFIG_ALLOW) != 0);
+	CHECK_INT(file.nallow, 0);
+	snprintf(buf, sizeof(buf),
+		 "[allow]\nid = %s\n[Peer]\nID = %s\nEndpoint = 1.2.3.4:5\n[ Allow ]\n"
+		 "ID = %s.iron\n",
+		 kat_hex, kat_b32, other_b32);
+	CHECK_INT(parse(buf), 0);
+	CHECK_INT(file.nallow, 2);
+	CHECK(id_equal(&file.allow[0], &kat_id));
+	CHECK(id_equal(&file.allow[1], &other_id));
+	CHECK_INT(file.npeers, 1);
+
+	static const struct {
+		const char *text;
+		unsigned line;
+		const char *message;
+	} cases[] = {
+	    {"[Allow]\nID = nope\n", 2,
+	     "line 2: ID: not a node ID (expected 52 base32 characters, 64 hex digits or "
+	     "<base32>.iron)"},
+	    {"[Allow]\nID = df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq\n\n[Allow]\n"
+	     "ID = 197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d61\n",
+	     5, "line 5: ID: this node is already allowed on line 2"},
+	    {"[Allow]\nEndpoint = 1.2.3.4:5\n", 2,
+	     "line 2: Endpoint: belongs in [Peer], not [Allow]"},
+	    {"[Allow]\nMTU = 1300\n", 2, "line 2: MTU: belongs in [Interface], not [Allow]"},
+	    {"[Allow]\nRelay = https://relay.example\n", 2,
+	     "line 2: Relay: belongs in [Interface], not [Allow]"},
+	    {"[Allow]\nID =\n", 2, "line 2: ID: expected a value"},
+	    {"[Allow]\nColour = blue\n", 2, "line 2: unknown key 'Colour'"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = parse(cases[i].text);
+		CHECK_INT(rc, -EINVAL);
+		CHECK_INT(err.line, cases[i].line);
+		CHECK_STR(err.message, cases[i].message);
+	}
+
+	/* At most DAEMON_MAX_ALLOW IDs in a file. */
+	size_t cap = (size_t)(DAEMON_MAX_ALLOW + 2) * (IRON_ID_BASE32_LEN + 6) + 16, len = 0;
+	char *big = malloc(cap);
+	CHECK(big != NULL);
+	if (big) {
+		len += (size_t)snprintf(big + len, cap - len, "[Allow]\n");
+		for (size_t i = 0; i <= DAEMON_MAX_ALLOW; i++) {
+			unsigned char pk[32], sk[64];
+			struct iron_id id;
+			char b32[IRON_ID_BASE32_LEN + 1];
+			crypto_sign_keypair(pk, sk);
+			memcpy(id.bytes, pk, 32);
+			id_to_base32(&id, b32);
+			len += (size_t)snprintf(big + len, cap - len, "ID=%s\n", b32);
+		}
+		CHECK(len <= CONFIG_MAX_SIZE);
+		CHECK_INT(config_parse(big, len, &file, &err), -EINVAL);
+		CHECK_INT(err.line, DAEMON_MAX_ALLOW + 2);
+		CHECK_STR(err.message, "line 1026: ID: at most 1024 allowed nodes");
+		free(big);
+	}
+
+	/* Merge: the union of --allow and [Allow], the command line's first;
+	 * --peer entries keep their mark, the file's do not get it. */
+	snprintf(buf, sizeof(buf), "[Allow]\nID = %s\nID = %s\n[Peer]\nID = %s\nRelay = %s\n",
+		 other_b32, kat_b32, other_b32, "https://relay.example");
+	CHECK_INT(parse(buf), 0);
+	memset(&config, 0, sizeof(config));
+	config.allow[0] = kat_id;
+	config.nallow = config.nallow_cli = 1;
+	config.allow_on = true;
+	CHECK_INT(
+	    config_parse_peer("df7wwi7bnsctfrvlza4pvtk6u6e34ddwwkjagnadtp5iwpjwrvqq@cli.example:7",
+			      &config.peers[0]),
+	    0);
+	config.peers[0].from_cli = true;
+	config.npeers = 1;
+	CHECK_INT(config_merge(&config, CONFIG_ALLOW | CONFIG_PEERS, &file), 0);
+	CHECK(config.allow_on);
+	CHECK_INT(config.nallow_cli, 1);
+	CHECK_INT(config.nallow, 2);
+	CHECK(id_equal(&config.allow[0], &kat_id));
+	CHECK(id_equal(&config.allow[1], &other_id));
+	CHECK_INT(config.npeers, 2);
+	CHECK(!config.peers[0].from_cli && id_equal(&config.peers[0].id, &other_id));
+	CHECK(config.peers[1].from_cli && id_equal(&config.peers[1].id, &kat_id));
+	CHECK_INT(config_allow_add(config.allow, &config.nallow, 2, &kat_id), 0);
+	CHECK_INT(config_allow_add(config.allow, &config.nallow, 2, &config.peers[0].id), 0);
+	struct iron_id third = kat_id;
+	third.bytes[0] ^= 1;
+	CHECK_INT(config_allow_add(config.allow, &config.nallow, 2, &third), -ENOSPC);
+	CHECK_INT(config_allow_add(config.allow, &config.nallow, 3, &third), 1);
+	CHECK_INT(config.nallow, 3);
+
+	/* A file with an empty [Allow] turns the policy on; none leaves it off. */
+	memset(&config, 0, sizeof(config));
+	CHECK_INT(parse("[Allow]\n"), 0);
+	CHECK_INT(config_merge(&config, 0, &file), 0);
+	CHECK(config.allow_on);
+	CHECK_INT(config.nallow, 0);
+	memset(&config, 0, sizeof(config));
+	CHECK_INT(parse("MTU = 1300\n"), 0);
+	CHECK_INT(config_merge(&config, 0, &file), 0);
+	CHECK(!config.allow_on);
+}
+
 static void test_log_settings(void)
 {
 	enum log_level level;
@@ -731,6 +845,7 @@ int main(void)
 	test_limits();
 	test_load();
 	test_merge();
+	test_allow();
 	test_log_settings();
 	test_endpoint_and_peer();
 	test_peer_id_forms();

@@ -2,7 +2,7 @@
  * peer tables in one process, datagrams carried by a queue with a fixed
  * latency, simulated time. Path choice and moving on after a failed dial,
  * the pending queue, backoff, the tie-break between simultaneous dials,
- * and the bounded candidate set. */
+ * the bounded candidate set, and the inbound allow-list. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "iron/addr.h"
+#include "iron/allow.h"
 #include "iron/identity.h"
 #include "iron/ipv6.h"
 #include "iron/peer.h"
@@ -96,7 +97,8 @@ static void on_dial_failed(void *user, const struct iron_id *peer)
 	n->dial_failed++;
 }
 
-static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
+/* alpns: what the node offers when it dials (QUIC_ALPN_FLAG bits), 0: both. */
+static void node_init_alpns(struct node *n, uint8_t seed_byte, const char *addr, unsigned alpns)
 {
 	uint8_t seed[IDENTITY_SEED_LEN];
 	memset(n, 0, sizeof(*n));
@@ -105,6 +107,7 @@ static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
 	CHECK_INT(netaddr_parse(addr, &n->addr), 0);
 	const struct peer_table_config config = {
 	    .identity = &n->identity,
+	    .client_alpns = alpns,
 	    .idle_close_ns = 120 * SEC,
 	    .keepalive_ns = 5 * SEC,
 	};
@@ -118,6 +121,11 @@ static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
 	    .dial_failed = on_dial_failed,
 	};
 	CHECK_INT(peer_table_new(&config, &callbacks, &n->table), 0);
+}
+
+static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
+{
+	node_init_alpns(n, seed_byte, addr, 0);
 }
 
 static void node_free(struct node *n)
@@ -436,6 +444,120 @@ static void test_candidate_bounds(void)
 	reset();
 }
 
+/* Sends one echo request from one node to another and runs the network
+ * for a while. */
+static void send_echo(struct node *from, struct node *to, uint16_t seq, uint64_t run_for)
+{
+	uint8_t pkt[200];
+	size_t n = echo(from, to, seq, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(from->table, &to->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + run_for);
+}
+
+static struct allow_list *allow_only(const struct node *n)
+{
+	struct allow_list *list = NULL;
+	CHECK_INT(allow_list_new(4, &list), 0);
+	if (list && n)
+		CHECK_INT(allow_list_add(list, &n->identity.id), 0);
+	return list;
+}
+
+/* A admits only B: B gets in; C's handshake is refused at once (counted,
+ * and A never learns of C); A may still dial C, and C answers on that
+ * connection. A new list that admits C and not B closes B's connection
+ * and refuses B's next dial; an open policy lets B in again. */
+static void test_allow_list(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1], *c = &nodes[2];
+	struct peer_table_stats st;
+	struct peer_info info;
+
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	node_init(c, 3, "10.0.0.3:4766");
+	CHECK(peer_table_allow(a->table) == NULL); /* open by default */
+	struct allow_list *list = allow_only(b);
+	peer_table_set_allow(a->table, list, now);
+	CHECK(peer_table_allow(a->table) == list);
+	CHECK_INT(
+	    peer_table_add_path(b->table, &a->identity.id, &a->addr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	CHECK_INT(
+	    peer_table_add_path(c->table, &a->identity.id, &a->addr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+
+	send_echo(b, a, 1, 1 * SEC);
+	CHECK_INT(a->delivered, 1);
+	send_echo(c, a, 1, 1 * SEC);
+	CHECK_INT(a->delivered, 1);
+	CHECK_INT(c->dial_failed, 1); /* told by A's alert within the second */
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.refused, 1);
+	CHECK_INT(st.revoked, 0);
+	CHECK_INT(peer_table_get(a->table, &c->identity.id, &info), -ENOENT);
+
+	/* Outbound is not filtered, and the peer dialled answers on it. */
+	CHECK_INT(peer_table_add_path(a->table, &c->identity.id, &c->addr.sa,
+				      PEER_SOURCE_DISCOVERED, 60 * SEC, now),
+		  0);
+	send_echo(a, c, 2, 1 * SEC);
+	CHECK_INT(c->delivered, 1);
+	send_echo(c, a, 3, 1 * SEC);
+	CHECK_INT(a->delivered, 2);
+
+	/* The list changes: B's accepted connection goes at once. */
+	peer_table_set_allow(a->table, allow_only(c), now);
+	run(now + 1 * SEC);
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.revoked, 1);
+	CHECK_INT(peer_table_get(b->table, &a->identity.id, &info), 0);
+	CHECK(!info.connected);
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
+	CHECK(!info.connected);
+	unsigned failed_before = b->dial_failed;
+	send_echo(b, a, 4, 1 * SEC);
+	CHECK_INT(a->delivered, 2);
+	CHECK_INT(b->dial_failed, failed_before + 1);
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.refused, 2);
+	/* A's own connection to C was not touched. */
+	CHECK_INT(peer_table_get(a->table, &c->identity.id, &info), 0);
+	CHECK(info.connected);
+
+	/* Open again: B's next dial (after its backoff) gets in. */
+	peer_table_set_allow(a->table, NULL, now);
+	CHECK(peer_table_allow(a->table) == NULL);
+	run(now + 5 * SEC);
+	send_echo(b, a, 5, 1 * SEC);
+	CHECK_INT(a->delivered, 3);
+	reset();
+}
+
+/* The reply half of the stateful rule: A (closed to everyone) dials C
+ * offering only iron/packet/0, on which only the dialler sends, so C must
+ * answer on a connection of its own: admitted while A's is open. */
+static void test_allow_reply(void)
+{
+	struct node *a = &nodes[0], *c = &nodes[2];
+	struct peer_table_stats st;
+
+	node_init_alpns(a, 1, "10.0.0.1:4766", QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0));
+	node_init(c, 3, "10.0.0.3:4766");
+	peer_table_set_allow(a->table, allow_only(NULL), now);
+	CHECK_INT(peer_table_add_path(a->table, &c->identity.id, &c->addr.sa,
+				      PEER_SOURCE_DISCOVERED, 60 * SEC, now),
+		  0);
+	send_echo(a, c, 1, 1 * SEC);
+	CHECK_INT(c->delivered, 1);
+	send_echo(c, a, 2, 1 * SEC);
+	CHECK_INT(a->delivered, 1);
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.refused, 0);
+	reset();
+}
+
 int main(void)
 {
 	queue = calloc(QUEUE_MAX, sizeof(*queue));
@@ -445,6 +567,8 @@ int main(void)
 	test_pending_queue_and_backoff();
 	test_tie_break();
 	test_candidate_bounds();
+	test_allow_list();
+	test_allow_reply();
 	free(queue);
 	return check_done();
 }

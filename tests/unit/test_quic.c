@@ -54,6 +54,10 @@ struct node {
 	unsigned char *seen; /* /0 test: which sequence numbers arrived */
 	size_t seen_dups;
 	int refuse; /* established returns this */
+	/* The admit callback: how often asked, the last key, and its answer. */
+	unsigned admit_calls;
+	struct iron_id admit_seen;
+	bool refuse_keys;
 	/* More addresses the network delivers to this node. */
 	struct sockaddr_in6 aliases[2];
 	size_t naliases;
@@ -187,6 +191,14 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 		n->conn = NULL;
 }
 
+static bool on_admit(void *user, const struct iron_id *peer)
+{
+	struct node *n = user;
+	n->admit_calls++;
+	n->admit_seen = *peer;
+	return !n->refuse_keys;
+}
+
 static void on_path_validated(void *user, struct quic_conn *conn, const struct sockaddr *local,
 			      const struct sockaddr *remote, bool ok)
 {
@@ -213,6 +225,7 @@ static struct node *node_new(uint8_t key_byte, uint16_t port, const struct quic_
 	    .packet = on_packet,
 	    .closed = on_closed,
 	    .path_validated = on_path_validated,
+	    .admit = on_admit,
 	};
 	uint8_t seed[IDENTITY_SEED_LEN];
 
@@ -405,6 +418,10 @@ static void test_handshake(void)
 	}
 	CHECK_INT(quic_conn_alpn(c), QUIC_ALPN_PACKET1);
 	CHECK_INT(client->closed + server->closed, 0);
+	/* The server asked about the client's key, once; a client asks nothing. */
+	CHECK_INT(server->admit_calls, 1);
+	CHECK_MEM(server->admit_seen.bytes, client->identity.id.bytes, 32);
+	CHECK_INT(client->admit_calls, 0);
 	CHECK(net.ncaptured > 0 && net.captured[0].len >= 1200);
 	CHECK(net.captured[0].data[0] & 0x80); /* a long-header Initial */
 
@@ -444,6 +461,43 @@ static void test_key_mismatch(void)
 	struct quic_endpoint_stats st;
 	quic_endpoint_get_stats(server->ep, &st);
 	CHECK_INT(st.connections, 0);
+	teardown();
+}
+
+/* The server's admission check refuses the client's key (an allow-list):
+ * the handshake fails with the TLS alert access_denied, the client learns
+ * -EACCES at once (no timeout), and the server never hands the connection
+ * over nor keeps it. */
+static void test_admission_refused(void)
+{
+	struct quic_endpoint_stats st;
+	uint64_t start;
+
+	setup_pair(NULL, NULL);
+	server->refuse_keys = true;
+	start = now_ns;
+	dial(client, server, NULL);
+	CHECK(pump(client_closed, 15 * SEC));
+	CHECK_INT(client->close_error, -EACCES);
+	printf("refused by the server: \"%s\"\n", client->close_reason);
+	CHECK(strstr(client->close_reason, "handshake failed") != NULL);
+	CHECK(now_ns - start < 1 * SEC); /* told, not timed out */
+	CHECK_INT(server->admit_calls, 1);
+	CHECK_MEM(server->admit_seen.bytes, client->identity.id.bytes, 32);
+	CHECK_INT(client->established, 0);
+	CHECK_INT(server->established, 0);
+	CHECK_INT(server->closed, 0); /* never the user's */
+	CHECK_INT(client->packets + server->packets, 0);
+	pump(NULL, 100 * MS);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.connections, 0);
+	CHECK_INT(st.half_open, 0);
+	/* The same client admitted again: it gets in. */
+	server->refuse_keys = false;
+	client->closed = 0;
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK_INT(server->admit_calls, 2);
 	teardown();
 }
 
@@ -1708,6 +1762,7 @@ int main(void)
 
 	test_handshake();
 	test_key_mismatch();
+	test_admission_refused();
 	test_client_without_key();
 	test_datagrams();
 	test_key_update_and_bbr();
