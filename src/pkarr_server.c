@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "iron/bytes.h"
 #include "iron/dns.h"
@@ -932,13 +934,40 @@ static void on_handle_closed(uv_handle_t *h)
 		free(s);
 }
 
+/* A listening TCP socket on addr, made before any handle: a failed try
+ * (port 0 for DNS: the port UDP got may be taken for TCP) leaves nothing
+ * to close. A libuv handle closed and set up again in the same memory
+ * before the loop has finished closing it breaks the loop. Returns the
+ * descriptor or a negative errno. */
+static int listen_socket(const struct sockaddr *addr)
+{
+	int one = 1, rc;
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, addr, netaddr_len(addr)) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 static int open_tcp(struct pkarr_server *s, const struct netaddr *addr, enum pkarr_server_kind kind,
 		    char *err, size_t err_cap)
 {
 	struct listener *l = &s->listeners[s->nlisteners];
 	char text[NETADDR_STR_SIZE];
+	int fd = listen_socket(&addr->sa);
+	if (fd < 0) {
+		snprintf(err, err_cap, "cannot listen on %s (TCP): %s",
+			 netaddr_format(&addr->sa, text, sizeof(text)), strerror(-fd));
+		return fd;
+	}
 	int rc = uv_tcp_init(s->loop, &l->tcp);
 	if (rc < 0) {
+		close(fd);
 		snprintf(err, err_cap, "cannot create a TCP socket: %s", uv_strerror(rc));
 		return rc;
 	}
@@ -947,7 +976,9 @@ static int open_tcp(struct pkarr_server *s, const struct netaddr *addr, enum pka
 	l->tcp.data = l;
 	s->nlisteners++;
 	s->handles_open++;
-	rc = uv_tcp_bind(&l->tcp, &addr->sa, 0);
+	rc = uv_tcp_open(&l->tcp, fd);
+	if (rc < 0)
+		close(fd); /* not the handle's yet */
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
 	if (rc == 0) {
@@ -987,13 +1018,8 @@ static int open_dns(struct pkarr_server *s, const struct netaddr *addr, char *er
 			return 0;
 		}
 		udp_close(u);
-		if (rc != UV_EADDRINUSE || !any_port)
+		if (rc != -EADDRINUSE || !any_port)
 			return rc;
-		/* The failed listener stays in the array until close: take it
-		 * out now, it is being closed. */
-		s->nlisteners--;
-		s->listeners[s->nlisteners].tcp.data = s;
-		uv_close((uv_handle_t *)&s->listeners[s->nlisteners].tcp, on_handle_closed);
 	}
 	return rc;
 }
