@@ -4,7 +4,8 @@
 # A's config file, SIGHUP): the same connection moves to UDP with no ping
 # of a flood lost, and the relay carries nothing more. Then the direct
 # path is cut during a TCP transfer: traffic falls back to the relay
-# within 3 s and the transfer completes with equal SHA-256.
+# within 3 s and the transfer completes with equal SHA-256; when the cut
+# ends, the connection goes direct again.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd python3 curl ping sha256sum jq nft
@@ -113,6 +114,14 @@ check "the TCP transfer survived, SHA-256 equal" test "$(sum_of "$WORK/got")" = 
 check "one fallback counted ($(counter a fallbacks))" test "$(counter a fallbacks)" = 1
 check "still one dial ($(counter a dials))" test "$(counter a dials)" = 1
 check "ping through the relay after the fallback" ping_ok a "$B.iron" 5
+# The direct path comes back: so does the connection (the penalised path
+# is tried again with backoff).
+ip netns exec "${PREFIX}a" nft delete table inet cut
+back_at=$(date +%s%N)
+check "restored: the connection is direct again" wait_for 30 path_is a "$B" direct
+echo "back to direct $((($(date +%s%N) - back_at) / 1000000)) ms after the cut ended" | tee -a "$WORK/check.log"
+check "still one dial ($(counter a dials))" test "$(counter a dials)" = 1
+check "ping on the direct path" ping_ok a "$B.iron" 5
 
 # SIGHUP applies a changed relay map: a second relay joins, then the
 # first leaves.
