@@ -506,6 +506,7 @@ static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 	ctl_reply_uint(reply, "migrations", table.migrations);
 	ctl_reply_uint(reply, "migrations_failed", table.migrations_failed);
 	ctl_reply_uint(reply, "fallbacks", table.fallbacks);
+	ctl_reply_uint(reply, "redials", table.redials);
 	ctl_reply_uint(reply, "lookups", table.lookups);
 	ctl_reply_uint(reply, "candidates_sent", table.candidates_sent);
 	ctl_reply_uint(reply, "candidates_received", table.candidates_received);

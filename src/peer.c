@@ -31,6 +31,14 @@
  * long (plus three round trips) after we sent something that asks for an
  * answer. */
 #define PEER_STALL_NS (1000ull * 1000000)
+/* While packets flow (some within PEER_BUSY_NS), the connection in use
+ * sends a PING after PEER_BUSY_KEEPALIVE_NS without traffic, not only
+ * after the configured keep-alive: a path gone dead is then noticed by
+ * both ends within a second or two (the dialler by its PINGs going
+ * unanswered; the accepting side's PING shows the dialler where the
+ * accepting side's NAT now sends from). */
+#define PEER_BUSY_NS	       (10ull * 1000000000)
+#define PEER_BUSY_KEEPALIVE_NS (1000ull * 1000000)
 /* Rounds of hole-punching probes after candidates arrive (one each tick). */
 #define PEER_PUNCH_ROUNDS 5
 /* A lookup is started again after a failed dial at most this often, and
@@ -76,6 +84,14 @@ struct peer {
 	struct quic_conn *conn;
 	/* Our dial through a relay racing the direct one in conn. */
 	struct quic_conn *race;
+	/* Our connection whose direct path went silent with no relay to move
+	 * to: kept (the path may come back) until a new dial replaces it. */
+	struct quic_conn *stalled;
+	uint64_t redialled_at;
+	/* The connection whose keep-alive follows the traffic, and its
+	 * interval now. */
+	struct quic_conn *keepalive_conn;
+	uint64_t keepalive_ns;
 	/* Established connections that could carry our packets, conn among
 	 * them: the next one takes over when conn closes. */
 	struct quic_conn *conns[PEER_MAX_CONNS];
@@ -418,14 +434,12 @@ static int dial_path(struct peer_table *table, struct peer *p, int i, uint64_t n
 	return 0;
 }
 
-/* Dials the best path; when that is a direct one and a relay path is
- * known too, dials through the relay at the same time: the first
- * handshake wins and the other dial is closed. Packets wait in pending
- * until then. */
-static int dial(struct peer_table *table, struct peer *p, uint64_t now)
+/* Dials path i; when that is a direct one and a relay path is known too,
+ * dials through the relay at the same time: the first handshake wins and
+ * the other dial is closed. Packets wait in pending until then. */
+static int dial_via(struct peer_table *table, struct peer *p, int i, uint64_t now)
 {
 	struct quic_conn *conn;
-	int i = path_choose(p, now);
 	if (i < 0)
 		return -EHOSTUNREACH;
 	int rc = dial_path(table, p, i, now, &conn);
@@ -446,6 +460,12 @@ static int dial(struct peer_table *table, struct peer *p, uint64_t now)
 		table->stats.races++;
 	}
 	return 0;
+}
+
+/* Dials the best path (dial_via). */
+static int dial(struct peer_table *table, struct peer *p, uint64_t now)
+{
+	return dial_via(table, p, path_choose(p, now), now);
 }
 
 /* Asks the owner to look up the peer's paths. Returns whether it will
@@ -590,6 +610,11 @@ static bool dial_won(struct peer_table *table, struct peer *p, struct quic_conn 
 		p->conn = conn;
 	p->race = NULL;
 	p->dialled_path = p->race_path = -1;
+	if (p->stalled && p->stalled != conn) {
+		/* It replaces the connection given up for dead. */
+		quic_conn_close(p->stalled, 0, table->now);
+		p->stalled = NULL;
+	}
 	return true;
 }
 
@@ -861,6 +886,10 @@ static void on_closed(void *user, struct quic_conn *conn, int error, const char 
 	} else if (p->race == conn) {
 		p->race = NULL;
 	}
+	if (p->stalled == conn)
+		p->stalled = NULL;
+	if (p->keepalive_conn == conn)
+		p->keepalive_conn = NULL;
 	if (quic_conn_is_client(conn) && !established) {
 		int i = path_find(p, quic_conn_remote(conn));
 		if (error != 0)
@@ -1066,10 +1095,91 @@ uint64_t peer_table_next_expiry(const struct peer_table *table)
 	return q < table->next_tick ? q : table->next_tick;
 }
 
+/* Where the peer's packets for conn come from when not from its path
+ * (its NAT gave it a new port), if one came in after since: a path to
+ * try, fresh. Returns its index, or -1. */
+static int learn_stray(struct peer *p, struct quic_conn *conn, uint64_t since, uint64_t now)
+{
+	uint64_t at;
+	const struct sockaddr *stray = quic_conn_stray_remote(conn, &at);
+	char name[11], where[NETADDR_STR_SIZE];
+	if (!stray || at <= since || netaddr_is_relay(stray) ||
+	    path_add(p, stray, PEER_SOURCE_LEARNED, PEER_LEARNED_TTL_NS, now) < 0)
+		return -1;
+	int i = path_find(p, stray);
+	if (i < 0 || i == path_active(p))
+		return -1;
+	short_id(&p->id, name);
+	log_info("%s now sends from %s", name, netaddr_format(stray, where, sizeof(where)));
+	p->paths[i].failures = 0;
+	p->paths[i].skip_until = 0;
+	return i;
+}
+
+/* The direct path of our connection went silent and there is no relay to
+ * move to: dial again on the best path from every source (one the peer's
+ * packets now come from, static, discovered, candidates; the silent one
+ * last) and ask for fresh addresses. The connection is kept meanwhile (the
+ * path may come back) and closed once the new one is established
+ * (dial_won). At most one such dial per backoff, which doubles while they
+ * fail, unless the peer shows a new address (redial_watch). */
+static void redial(struct peer_table *table, struct peer *p, int stray, uint64_t now)
+{
+	struct quic_conn *old = p->stalled ? p->stalled : p->conn;
+	char name[11];
+	if (stray < 0 && now < p->retry_at)
+		return;
+	short_id(&p->id, name);
+	if (old == p->conn) {
+		log_info("direct path to %s silent for %llu ms: dialling again", name,
+			 (unsigned long long)((now - p->unanswered_since) / 1000000));
+		path_failed(p, path_active(p), now);
+	}
+	p->backoff = p->backoff ? p->backoff * 2 : PEER_BACKOFF_MIN;
+	if (p->backoff > PEER_BACKOFF_MAX)
+		p->backoff = PEER_BACKOFF_MAX;
+	p->retry_at = now + p->backoff;
+	if (now - p->lookup_at >= PEER_RELOOKUP_NS || p->lookup_at == 0)
+		lookup_start(table, p, now);
+	if (p->conn != old) {
+		/* The dial it replaces goes where the peer is not. */
+		path_failed(p, p->dialled_path, now);
+		quic_conn_close(p->conn, 0, now);
+		if (p->race)
+			quic_conn_close(p->race, 0, now);
+		p->race = NULL;
+		p->dialled_path = p->race_path = -1;
+	}
+	p->conn = NULL;
+	if (dial_via(table, p, stray >= 0 ? stray : path_choose(p, now), now) < 0) {
+		p->conn = old;
+		p->stalled = NULL;
+		log_debug("cannot dial %s again", name);
+		return;
+	}
+	p->stalled = old;
+	p->redialled_at = now;
+	table->stats.redials++;
+}
+
+/* While a dial replaces a silent connection: when the peer's packets on
+ * that connection show a new address, the dial goes there at once. */
+static void redial_watch(struct peer_table *table, struct peer *p, uint64_t now)
+{
+	if (!p->stalled || !p->conn || p->conn == p->stalled || quic_conn_is_established(p->conn))
+		return;
+	if (now - p->redialled_at < PEER_BACKOFF_MIN)
+		return;
+	int i = learn_stray(p, p->stalled, p->redialled_at, now);
+	if (i >= 0 && i != p->dialled_path)
+		redial(table, p, i, now);
+}
+
 /* On a connection we dialled (only the client may migrate): moves it to
- * a direct path once one validates, and back to a relay when the direct
- * path in use goes silent while packets are in flight. One migration at
- * a time; a path that fails to validate waits out its penalty. */
+ * a direct path once one validates; when the direct path in use goes
+ * silent while packets are in flight, back to a relay, or with none known,
+ * dials again. One migration at a time; a path that fails to validate
+ * waits out its penalty. */
 static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now)
 {
 	struct quic_conn *conn = p->conn;
@@ -1101,8 +1211,16 @@ static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now)
 		}
 	} else if (p->unanswered_since &&
 		   now - p->unanswered_since > PEER_STALL_NS + 3 * cs.rtt_ns) {
+		/* News only: not what the last dial already saw. */
+		uint64_t since =
+		    cs.last_received_ns > p->redialled_at ? cs.last_received_ns : p->redialled_at;
+		int stray = learn_stray(p, conn, since, now);
 		target = path_choose_kind(p, PEER_PATH_RELAY, now);
 		fallback = target >= 0;
+		if (!fallback) {
+			redial(table, p, stray, now);
+			return;
+		}
 	}
 	if (target < 0)
 		return;
@@ -1123,6 +1241,26 @@ static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now)
 			 (unsigned long long)((now - p->unanswered_since) / 1000000));
 	}
 	p->unanswered_since = 0;
+}
+
+/* The keep-alive of the connection in use: PEER_BUSY_KEEPALIVE_NS while
+ * packets flow, else the configured one (also on a connection no longer
+ * in use). */
+static void keepalive_follow(struct peer_table *table, struct peer *p, uint64_t now)
+{
+	/* Not a dial: on_established sets its keep-alive again. */
+	struct quic_conn *conn = p->conn && quic_conn_is_established(p->conn) ? p->conn : NULL;
+	uint64_t want = table->config.keepalive_ns;
+	if (want > PEER_BUSY_KEEPALIVE_NS && now - p->last_activity < PEER_BUSY_NS)
+		want = PEER_BUSY_KEEPALIVE_NS;
+	if (p->keepalive_conn == conn && (!conn || want == p->keepalive_ns))
+		return;
+	if (p->keepalive_conn && p->keepalive_conn != conn)
+		quic_conn_set_keepalive(p->keepalive_conn, table->config.keepalive_ns);
+	if (conn)
+		quic_conn_set_keepalive(conn, want);
+	p->keepalive_conn = conn;
+	p->keepalive_ns = want;
 }
 
 static void housekeeping(struct peer_table *table, uint64_t now)
@@ -1151,6 +1289,8 @@ static void housekeeping(struct peer_table *table, uint64_t now)
 		}
 		if (p->punch_rounds && now >= p->punch_next)
 			punch_round(table, p, now);
+		keepalive_follow(table, p, now);
+		redial_watch(table, p, now);
 		paths_watch(table, p, now);
 		for (unsigned i = p->npaths; i-- > 0;)
 			if (path_expired(&p->paths[i], now) && !path_busy(p, (int)i, active))

@@ -1298,6 +1298,13 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *local,
 		log_debug("ignored a stateless reset for a retired connection ID");
 		return;
 	}
+	/* ngtcp2 drops a client's packet from elsewhere than its path (or the
+	 * one it validates): a server may not move. Where it came from is
+	 * kept: the peer's NAT may have given it a new port. */
+	if (qc->is_client && !netaddr_equal(remote, ngtcp2_conn_get_path(qc->conn)->remote.addr)) {
+		netaddr_set(&qc->stray, remote);
+		qc->stray_ns = now;
+	}
 	rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, data, len, now);
 	if (rv != 0) {
 		if (qc->ep->trace)
@@ -1623,6 +1630,14 @@ const struct sockaddr *quic_conn_remote(const struct quic_conn *qc)
 const struct sockaddr *quic_conn_local(const struct quic_conn *qc)
 {
 	return ngtcp2_conn_get_path(qc->conn)->local.addr;
+}
+
+const struct sockaddr *quic_conn_stray_remote(const struct quic_conn *qc, uint64_t *at_ns)
+{
+	if (!qc->stray_ns)
+		return NULL;
+	*at_ns = qc->stray_ns;
+	return &qc->stray.sa;
 }
 
 void quic_conn_get_stats(const struct quic_conn *qc, struct quic_conn_stats *stats)

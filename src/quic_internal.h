@@ -99,6 +99,11 @@ struct quic_conn {
 	struct quic_path_event path_events[QUIC_PATH_EVENTS];
 	uint8_t npath_events;
 
+	/* Client: the last address a packet for this connection came from
+	 * other than its path, and when (0: never). */
+	struct netaddr stray;
+	uint64_t stray_ns;
+
 	struct quic_conn_stats stats;
 	void *user;
 };

@@ -204,8 +204,9 @@ struct peer_table_stats {
 	uint64_t migrations;	    /* a connection of ours moved to another path */
 	uint64_t migrations_failed; /* a path did not validate */
 	uint64_t fallbacks;	    /* of the migrations: off a direct path gone silent */
-	uint64_t lookups;	    /* lookups asked of callbacks.lookup */
-	uint64_t candidates_sent;   /* candidates messages sent */
+	uint64_t redials;	  /* dials again after a direct path went silent, no relay known */
+	uint64_t lookups;	  /* lookups asked of callbacks.lookup */
+	uint64_t candidates_sent; /* candidates messages sent */
 	uint64_t candidates_received;
 	uint64_t probes_sent; /* hole-punching probes */
 	uint64_t refused;     /* inbound handshakes refused by the allow-list */

@@ -246,6 +246,13 @@ void *quic_conn_user(const struct quic_conn *conn);
  * side). The pointers stay valid as long as the connection. */
 const struct sockaddr *quic_conn_remote(const struct quic_conn *conn);
 const struct sockaddr *quic_conn_local(const struct quic_conn *conn);
+/* A dialled connection: the last address a packet for it came from that
+ * was not its current path, with the time it came in *at_ns; NULL when
+ * none did. ngtcp2 drops such packets unread (only a client moves a
+ * connection), so they prove nothing: anyone who saw the connection ID can
+ * send one. Read as a hint: after the peer's NAT gave it a new port, its
+ * packets come from there, and a new dial to it may get through. */
+const struct sockaddr *quic_conn_stray_remote(const struct quic_conn *conn, uint64_t *at_ns);
 
 struct quic_conn_stats {
 	uint64_t rtt_ns; /* smoothed */

@@ -2,7 +2,8 @@
  * peer tables in one process, datagrams carried by a queue with a fixed
  * latency, simulated time. Path choice and moving on after a failed dial,
  * the pending queue, backoff, the tie-break between simultaneous dials,
- * the bounded candidate set, and the inbound allow-list. */
+ * the bounded candidate set, the inbound allow-list, and NAT rebinding on
+ * either side. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct node {
 	struct peer_table *table;
 	struct iron_identity identity;
 	struct netaddr addr; /* where it receives */
+	struct netaddr pub;  /* its NAT's address for it (addr when none) */
 	unsigned delivered, unreachable, connected, dial_failed;
 	uint8_t last[1500];
 	size_t last_len;
@@ -45,12 +47,12 @@ static uint64_t now = 1 * SEC;
 static void on_send(void *user, const struct sockaddr *local, const struct sockaddr *remote,
 		    const uint8_t *data, size_t len)
 {
-	(void)user;
 	if (queued == QUEUE_MAX || len > sizeof(queue[0].data))
 		return;
+	struct node *n = user;
 	struct datagram *d = &queue[queued++];
 	d->at = now + LATENCY;
-	netaddr_set(&d->from, local);
+	netaddr_set(&d->from, netaddr_equal(local, &n->addr.sa) ? &n->pub.sa : local);
 	netaddr_set(&d->to, remote);
 	d->len = (uint16_t)len;
 	memcpy(d->data, data, len);
@@ -105,6 +107,7 @@ static void node_init_alpns(struct node *n, uint8_t seed_byte, const char *addr,
 	memset(seed, seed_byte, sizeof(seed));
 	identity_from_seed(seed, &n->identity);
 	CHECK_INT(netaddr_parse(addr, &n->addr), 0);
+	n->pub = n->addr;
 	const struct peer_table_config config = {
 	    .identity = &n->identity,
 	    .client_alpns = alpns,
@@ -137,7 +140,7 @@ static void node_free(struct node *n)
 static struct node *node_at(const struct sockaddr *addr)
 {
 	for (size_t i = 0; i < MAX_NODES; i++)
-		if (nodes[i].table && netaddr_equal(&nodes[i].addr.sa, addr))
+		if (nodes[i].table && netaddr_equal(&nodes[i].pub.sa, addr))
 			return &nodes[i];
 	return NULL; /* nobody there: the datagram is lost */
 }
@@ -174,8 +177,8 @@ static void run(uint64_t until)
 			queue[i] = queue[--queued];
 			struct node *to = node_at(&d.to.sa);
 			if (to)
-				peer_table_receive(to->table, &d.to.sa, &d.from.sa, d.data, d.len,
-						   now);
+				peer_table_receive(to->table, &to->addr.sa, &d.from.sa, d.data,
+						   d.len, now);
 		}
 		for (size_t i = 0; i < MAX_NODES; i++)
 			if (nodes[i].table && peer_table_next_expiry(nodes[i].table) <= now)
@@ -444,6 +447,75 @@ static void test_candidate_bounds(void)
 	reset();
 }
 
+/* A sends B a packet every 20 ms for `span`; returns when the first one
+ * arrived (0: none did). */
+static uint64_t stream_for(struct node *a, struct node *b, uint64_t span)
+{
+	uint8_t pkt[200];
+	uint64_t end = now + span, first = 0;
+	unsigned before = b->delivered;
+	for (uint16_t seq = 0; now < end; seq++) {
+		size_t n = echo(a, b, seq, pkt, sizeof(pkt));
+		peer_table_send(a->table, &b->identity.id, pkt, n, now);
+		flush_all();
+		run(now + 20 * MS);
+		if (!first && b->delivered > before)
+			first = now;
+	}
+	return first;
+}
+
+/* A dials B at B's NAT (192.0.2.2:4766). A's NAT gives A a new port: B
+ * follows on the same connection. Then B's NAT gives B a new port: A's
+ * packets to the old one are lost, B's come from the new one, so A dials
+ * B again there (no relay to fall back to) and packets flow again within
+ * two seconds; the silent connection is closed. */
+static void test_rebinding(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	struct peer_info info;
+	struct peer_table_stats st;
+
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(netaddr_parse("192.0.2.1:4766", &a->pub), 0);
+	CHECK_INT(netaddr_parse("192.0.2.2:4766", &b->pub), 0);
+	CHECK_INT(peer_table_set_static(a->table, &b->identity.id, &b->pub, 1), 0);
+	CHECK(stream_for(a, b, 1 * SEC) != 0);
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
+	CHECK(info.connected);
+
+	/* The dialler's own NAT. */
+	CHECK_INT(netaddr_parse("192.0.2.1:40000", &a->pub), 0);
+	unsigned before = b->delivered;
+	uint64_t t = now, first = stream_for(a, b, 2 * SEC);
+	CHECK(first != 0 && first - t <= 100 * MS);
+	CHECK(b->delivered >= before + 95); /* of 100 */
+	CHECK_INT(peer_table_get(b->table, &a->identity.id, &info), 0);
+	char text[NETADDR_STR_SIZE];
+	CHECK_STR(netaddr_format(&info.remote.sa, text, sizeof(text)), "192.0.2.1:40000");
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.dials, 1);
+
+	/* The accepting side's NAT. */
+	CHECK_INT(netaddr_parse("192.0.2.2:5766", &b->pub), 0);
+	t = now;
+	first = stream_for(a, b, 5 * SEC);
+	CHECK(first != 0 && first - t <= 2 * SEC); /* 1.52 s measured */
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.dials, 2);
+	CHECK_INT(st.redials, 1);
+	CHECK_INT(st.fallbacks, 0);
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
+	CHECK(info.connected);
+	CHECK_STR(netaddr_format(&info.remote.sa, text, sizeof(text)), "192.0.2.2:5766");
+	CHECK_INT(info.path_source, PEER_SOURCE_LEARNED);
+	CHECK_INT(info.connections, 1); /* the silent one closed */
+	const struct peer_path_info *old = find_path(&info, "192.0.2.2:4766");
+	CHECK(old && old->failures >= 1 && !old->active);
+	reset();
+}
+
 /* Sends one echo request from one node to another and runs the network
  * for a while. */
 static void send_echo(struct node *from, struct node *to, uint16_t seq, uint64_t run_for)
@@ -569,6 +641,7 @@ int main(void)
 	test_candidate_bounds();
 	test_allow_list();
 	test_allow_reply();
+	test_rebinding();
 	free(queue);
 	return check_done();
 }
