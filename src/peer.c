@@ -45,6 +45,11 @@
  * packets wait for one at most this long. */
 #define PEER_RELOOKUP_NS     (10ull * 1000000000)
 #define PEER_LOOKUP_LIMIT_NS (15ull * 1000000000)
+/* QUIC connections at once, handshaking ones included: room for 10 000
+ * peers (issue 16) and their redials; at ~50 KB per idle connection this
+ * bounds the daemon near 800 MB. The registry (REGISTRY_DEFAULT_CAPACITY)
+ * holds an address for each. */
+#define PEER_MAX_CONNECTIONS 16384
 
 struct pending_packet {
 	uint16_t len;
@@ -992,6 +997,7 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	     * control, and cubic's reaction to the drops it causes halved the
 	     * tunnel's rate. */
 	    .congestion_control = QUIC_CC_BBR,
+	    .max_connections = PEER_MAX_CONNECTIONS,
 	};
 	/* For tests: every new client through a Retry round trip, not only
 	 * under load (interop with other QUIC stacks' Retry). */

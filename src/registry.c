@@ -43,7 +43,12 @@ struct registry {
 	struct slot *slots;
 	size_t capacity;
 	size_t count;
+	/* Slots given back by eviction, chained through next; then those
+	 * never used, from fresh on. Fresh slots are left untouched so that
+	 * a large capacity costs memory only as it fills (calloc'd pages
+	 * are not resident until written). */
 	uint32_t free_head;
+	uint32_t fresh;
 	/* Open addressing with linear probing: slot index + 1, 0 = empty. At
 	 * least twice the capacity, so probes stay short and an empty cell is
 	 * always found. */
@@ -207,11 +212,8 @@ int registry_new(size_t capacity, struct registry **out)
 	}
 	reg->capacity = capacity;
 	reg->table_mask = table_size - 1;
-	for (size_t i = 0; i < capacity; i++) {
-		reg->slots[i].prev = NO_SLOT;
-		reg->slots[i].next = i + 1 < capacity ? (uint32_t)(i + 1) : NO_SLOT;
-	}
-	reg->free_head = 0;
+	reg->free_head = NO_SLOT;
+	reg->fresh = 0;
 	reg->tentative = (struct slot_list){NO_SLOT, NO_SLOT, 0};
 	reg->trusted = (struct slot_list){NO_SLOT, NO_SLOT, 0};
 	reg->protected = (struct slot_list){NO_SLOT, NO_SLOT, 0};
@@ -345,8 +347,11 @@ int registry_insert(struct registry *reg, const struct iron_id *id, unsigned fla
 	/* Eviction may have moved entries in the table. */
 	cell = find_cell(reg, key, hash);
 	uint32_t i = reg->free_head;
+	if (i == NO_SLOT)
+		i = reg->fresh++; /* count < capacity: one is left */
 	struct slot *s = &reg->slots[i];
-	reg->free_head = s->next;
+	if (i == reg->free_head)
+		reg->free_head = s->next;
 	s->id = *id;
 	s->key = key;
 	s->hash = hash;

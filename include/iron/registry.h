@@ -34,7 +34,7 @@
 
 #include "iron/id.h"
 
-#define REGISTRY_DEFAULT_CAPACITY 4096
+#define REGISTRY_DEFAULT_CAPACITY 32768
 
 /* Entry flags. */
 #define REGISTRY_PINNED	       1u /* this node or a static peer */
@@ -57,7 +57,8 @@ struct registry_entry {
 };
 
 /* Makes an empty registry for at most capacity entries (1 .. 2^24), all
- * memory allocated now. Returns 0, -EINVAL for a bad capacity, -ENOMEM. */
+ * memory reserved now (its pages become resident as entries fill them).
+ * Returns 0, -EINVAL for a bad capacity, -ENOMEM. */
 int registry_new(size_t capacity, struct registry **out);
 
 /* Frees the registry; NULL is fine. */

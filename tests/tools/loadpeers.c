@@ -7,7 +7,7 @@
  * datagram on the same connection.
  *
  *   loadpeers --peer ID --connect ADDR:PORT -n N [-w W] [--hold S]
- *             [--ping-interval S] [--ping-timeout S]
+ *             [--ping-interval S] [--ping-timeout S] [--ping-rate R]
  *
  * Phases, each reported on one line of stdout (flushed) as "key=value"
  * words:
@@ -20,8 +20,10 @@
  *            as its handshake completes; later rounds go to every live
  *            connection every --ping-interval seconds (default 30: the
  *            daemon closes a connection idle for 2 minutes), and one more
- *            at the end of the hold; a round ends when all are answered or
- *            after --ping-timeout seconds (default 5);
+ *            at the end of the hold (announced by a line "final"); the
+ *            echoes of a round leave at --ping-rate a second (default
+ *            2000), and it ends when all are answered or --ping-timeout
+ *            seconds (default 5) after the last left;
  *   holding  printed once, after round 0: the connections are up and idle
  *            (read the daemon's memory now);
  *   done     after the hold (--hold S, default 0: until SIGINT or
@@ -85,9 +87,13 @@ struct load {
 	struct timerheap timers;
 	size_t dialling, connected, failed, lost;
 	uint64_t first_dial_ns, last_established_ns;
-	/* The round in progress: sent, answered, RTTs of the answers. */
+	/* The round in progress: sent, answered, RTTs of the answers; its
+	 * echoes leave at rate a second (a burst of thousands would overflow
+	 * the daemon's TUN queue), the next from the slot at cursor. */
 	uint32_t round;
-	size_t round_sent, round_answered;
+	size_t round_sent, round_answered, cursor;
+	uint64_t round_start_ns;
+	double rate;
 	uint64_t *rtts;
 	unsigned reasons_shown;
 	bool closing; /* our own closes at the end: not news */
@@ -313,14 +319,24 @@ static void round_begin(struct load *l, uint32_t round, uint64_t now)
 {
 	l->round = round;
 	l->round_sent = l->round_answered = 0;
-	for (size_t i = 0; i < l->n; i++) {
-		struct slot *s = &l->slots[i];
+	l->cursor = 0;
+	l->round_start_ns = now;
+}
+
+/* Sends the echoes of the round that are due by now. Returns true once
+ * all are sent. */
+static bool round_pump(struct load *l, uint64_t now)
+{
+	double due = (double)(now - l->round_start_ns) / 1e9 * l->rate + 1;
+	for (; l->cursor < l->n && (double)l->round_sent < due; l->cursor++) {
+		struct slot *s = &l->slots[l->cursor];
 		if (s->state != SLOT_UP || !s->conn)
 			continue;
-		slot_ping(l, s, round, now);
+		slot_ping(l, s, l->round, now);
 		quic_endpoint_flush(s->ep, now);
 		slot_timer(l, s);
 	}
+	return l->cursor == l->n;
 }
 
 static void round_report(struct load *l)
@@ -355,8 +371,9 @@ static void ramp_report(struct load *l, uint64_t setup_ns)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: loadpeers --peer ID --connect ADDR:PORT -n N [-w W] [--hold S]\n"
-			"                 [--ping-interval S] [--ping-timeout S]\n");
+	fprintf(stderr,
+		"usage: loadpeers --peer ID --connect ADDR:PORT -n N [-w W] [--hold S]\n"
+		"                 [--ping-interval S] [--ping-timeout S] [--ping-rate R]\n");
 	return 2;
 }
 
@@ -400,11 +417,15 @@ int main(int argc, char **argv)
 			interval_s = atof(argv[i + 1]);
 		else if (strcmp(argv[i], "--ping-timeout") == 0)
 			timeout_s = atof(argv[i + 1]);
+		else if (strcmp(argv[i], "--ping-rate") == 0)
+			l.rate = atof(argv[i + 1]);
 		else
 			return usage();
 	}
-	if (argc % 2 == 0 || !peer_text || !connect_text || total == 0 || total > 1000000 ||
-	    window == 0 || hold_s < 0 || interval_s <= 0 || timeout_s <= 0 ||
+	if (l.rate == 0)
+		l.rate = 2000;
+	if (argc % 2 == 0 || l.rate < 0 || !peer_text || !connect_text || total == 0 ||
+	    total > 1000000 || window == 0 || hold_s < 0 || interval_s <= 0 || timeout_s <= 0 ||
 	    id_parse(peer_text, &peer, NULL) != 0 || netaddr_parse(connect_text, &remote) != 0)
 		return usage();
 
@@ -443,6 +464,7 @@ int main(int argc, char **argv)
 	size_t started = 0;
 	uint64_t deadline = UINT64_MAX, next_round = UINT64_MAX, hold_end = UINT64_MAX;
 	uint32_t round = 0;
+	bool pumping = false;
 	l.first_dial_ns = now_ns();
 	for (;;) {
 		uint64_t now = now_ns();
@@ -464,26 +486,38 @@ int main(int argc, char **argv)
 			next_round = now + (uint64_t)(interval_s * 1e9);
 			deadline = UINT64_MAX;
 		}
-		if (phase == PHASE_HOLD && deadline != UINT64_MAX &&
-		    (l.round_answered >= l.round_sent || now >= deadline)) {
+		/* A round in progress: deadline is UINT64_MAX while it sends. */
+		if ((phase == PHASE_HOLD || phase == PHASE_LAST_ROUND) && pumping &&
+		    round_pump(&l, now)) {
+			pumping = false;
+			deadline = now + (uint64_t)(timeout_s * 1e9);
+		}
+		bool round_over = !pumping && deadline != UINT64_MAX &&
+				  (l.round_answered >= l.round_sent || now >= deadline);
+		if (phase == PHASE_HOLD && round_over) {
 			round_report(&l);
 			deadline = UINT64_MAX;
 		}
 		if (phase == PHASE_HOLD && (stop_requested || now >= hold_end)) {
-			if (deadline != UINT64_MAX)
+			if (pumping || deadline != UINT64_MAX)
 				round_report(&l);
+			printf("final round=%u\n", round + 1);
+			fflush(stdout);
 			phase = PHASE_LAST_ROUND;
 			round_begin(&l, ++round, now);
-			deadline = now + (uint64_t)(timeout_s * 1e9);
+			pumping = true;
+			deadline = UINT64_MAX;
+			continue;
 		} else if (phase == PHASE_HOLD && now >= next_round) {
-			if (deadline != UINT64_MAX)
+			if (pumping || deadline != UINT64_MAX)
 				round_report(&l);
 			round_begin(&l, ++round, now);
-			deadline = now + (uint64_t)(timeout_s * 1e9);
+			pumping = true;
+			deadline = UINT64_MAX;
 			next_round = now + (uint64_t)(interval_s * 1e9);
+			continue;
 		}
-		if (phase == PHASE_LAST_ROUND &&
-		    (l.round_answered >= l.round_sent || now >= deadline)) {
+		if (phase == PHASE_LAST_ROUND && round_over) {
 			round_report(&l);
 			break;
 		}
@@ -493,6 +527,8 @@ int main(int argc, char **argv)
 			wake = deadline;
 		if (phase == PHASE_HOLD && next_round < wake)
 			wake = next_round;
+		if (pumping && now + 1000000 < wake)
+			wake = now + 1000000;
 		if (phase == PHASE_HOLD && hold_end < wake)
 			wake = hold_end;
 		int timeout_ms = wake == UINT64_MAX ? 1000
