@@ -6,6 +6,7 @@
 # (exit 77). IRON_BIN is the binary under test (set by ctest).
 
 set -u
+umask 022 # files the daemon reads must not be writable by others
 IRON=${IRON_BIN:-$(dirname "$0")/../../build/iron}
 TEST_NAME=$(basename "$0" .sh)
 PREFIX="ir$$"
