@@ -708,7 +708,7 @@ static int start_identity_and_control(struct daemon *d)
 	}
 	if (rc < 0) {
 		cli_error("serve: cannot create the control socket %s: %s", d->ctl_path,
-			  rc == -ENOENT && cfg->ctl_group ? "no such group" : strerror(-rc));
+			  service_control_error(rc, cfg->ctl_group));
 		return rc;
 	}
 	return 0;
