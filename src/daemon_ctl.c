@@ -493,6 +493,10 @@ static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 	ctl_reply_uint(reply, "stale_resets_ignored", quic.stale_resets_ignored);
 	ctl_reply_uint(reply, "retries_sent", quic.retries_sent);
 	ctl_reply_uint(reply, "retry_tokens_invalid", quic.retry_tokens_invalid);
+	ctl_reply_uint(reply, "peer_streams", quic.peer_streams);
+	ctl_reply_uint(reply, "streams_expired", quic.streams_expired);
+	ctl_reply_uint(reply, "stream_stuck_closes", quic.stream_stuck_closes);
+	ctl_reply_uint(reply, "stream_budget_closes", quic.stream_budget_closes);
 	ctl_reply_end_object(reply);
 	struct peer_table_stats table;
 	peer_table_get_stats(c->peers, &table);

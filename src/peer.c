@@ -1308,6 +1308,13 @@ static void housekeeping(struct peer_table *table, uint64_t now)
 		    now - p->last_activity > PEER_FORGET_NS)
 			peer_free(p);
 	}
+	/* Every other connection carrying nothing goes too: the peers'
+	 * iron/packet/0 connections (we only receive on those), a second
+	 * iron/packet/1 one. Without this, an accepted connection kept alive
+	 * by its peer lived for ever. */
+	if (table->config.idle_close_ns)
+		table->stats.idle_closes +=
+		    quic_endpoint_close_idle(table->quic, table->config.idle_close_ns, now);
 }
 
 void peer_table_timer(struct peer_table *table, uint64_t now)

@@ -19,13 +19,20 @@
 #include "iron/tls.h"
 
 /* Flow control: the connection window must carry a fast link's
- * bandwidth-delay product; a stream only ever carries one IP packet. */
+ * bandwidth-delay product. A peer's stream only ever carries one IP packet
+ * or control message: its window is that plus one byte (so a longer one
+ * shows) and is never extended, which also bounds what ngtcp2 buffers for
+ * it out of order. */
 #define INITIAL_MAX_DATA	(8 * 1024 * 1024)
 #define MAX_WINDOW		(24 * 1024 * 1024)
 #define INITIAL_MAX_STREAM_DATA (64 * 1024)
 /* Streams the dialling side of an iron/packet/0 connection may have open at
- * once (one per packet in flight); extended as they close. */
-#define INITIAL_MAX_STREAMS_BIDI 1000
+ * once (one per packet in flight, until its receiver's FIN is acknowledged);
+ * extended as they close. 100 is what iroh allows (quinn's default), so an
+ * original node sends to us as fast as to its own kind: about 100 packets a
+ * round trip. It was 1000: 1.5 GB for 1000 connections holding their
+ * streams open (issue 15). */
+#define INITIAL_MAX_STREAMS_BIDI 100
 #define MAX_DATAGRAM_FRAME_SIZE	 65535
 #define CONTROL_STREAMS		 2
 #define ACTIVE_CID_LIMIT	 4
@@ -136,6 +143,122 @@ static void held_release(struct quic_conn *qc, struct quic_buf *buf)
 }
 
 /* ---------------------------------------------------------------------- */
+/* The peer's streams (struct quic_stream): records and lists */
+
+static void stream_list_append(struct quic_stream_list *list, struct quic_stream *st)
+{
+	st->next = NULL;
+	st->prev = list->tail;
+	if (list->tail)
+		list->tail->next = st;
+	else
+		list->head = st;
+	list->tail = st;
+}
+
+static void stream_list_remove(struct quic_stream_list *list, struct quic_stream *st)
+{
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		list->head = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	else
+		list->tail = st->prev;
+	st->prev = st->next = NULL;
+}
+
+static struct quic_stream_list *stream_list_of(struct quic_endpoint *ep, struct quic_stream *st)
+{
+	return st->state == QUIC_STREAM_STOPPED ? &ep->streams_stopped : &ep->streams_active;
+}
+
+/* Takes a stream out of the endpoint's lists and count (it stays with its
+ * connection). */
+static void stream_unlist(struct quic_stream *st)
+{
+	struct quic_endpoint *ep = st->qc->ep;
+
+	if (!st->listed)
+		return;
+	stream_list_remove(stream_list_of(ep, st), st);
+	st->listed = false;
+	ep->nstreams--;
+}
+
+/* A record for a stream the peer just opened, listed unless the
+ * connection is closing. NULL when out of memory. */
+static struct quic_stream *stream_new(struct quic_conn *qc, int64_t id)
+{
+	struct quic_endpoint *ep = qc->ep;
+	struct quic_stream *st = ep->stream_pool;
+
+	if (st) {
+		ep->stream_pool = st->next;
+		ep->nstream_pool--;
+	} else {
+		st = malloc(sizeof(*st));
+		if (!st)
+			return NULL;
+	}
+	memset(st, 0, sizeof(*st));
+	st->qc = qc;
+	st->id = id;
+	st->opened = st->since = ep->now;
+	st->state = QUIC_STREAM_RECEIVING;
+	st->conn_next = qc->streams;
+	if (qc->streams)
+		qc->streams->conn_prev = st;
+	qc->streams = st;
+	if (qc->close_kind == QUIC_CLOSE_NONE && !qc->finishing) {
+		stream_list_append(&ep->streams_active, st);
+		st->listed = true;
+		ep->nstreams++;
+	}
+	return st;
+}
+
+static void stream_drop_buf(struct quic_stream *st)
+{
+	if (st->buf)
+		buf_put(st->qc->ep, st->buf);
+	st->buf = NULL;
+}
+
+static void stream_free(struct quic_stream *st)
+{
+	struct quic_conn *qc = st->qc;
+	struct quic_endpoint *ep = qc->ep;
+
+	stream_unlist(st);
+	stream_drop_buf(st);
+	if (st->conn_prev)
+		st->conn_prev->conn_next = st->conn_next;
+	else
+		qc->streams = st->conn_next;
+	if (st->conn_next)
+		st->conn_next->conn_prev = st->conn_prev;
+	if (ep->nstream_pool >= QUIC_POOL_MAX) {
+		free(st);
+		return;
+	}
+	st->next = ep->stream_pool;
+	ep->stream_pool = st;
+	ep->nstream_pool++;
+}
+
+void quic_streams_free_pool(struct quic_endpoint *ep)
+{
+	while (ep->stream_pool) {
+		struct quic_stream *st = ep->stream_pool;
+		ep->stream_pool = st->next;
+		free(st);
+	}
+	ep->nstream_pool = 0;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Timer */
 
 static void conn_set_expiry(struct quic_conn *qc, uint64_t expiry)
@@ -181,6 +304,8 @@ void quic_conn_free(struct quic_conn *qc)
 		held_release(qc, qc->held);
 	if (qc->ctl_pending)
 		buf_put(ep, qc->ctl_pending);
+	while (qc->streams)
+		stream_free(qc->streams);
 	free(qc->fin_ids);
 	quic_endpoint_detach(ep, qc);
 	free(qc);
@@ -225,7 +350,106 @@ static void conn_request_close(struct quic_conn *qc, enum quic_close_kind kind, 
 	qc->close_code = code;
 	qc->close_error = error;
 	qc->close_reason = reason;
+	/* Its streams go with it at the flush: they no longer count. */
+	for (struct quic_stream *st = qc->streams; st; st = st->conn_next)
+		stream_unlist(st);
 	quic_conn_mark_dirty(qc);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The peer's streams: deadline and budget */
+
+static const char *conn_peer_text(const struct quic_conn *qc, char *text, size_t size)
+{
+	return netaddr_format(quic_conn_remote(qc), text, size);
+}
+
+/* Stops a stream of the peer's: STOP_SENDING and RESET_STREAM (what is
+ * left of either half), and its packet so far is dropped. The peer's
+ * RESET_STREAM and the ack of ours then let ngtcp2 forget it; until then
+ * it waits in the stopped list. */
+static void stream_stop(struct quic_stream *st)
+{
+	struct quic_conn *qc = st->qc;
+	struct quic_endpoint *ep = qc->ep;
+
+	stream_drop_buf(st);
+	if (st->state == QUIC_STREAM_STOPPED)
+		return;
+	ngtcp2_conn_shutdown_stream(qc->conn, st->id, APP_ERROR_STREAM_REFUSED);
+	if (st->listed) {
+		stream_list_remove(&ep->streams_active, st);
+		st->state = QUIC_STREAM_STOPPED;
+		st->since = ep->now;
+		stream_list_append(&ep->streams_stopped, st);
+	} else {
+		st->state = QUIC_STREAM_STOPPED;
+	}
+	quic_conn_mark_dirty(qc);
+}
+
+/* Closes a connection because of its streams; they leave the lists at
+ * once, whatever state the connection is in. */
+static void conn_close_for_streams(struct quic_conn *qc, const char *why)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	if (ratelimit_allow(&ep->stream_log, ep->now)) {
+		char text[NETADDR_STR_SIZE];
+		log_info("closing the connection %s %s: %s", qc->is_client ? "to" : "from",
+			 conn_peer_text(qc, text, sizeof(text)), why);
+	}
+	conn_request_close(qc, QUIC_CLOSE_APPLICATION, 0, 0, why);
+	for (struct quic_stream *st = qc->streams; st; st = st->conn_next)
+		stream_unlist(st);
+}
+
+/* At max_peer_streams, the connection holding the oldest stream (a
+ * holder's, since a packet's stream lives a round trip or so) is closed to
+ * make room. */
+static void streams_make_room(struct quic_endpoint *ep)
+{
+	while (ep->nstreams >= ep->config.max_peer_streams) {
+		struct quic_stream *a = ep->streams_active.head, *b = ep->streams_stopped.head;
+		struct quic_stream *oldest = !a || (b && b->opened < a->opened) ? b : a;
+		if (!oldest)
+			return;
+		ep->stats.stream_budget_closes++;
+		conn_close_for_streams(oldest->qc, "holds the oldest of too many open streams");
+	}
+}
+
+uint64_t quic_streams_next_deadline(const struct quic_endpoint *ep)
+{
+	uint64_t next = UINT64_MAX;
+	const struct quic_stream *st;
+
+	if ((st = ep->streams_active.head))
+		next = st->since + ep->config.stream_deadline_ns;
+	if ((st = ep->streams_stopped.head) && st->since + ep->config.stream_grace_ns < next)
+		next = st->since + ep->config.stream_grace_ns;
+	return next;
+}
+
+void quic_streams_expire(struct quic_endpoint *ep, uint64_t now)
+{
+	struct quic_stream *st;
+
+	ep->now = now;
+	while ((st = ep->streams_active.head) && st->since + ep->config.stream_deadline_ns <= now) {
+		ep->stats.streams_expired++;
+		if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+			char text[NETADDR_STR_SIZE];
+			log_debug("stream %lld from %s not done after %llu ms: stopped",
+				  (long long)st->id, conn_peer_text(st->qc, text, sizeof(text)),
+				  (unsigned long long)((now - st->opened) / 1000000));
+		}
+		stream_stop(st);
+	}
+	while ((st = ep->streams_stopped.head) && st->since + ep->config.stream_grace_ns <= now) {
+		ep->stats.stream_stuck_closes++;
+		conn_close_for_streams(st->qc, "a stream it was asked to stop is still open");
+	}
 }
 
 static void conn_establish(struct quic_conn *qc)
@@ -246,6 +470,7 @@ static void conn_establish(struct quic_conn *qc)
 	}
 	qc->peer = *peer;
 	qc->established = true;
+	qc->established_ns = ep->now;
 	qc->announced = true;
 	if (qc->half_open) {
 		qc->half_open = false;
@@ -396,11 +621,20 @@ static bool stream_wanted(struct quic_conn *qc, int64_t stream_id)
 static int on_stream_open(ngtcp2_conn *conn, int64_t stream_id, void *user_data)
 {
 	struct quic_conn *qc = user_data;
+	struct quic_endpoint *ep = qc->ep;
+	struct quic_stream *st;
 
-	(void)conn;
+	/* ngtcp2 tells only of the peer's streams. Each is tracked, wanted or
+	 * not: a refused one lives on until the peer resets it. */
+	if (ep->nstreams >= ep->config.max_peer_streams)
+		streams_make_room(ep);
+	st = stream_new(qc, stream_id);
+	if (!st)
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	ngtcp2_conn_set_stream_user_data(conn, stream_id, st);
 	if (!stream_wanted(qc, stream_id)) {
 		log_debug("refusing stream %lld", (long long)stream_id);
-		refuse_stream(qc, stream_id);
+		stream_stop(st);
 	}
 	return 0;
 }
@@ -420,71 +654,88 @@ static int push_fin(struct quic_conn *qc, int64_t stream_id)
 	return 0;
 }
 
+/* A packet (or control message) is complete: hands it over. data may be
+ * the stream's buffer, released afterwards. */
+static int stream_complete(struct quic_conn *qc, struct quic_stream *st, const uint8_t *data,
+			   size_t len)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	st->state = QUIC_STREAM_DONE;
+	if (is_control_stream(qc, st->id)) {
+		if (len > 0 && ep->cb.control && qc->user)
+			ep->cb.control(ep->cb.user, qc, data, len);
+		stream_drop_buf(st);
+		/* ngtcp2 0.12.1 never forgets a peer's unidirectional stream
+		 * (fixed in 0.14): it would wait here for a close that does not
+		 * come. It costs little, and since its credit is never given
+		 * back either, a peer has at most CONTROL_STREAMS of them. */
+		stream_unlist(st);
+		return 0;
+	}
+	if (len > 0)
+		conn_deliver(qc, data, len);
+	stream_drop_buf(st);
+	/* The original's receiver finishes its own half, empty. */
+	return push_fin(qc, st->id) < 0 ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
+}
+
 static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
 			       uint64_t offset, const uint8_t *data, size_t datalen,
 			       void *user_data, void *stream_user_data)
 {
 	struct quic_conn *qc = user_data;
-	struct quic_buf *buf = stream_user_data;
+	struct quic_stream *st = stream_user_data;
+	struct quic_buf *buf;
+	size_t max, have;
 
 	(void)offset;
 	/* Received bytes are consumed at once (kept or dropped): give the
-	 * connection-level credit back. */
+	 * connection-level credit back. The stream's own window is never
+	 * extended: one packet fits it. */
 	ngtcp2_conn_extend_max_offset(conn, datalen);
-	if (is_local_stream(qc, stream_id) && datalen == 0) {
+	if (is_local_stream(qc, stream_id)) {
 		/* The receiver of our packet finishing its half, empty, as
-		 * iron/packet/0 asks: the stream is done, no reset is due. */
+		 * iron/packet/0 asks: the stream is done, no reset is due.
+		 * Anything else on it is not ours to take. */
+		if (datalen > 0)
+			refuse_stream(qc, stream_id);
 		return 0;
 	}
+	if (!st || st->state != QUIC_STREAM_RECEIVING)
+		return 0;
 	if (!stream_wanted(qc, stream_id) || !conn_accepts_data(qc)) {
-		refuse_stream(qc, stream_id);
+		stream_stop(st);
 		return 0;
 	}
-	ngtcp2_conn_extend_max_stream_offset(conn, stream_id, datalen);
-	if (!buf && datalen > 0) {
-		buf = buf_get(qc->ep);
-		if (!buf)
-			return NGTCP2_ERR_CALLBACK_FAILURE;
-		buf->stream_id = stream_id;
-		held_add(qc, buf);
-		ngtcp2_conn_set_stream_user_data(conn, stream_id, buf);
-	}
-	size_t max =
+	max =
 	    is_control_stream(qc, stream_id) ? QUIC_CONTROL_MAX : qc->ep->config.max_stream_packet;
-	if (buf && datalen > max - buf->len) {
+	have = st->buf ? st->buf->len : 0;
+	if (datalen > max - have) {
 		log_debug("stream %lld carries more than %zu bytes: reset", (long long)stream_id,
 			  max);
 		qc->stats.packets_dropped++;
-		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
-		held_release(qc, buf);
-		refuse_stream(qc, stream_id);
+		stream_stop(st);
 		return 0;
 	}
-	/* A FIN may come alone, in an empty frame after the data (iroh sends
-	 * it so); data is NULL then. */
-	if (buf && datalen > 0) {
+	/* The whole packet in one frame, the usual case: no copy. A FIN may
+	 * also come alone, in an empty frame after the data (iroh sends it
+	 * so); data is NULL then. */
+	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !st->buf)
+		return stream_complete(qc, st, data, datalen);
+	if (datalen > 0) {
+		if (!st->buf) {
+			st->buf = buf_get(qc->ep);
+			if (!st->buf)
+				return NGTCP2_ERR_CALLBACK_FAILURE;
+			st->buf->stream_id = stream_id;
+		}
+		buf = st->buf;
 		memcpy(buf->data + buf->len, data, datalen);
 		buf->len = (uint16_t)(buf->len + datalen);
 	}
-	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && is_control_stream(qc, stream_id)) {
-		if (buf) {
-			ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
-			if (qc->ep->cb.control && qc->user)
-				qc->ep->cb.control(qc->ep->cb.user, qc, buf->data, buf->len);
-			held_release(qc, buf);
-		}
-		return 0;
-	}
-	if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
-		if (buf) {
-			ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
-			conn_deliver(qc, buf->data, buf->len);
-			held_release(qc, buf);
-		}
-		/* The original's receiver finishes its own half, empty. */
-		if (push_fin(qc, stream_id) < 0)
-			return NGTCP2_ERR_CALLBACK_FAILURE;
-	}
+	if (flags & NGTCP2_STREAM_DATA_FLAG_FIN)
+		return stream_complete(qc, st, st->buf->data, st->buf->len);
 	return 0;
 }
 
@@ -494,6 +745,9 @@ static int on_acked_stream_data_offset(ngtcp2_conn *conn, int64_t stream_id, uin
 	struct quic_conn *qc = user_data;
 	struct quic_buf *buf = stream_user_data;
 
+	/* Only our own streams carry our data (the peer's only our FIN). */
+	if (!is_local_stream(qc, stream_id))
+		return 0;
 	/* Once every byte of a sent packet is acknowledged ngtcp2 will not
 	 * read it again: recycle the buffer before the stream closes. */
 	if (buf && buf->offset == buf->len && offset + datalen >= buf->len) {
@@ -507,19 +761,22 @@ static int on_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
 			   uint64_t app_error_code, void *user_data, void *stream_user_data)
 {
 	struct quic_conn *qc = user_data;
-	struct quic_buf *buf = stream_user_data;
 
 	(void)flags;
 	(void)app_error_code;
-	if (buf)
-		held_release(qc, buf);
-	/* Every packet is a stream: give the peer a new one for each closed. */
-	if (!is_local_stream(qc, stream_id) && ngtcp2_is_bidi_stream(stream_id))
-		ngtcp2_conn_extend_max_streams_bidi(conn, 1);
-	else if (!is_local_stream(qc, stream_id))
-		ngtcp2_conn_extend_max_streams_uni(conn, 1);
-	if (is_local_stream(qc, stream_id))
+	if (is_local_stream(qc, stream_id)) {
+		if (stream_user_data)
+			held_release(qc, stream_user_data);
 		quic_conn_mark_dirty(qc);
+		return 0;
+	}
+	if (stream_user_data)
+		stream_free(stream_user_data);
+	/* Every packet is a stream: give the peer a new one for each closed. */
+	if (ngtcp2_is_bidi_stream(stream_id))
+		ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+	else
+		ngtcp2_conn_extend_max_streams_uni(conn, 1);
 	return 0;
 }
 
@@ -527,14 +784,25 @@ static int on_stream_reset(ngtcp2_conn *conn, int64_t stream_id, uint64_t final_
 			   uint64_t app_error_code, void *user_data, void *stream_user_data)
 {
 	struct quic_conn *qc = user_data;
-	struct quic_buf *buf = stream_user_data;
+	struct quic_stream *st = stream_user_data;
 
 	(void)final_size;
 	(void)app_error_code;
-	/* A half-received packet is worthless; a sent one is not retried. */
-	if (buf && !is_local_stream(qc, stream_id)) {
-		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
-		held_release(qc, buf);
+	/* A sent packet is not retried. */
+	if (is_local_stream(qc, stream_id) || !st)
+		return 0;
+	/* A half-received packet is worthless. Our half of a bidirectional
+	 * stream is reset too, so that ngtcp2 can forget the stream once the
+	 * peer acknowledges that (we would write nothing on it). */
+	stream_drop_buf(st);
+	if (!ngtcp2_is_bidi_stream(stream_id)) {
+		/* As in stream_complete(): ngtcp2 0.12.1 would never report
+		 * its close. */
+		stream_unlist(st);
+	} else if (st->state == QUIC_STREAM_RECEIVING) {
+		ngtcp2_conn_shutdown_stream_write(conn, stream_id, APP_ERROR_STREAM_REFUSED);
+		st->state = QUIC_STREAM_DONE;
+		quic_conn_mark_dirty(qc);
 	}
 	return 0;
 }
@@ -775,13 +1043,13 @@ static void make_params(struct quic_endpoint *ep, bool server, ngtcp2_transport_
 {
 	ngtcp2_transport_params_default(p);
 	p->initial_max_stream_data_bidi_local = INITIAL_MAX_STREAM_DATA;
-	p->initial_max_stream_data_bidi_remote = INITIAL_MAX_STREAM_DATA;
+	p->initial_max_stream_data_bidi_remote = ep->config.max_stream_packet + 1;
 	p->initial_max_data = INITIAL_MAX_DATA;
 	/* Only the dialling side opens streams (iron/packet/0). */
 	p->initial_max_streams_bidi = server ? INITIAL_MAX_STREAMS_BIDI : 0;
 	/* Control messages between iron/packet/1 peers (refused on /0). */
 	p->initial_max_streams_uni = CONTROL_STREAMS;
-	p->initial_max_stream_data_uni = QUIC_CONTROL_MAX;
+	p->initial_max_stream_data_uni = QUIC_CONTROL_MAX + 1;
 	p->max_idle_timeout = ep->config.idle_timeout_ns;
 	p->active_connection_id_limit = ACTIVE_CID_LIMIT;
 	p->max_datagram_frame_size = MAX_DATAGRAM_FRAME_SIZE;
@@ -1570,6 +1838,23 @@ void quic_conn_close(struct quic_conn *qc, uint64_t app_error_code, uint64_t now
 {
 	(void)now_ns;
 	conn_request_close(qc, QUIC_CLOSE_APPLICATION, app_error_code, 0, "closed by us");
+}
+
+size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint64_t now_ns)
+{
+	size_t closed = 0;
+
+	for (struct quic_conn *qc = ep->conns; qc; qc = qc->next) {
+		uint64_t last = qc->stats.last_activity_ns > qc->established_ns
+				    ? qc->stats.last_activity_ns
+				    : qc->established_ns;
+		if (!qc->established || qc->close_kind != QUIC_CLOSE_NONE || qc->finishing ||
+		    now_ns < last || now_ns - last <= idle_ns)
+			continue;
+		conn_request_close(qc, QUIC_CLOSE_APPLICATION, 0, 0, "idle");
+		closed++;
+	}
+	return closed;
 }
 
 void quic_conn_set_keepalive(struct quic_conn *qc, uint64_t interval_ns)

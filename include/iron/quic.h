@@ -126,6 +126,20 @@ struct quic_config {
 	/* Largest packet taken from an iron/packet/0 stream (a longer stream
 	 * is reset and dropped); 0 or more than 1500: 1500. */
 	size_t max_stream_packet;
+	/* Streams a peer opens (an iron/packet/0 packet each, iron/packet/1
+	 * control messages, and those we refuse) hold memory from their first
+	 * frame until both sides are done with them. Such a stream must be
+	 * done within stream_deadline_ns (0: 5 s), else it is stopped
+	 * (STOP_SENDING and RESET_STREAM); a stopped stream the peer has not
+	 * reset within stream_grace_ns more (0: 3 s) closes its connection.
+	 * At most max_peer_streams (0: 4096) such streams exist on the
+	 * endpoint at once: at that many, the connection holding the oldest
+	 * is closed to make room for a new one. A connection has at most 100
+	 * at once (our transport parameters; iroh's own limit), and each costs
+	 * at most the packet so far plus ngtcp2's state for it. */
+	uint64_t stream_deadline_ns;
+	uint64_t stream_grace_ns;
+	size_t max_peer_streams;
 	/* QUIC_ALPN_FLAG() bits offered when dialling; 0 with no extra
 	 * protocol: both. */
 	unsigned client_alpns;
@@ -201,6 +215,13 @@ void quic_endpoint_foreach(struct quic_endpoint *ep, void (*fn)(void *ctx, struc
 /* Closes every connection as quic_conn_close(conn, 0) does, and flushes
  * (shutdown). */
 void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns);
+
+/* Closes, as quic_conn_close(conn, 0) does, every established connection
+ * that has carried no IP packet in either direction for idle_ns (counted
+ * from its establishment when it never has), dialled or accepted, on
+ * either protocol. Keep-alives and stream frames without a packet do not
+ * count. Returns how many it closed. */
+size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint64_t now_ns);
 
 /* Sends a PING when nothing was sent for interval_ns, keeping the
  * connection and NAT bindings alive; 0 turns it off (the default). */
@@ -280,6 +301,10 @@ struct quic_endpoint_stats {
 	uint64_t stale_resets_ignored; /* for connection IDs we retired (see quic_conn_read) */
 	uint64_t retries_sent;	       /* Retry packets: Initials without a token under load */
 	uint64_t retry_tokens_invalid; /* Initials dropped: forged, expired or other address */
+	size_t peer_streams;	       /* streams peers opened that are not gone yet */
+	uint64_t streams_expired;      /* stopped at stream_deadline_ns */
+	uint64_t stream_stuck_closes;  /* connections closed: a stopped stream not reset */
+	uint64_t stream_budget_closes; /* connections closed at max_peer_streams */
 };
 void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoint_stats *stats);
 

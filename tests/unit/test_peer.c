@@ -99,8 +99,24 @@ static void on_dial_failed(void *user, const struct iron_id *peer)
 	n->dial_failed++;
 }
 
+/* node_init() with the idle close (0: 120 s) and the protocols offered
+ * when dialling (0: both). */
+static void node_init_with(struct node *n, uint8_t seed_byte, const char *addr,
+			   uint64_t idle_close_ns, unsigned client_alpns);
+
+static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
+{
+	node_init_with(n, seed_byte, addr, 0, 0);
+}
+
 /* alpns: what the node offers when it dials (QUIC_ALPN_FLAG bits), 0: both. */
 static void node_init_alpns(struct node *n, uint8_t seed_byte, const char *addr, unsigned alpns)
+{
+	node_init_with(n, seed_byte, addr, 0, alpns);
+}
+
+static void node_init_with(struct node *n, uint8_t seed_byte, const char *addr,
+			   uint64_t idle_close_ns, unsigned client_alpns)
 {
 	uint8_t seed[IDENTITY_SEED_LEN];
 	memset(n, 0, sizeof(*n));
@@ -110,9 +126,9 @@ static void node_init_alpns(struct node *n, uint8_t seed_byte, const char *addr,
 	n->pub = n->addr;
 	const struct peer_table_config config = {
 	    .identity = &n->identity,
-	    .client_alpns = alpns,
-	    .idle_close_ns = 120 * SEC,
+	    .idle_close_ns = idle_close_ns ? idle_close_ns : 120 * SEC,
 	    .keepalive_ns = 5 * SEC,
+	    .client_alpns = client_alpns,
 	};
 	const struct peer_callbacks callbacks = {
 	    .user = n,
@@ -124,11 +140,6 @@ static void node_init_alpns(struct node *n, uint8_t seed_byte, const char *addr,
 	    .dial_failed = on_dial_failed,
 	};
 	CHECK_INT(peer_table_new(&config, &callbacks, &n->table), 0);
-}
-
-static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
-{
-	node_init_alpns(n, seed_byte, addr, 0);
 }
 
 static void node_free(struct node *n)
@@ -630,6 +641,41 @@ static void test_allow_reply(void)
 	reset();
 }
 
+/* An accepted iron/packet/0 connection carries packets only toward us,
+ * so it is never the one we send on (p->conn); idle, it is closed all the
+ * same, while its dialler's keep-alives would keep it up (issue 15). */
+static void test_idle_accepted(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t pkt[200];
+	struct netaddr baddr;
+	struct peer_table_stats st;
+	struct quic_endpoint_stats qs;
+
+	node_init_with(a, 1, "10.0.0.1:4766", 1000 * SEC, QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0));
+	node_init_with(b, 2, "10.0.0.2:4766", 60 * SEC, 0);
+	CHECK_INT(netaddr_parse("10.0.0.2:4766", &baddr), 0);
+	CHECK_INT(
+	    peer_table_add_path(a->table, &b->identity.id, &baddr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	size_t n = echo(a, b, 1, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + 1 * SEC);
+	CHECK_INT(b->delivered, 1);
+	peer_table_get_quic_stats(b->table, &qs);
+	CHECK_INT(qs.connections, 1);
+	run(now + 50 * SEC);
+	peer_table_get_quic_stats(b->table, &qs);
+	CHECK_INT(qs.connections, 1);
+	run(now + 15 * SEC);
+	peer_table_get_quic_stats(b->table, &qs);
+	CHECK_INT(qs.connections, 0);
+	peer_table_get_stats(b->table, &st);
+	CHECK_INT(st.idle_closes, 1);
+	reset();
+}
+
 int main(void)
 {
 	queue = calloc(QUEUE_MAX, sizeof(*queue));
@@ -642,6 +688,7 @@ int main(void)
 	test_allow_list();
 	test_allow_reply();
 	test_rebinding();
+	test_idle_accepted();
 	free(queue);
 	return check_done();
 }

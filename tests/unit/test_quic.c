@@ -360,7 +360,7 @@ static bool both_closed(void)
 	return client->closed > 0 && server->closed > 0;
 }
 
-__attribute__((unused)) static bool server_closed(void)
+static bool server_closed(void)
 {
 	return server->closed > 0;
 }
@@ -758,6 +758,174 @@ static void test_packet0_oversize(void)
 	quic_conn_get_stats(server->conn, &st);
 	CHECK_INT(st.packets_dropped, 1);
 	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
+/* Sends a 1500-byte /0 packet from `from` and gives `to` only the first
+ * datagram of it: a stream with part of a packet, the rest on its way (or
+ * lost for good, with net.blackhole). Returns the datagrams the packet
+ * took. */
+static size_t send_first_part(struct node *from, struct node *to, uint32_t seq)
+{
+	uint8_t pkt[1500];
+	struct datagram *d;
+	size_t n;
+
+	fill(pkt, sizeof(pkt), seq);
+	net.intercept = true;
+	net.nintercepted = 0;
+	CHECK_INT(quic_conn_send_packet(from->conn, pkt, sizeof(pkt), now_ns), 0);
+	quic_endpoint_flush(from->ep, now_ns);
+	net.intercept = false;
+	n = net.nintercepted;
+	d = &net.intercepted[0];
+	quic_endpoint_receive(to->ep, (const struct sockaddr *)&d->to,
+			      (const struct sockaddr *)&d->from, d->data, d->len, now_ns);
+	quic_endpoint_flush(to->ep, now_ns);
+	return n;
+}
+
+static struct quic_endpoint_stats server_stats(void)
+{
+	struct quic_endpoint_stats st;
+	quic_endpoint_get_stats(server->ep, &st);
+	return st;
+}
+
+/* A peer's stream that never ends (issue 15): stopped at the deadline,
+ * and its connection closed when the peer does not answer with
+ * RESET_STREAM within the grace; a peer that does answer keeps its
+ * connection. */
+static void test_stream_deadline(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	struct quic_config quick = {.stream_deadline_ns = 1 * SEC, .stream_grace_ns = 1 * SEC};
+	uint8_t pkt[100];
+
+	/* The peer goes silent after the first part of a packet. */
+	setup_pair(&only0, &quick);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK(send_first_part(client, server, 1) >= 2);
+	CHECK_INT(server_stats().peer_streams, 1);
+	CHECK_INT(server->packets, 0);
+	net.blackhole = server->addr;
+	pump(NULL, 1 * SEC + 100 * MS);
+	CHECK_INT(server_stats().streams_expired, 1);
+	CHECK_INT(server->closed, 0);
+	CHECK(pump(server_closed, 1 * SEC));
+	CHECK_STR(server->close_reason, "a stream it was asked to stop is still open");
+	CHECK_INT(server_stats().stream_stuck_closes, 1);
+	CHECK_INT(server_stats().peer_streams, 0);
+	CHECK_INT(server->packets, 0);
+	teardown();
+
+	/* The peer is away past the deadline, then answers STOP_SENDING. */
+	setup_pair(&only0, &quick);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK(send_first_part(client, server, 2) >= 2);
+	net.blackhole = server->addr;
+	pump(NULL, 1 * SEC + 100 * MS);
+	CHECK_INT(server_stats().streams_expired, 1);
+	memset(&net.blackhole, 0, sizeof(net.blackhole));
+	pump(NULL, 3 * SEC);
+	CHECK_INT(server->closed + client->closed, 0);
+	CHECK_INT(server_stats().peer_streams, 0);
+	CHECK_INT(server_stats().stream_stuck_closes, 0);
+	CHECK_INT(server->packets, 0);
+	/* Later packets get through. */
+	fill(pkt, sizeof(pkt), 3);
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	want_packets = 1;
+	CHECK(pump(server_got_all, 1 * SEC));
+	CHECK(intact(server->last_packet, server->last_len));
+	teardown();
+
+	/* A packet whose parts come apart, and in time, is delivered whole,
+	 * its stream gone once both sides are done. */
+	setup_pair(&only0, &quick);
+	server->seen = calloc(100000, 1);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK(send_first_part(client, server, 4) >= 2);
+	want_packets = 1;
+	CHECK(pump(server_got_all, 900 * MS));
+	CHECK_INT(server->last_len, 1500);
+	CHECK(intact(server->last_packet, server->last_len));
+	pump(NULL, 3 * SEC);
+	CHECK_INT(server_stats().peer_streams, 0);
+	CHECK_INT(server_stats().streams_expired, 0);
+	CHECK_INT(server->closed + client->closed, 0);
+	teardown();
+}
+
+/* At max_peer_streams, the connection holding the oldest stream is
+ * closed to make room; the others go on. */
+static void test_stream_budget(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	struct quic_config budget = {.max_peer_streams = 1};
+	struct node *holder, *other;
+
+	setup_pair(&only0, &budget);
+	holder = client;
+	other = node_new(0x33, 3, &only0);
+	dial(holder, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	dial(other, server, NULL);
+	server->established = 0;
+	client = other;
+	CHECK(pump(both_established, 5 * SEC));
+	net.blackhole = server->addr; /* the rest of the parts stay away */
+	send_first_part(holder, server, 1);
+	CHECK_INT(server_stats().peer_streams, 1);
+	send_first_part(other, server, 2);
+	CHECK_INT(server_stats().stream_budget_closes, 1);
+	CHECK_INT(server_stats().peer_streams, 1);
+	memset(&net.blackhole, 0, sizeof(net.blackhole));
+	client = holder;
+	CHECK(pump(client_closed, 1 * SEC));
+	CHECK_STR(server->close_reason, "holds the oldest of too many open streams");
+	CHECK_INT(holder->close_error, -ECONNRESET);
+	/* The other one's packet arrives whole (its last part is sent
+	 * again). */
+	want_packets = 1;
+	CHECK(pump(server_got_all, 2 * SEC));
+	CHECK_INT(server->last_len, 1500);
+	CHECK(intact(server->last_packet, server->last_len));
+	CHECK_INT(other->closed, 0);
+	CHECK_INT(server->closed, 1);
+	teardown();
+}
+
+/* quic_endpoint_close_idle(): an accepted iron/packet/0 connection that
+ * carries no packet is closed, whatever keeps it alive; one that carries
+ * packets is not. */
+static void test_close_idle(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	uint8_t pkt[100];
+
+	setup_pair(&only0, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	quic_conn_set_keepalive(client->conn, 5 * SEC);
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 0);
+	pump(NULL, 50 * SEC);
+	fill(pkt, sizeof(pkt), 1);
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	want_packets = 1;
+	CHECK(pump(server_got_all, 1 * SEC));
+	pump(NULL, 50 * SEC);
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 0);
+	pump(NULL, 11 * SEC);
+	CHECK_INT(server->closed + client->closed, 0);
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 1);
+	CHECK(pump(both_closed, 1 * SEC));
+	CHECK_STR(server->close_reason, "idle");
+	CHECK_INT(server->close_error, 0);
+	CHECK_INT(client->close_error, -ECONNRESET);
 	teardown();
 }
 
@@ -1768,6 +1936,9 @@ int main(void)
 	test_key_update_and_bbr();
 	test_packet0();
 	test_packet0_oversize();
+	test_stream_deadline();
+	test_stream_budget();
+	test_close_idle();
 	test_alpn();
 	test_idle_and_keepalive();
 	test_close();
