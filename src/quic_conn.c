@@ -34,8 +34,13 @@
  * streams open (issue 15). */
 #define INITIAL_MAX_STREAMS_BIDI 100
 #define MAX_DATAGRAM_FRAME_SIZE	 65535
-#define CONTROL_STREAMS		 2
-#define ACTIVE_CID_LIMIT	 4
+/* ngtcp2 0.12.1 never closes a peer's unidirectional stream (fixed in
+ * 0.14), so its credit never comes back: this is how many control messages
+ * a peer may send over a connection's whole life. Candidates go on
+ * connecting and when they change (a network change, a new mapping): 32 is
+ * plenty, and each costs only ngtcp2's small stream record. */
+#define CONTROL_STREAMS	 32
+#define ACTIVE_CID_LIMIT 4
 
 /* Worst-case bytes around a DATAGRAM frame's payload in a short-header
  * packet besides the DCID: first byte, 4-byte packet number, AEAD tag,

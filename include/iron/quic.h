@@ -53,7 +53,9 @@ enum quic_cc { QUIC_CC_CUBIC, QUIC_CC_BBR, QUIC_CC_RENO };
 #define QUIC_MAX_STREAM_PACKET 1500
 /* iron's own messages between iron/packet/1 peers (hole-punching
  * candidates) travel on unidirectional streams, one message per stream,
- * at most this long; each side lets the other have two open at once. A
+ * at most this long; each side lets the other send 32 over a connection's
+ * life (ngtcp2 0.12.1 never returns a peer's stream credit; a message
+ * queued past that waits, replaced by newer ones, and is never sent). A
  * peer that allows none (an older iron, iroh) is simply sent none. */
 #define QUIC_CONTROL_MAX 1024
 

@@ -15,6 +15,7 @@
 #include "iron/identity.h"
 #include "iron/ipv6.h"
 #include "iron/peer.h"
+#include "iron/punch.h"
 
 #define MS	  1000000ull
 #define SEC	  (1000 * MS)
@@ -27,7 +28,8 @@ struct node {
 	struct iron_identity identity;
 	struct netaddr addr; /* where it receives */
 	struct netaddr pub;  /* its NAT's address for it (addr when none) */
-	unsigned delivered, unreachable, connected, dial_failed;
+	unsigned delivered, unreachable, connected, dial_failed, observed_calls;
+	struct netaddr observed; /* where a peer last said it sees us */
 	uint8_t last[1500];
 	size_t last_len;
 };
@@ -99,6 +101,13 @@ static void on_dial_failed(void *user, const struct iron_id *peer)
 	n->dial_failed++;
 }
 
+static void on_observed(void *user, const struct sockaddr *addr)
+{
+	struct node *n = user;
+	n->observed_calls++;
+	netaddr_set(&n->observed, addr);
+}
+
 /* node_init() with the idle close (0: 120 s) and the protocols offered
  * when dialling (0: both). */
 static void node_init_with(struct node *n, uint8_t seed_byte, const char *addr,
@@ -138,6 +147,7 @@ static void node_init_with(struct node *n, uint8_t seed_byte, const char *addr,
 	    .unreachable = on_unreachable,
 	    .connection = on_connection,
 	    .dial_failed = on_dial_failed,
+	    .observed = on_observed,
 	};
 	CHECK_INT(peer_table_new(&config, &callbacks, &n->table), 0);
 }
@@ -393,6 +403,43 @@ static void test_tie_break(void)
 /* The candidate set is bounded: learned and discovered candidates make
  * room for each other, static ones stay; set_static replaces the static
  * ones only; expired candidates go. */
+/* Candidates go to a connected peer whenever ours change, many times over
+ * one connection (ngtcp2 0.12.1 never returns the credit of a peer's
+ * stream: with two, the third message waited for ever), each with where
+ * the sender sees the receiver. */
+static void test_candidates_repeat(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t pkt[200];
+	struct peer_table_stats sb;
+	struct punch_candidate c = {.kind = PUNCH_REFLEXIVE};
+	char text[32];
+
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(
+	    peer_table_add_path(a->table, &b->identity.id, &b->addr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	size_t n = echo(a, b, 1, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + 1 * SEC);
+	CHECK_INT(b->delivered, 1);
+	for (int i = 0; i < 8; i++) {
+		snprintf(text, sizeof(text), "203.0.113.%d:4766", i + 1);
+		CHECK_INT(netaddr_parse(text, &c.addr), 0);
+		peer_table_set_candidates(a->table, &c, 1);
+		flush_all();
+		run(now + 200 * MS);
+	}
+	peer_table_get_stats(b->table, &sb);
+	CHECK_INT(sb.candidates_received, 8);
+	/* B told A where it sees it: A's address (no NAT here). */
+	CHECK(a->observed_calls >= 1);
+	CHECK(netaddr_equal(&a->observed.sa, &a->addr.sa));
+	reset();
+}
+
 static void test_candidate_bounds(void)
 {
 	struct node *a = &nodes[0];
@@ -685,6 +732,7 @@ int main(void)
 	test_pending_queue_and_backoff();
 	test_tie_break();
 	test_candidate_bounds();
+	test_candidates_repeat();
 	test_allow_list();
 	test_allow_reply();
 	test_rebinding();
