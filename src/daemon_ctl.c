@@ -199,6 +199,11 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_begin_object(reply, "port_mapping");
 	ctl_reply_bool(reply, "on", li.port_mapping);
 	ctl_reply_bool(reply, "mapped", li.portmap.mapped);
+	const char *protocol = portmap_protocol_name(li.portmap.protocol);
+	if (protocol)
+		ctl_reply_string(reply, "protocol", protocol);
+	else
+		ctl_reply_null(reply, "protocol");
 	if (li.portmap.mapped)
 		ctl_reply_string(reply, "external",
 				 netaddr_format(&li.portmap.external.sa, where, sizeof(where)));
@@ -207,6 +212,10 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_uint(reply, "lifetime_s", li.portmap.lifetime_s);
 	ctl_reply_uint(reply, "requests", li.portmap.requests);
 	ctl_reply_uint(reply, "failures", li.portmap.failures);
+	if (li.portmap.upnp.found)
+		ctl_reply_string(reply, "upnp_gateway", li.portmap.upnp.gateway);
+	else
+		ctl_reply_null(reply, "upnp_gateway");
 	ctl_reply_end_object(reply);
 	ctl_reply_uint(reply, "stun_sent", li.stun_sent);
 	ctl_reply_uint(reply, "stun_answers", li.stun_answers);
