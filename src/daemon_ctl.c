@@ -129,6 +129,23 @@ static void reply_peer(void *arg, const struct peer_info *info)
 	ctl_reply_uint(reply, "bytes_out", info->stats.bytes_sent);
 	ctl_reply_uint(reply, "packets_in", info->stats.packets_received);
 	ctl_reply_uint(reply, "packets_out", info->stats.packets_sent);
+	if (info->connected) {
+		ctl_reply_uint(reply, "path_mtu", info->stats.path_mtu);
+		ctl_reply_bool(reply, "path_mtu_settled", info->stats.path_mtu_settled);
+		ctl_reply_uint(reply, "max_packet", info->stats.max_packet);
+		ctl_reply_uint(reply, "max_datagram", info->stats.max_datagram);
+		ctl_reply_uint(reply, "stream_packets_out", info->stats.stream_packets_sent);
+		ctl_reply_uint(reply, "pmtu_probes", info->stats.pmtu_probes_sent);
+		ctl_reply_uint(reply, "pmtu_probes_lost", info->stats.pmtu_probes_lost);
+	} else {
+		ctl_reply_null(reply, "path_mtu");
+		ctl_reply_null(reply, "path_mtu_settled");
+		ctl_reply_null(reply, "max_packet");
+		ctl_reply_null(reply, "max_datagram");
+		ctl_reply_null(reply, "stream_packets_out");
+		ctl_reply_null(reply, "pmtu_probes");
+		ctl_reply_null(reply, "pmtu_probes_lost");
+	}
 	if (info->connected && info->stats.last_activity_ns > 0 &&
 	    info->stats.last_activity_ns <= ctx->now)
 		ctl_reply_double(reply, "last_activity_s",

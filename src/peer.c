@@ -506,7 +506,7 @@ int peer_table_send(struct peer_table *table, const struct iron_id *id, const ui
 {
 	struct peer *p = peer_find(table, id);
 	table->now = now;
-	if (len > PEER_PACKET_MAX || len > peer_table_max_packet(table))
+	if (len > PEER_PACKET_MAX)
 		return -EMSGSIZE;
 	if (!p || (!p->conn && !peer_has_path(p, now))) {
 		/* No address: the packets wait while the owner looks the peer
@@ -540,11 +540,14 @@ int peer_table_send(struct peer_table *table, const struct iron_id *id, const ui
 	return 0;
 }
 
-size_t peer_table_max_packet(const struct peer_table *table)
+size_t peer_table_max_packet(const struct peer_table *table, const struct iron_id *id)
 {
-	(void)table;
-	/* Fixed by our transport settings: a 1452-byte UDP payload with 8-byte
-	 * connection IDs carries a 1420-byte packet in one DATAGRAM frame. */
+	const struct peer *p = peer_find(table, id);
+
+	/* The connection's measure of its path; without one, what a full
+	 * 1452-byte UDP payload carries in one datagram. */
+	if (p && p->conn && quic_conn_is_established(p->conn))
+		return quic_conn_max_packet_size(p->conn);
 	return PEER_MAX_PACKET;
 }
 

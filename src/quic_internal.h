@@ -20,6 +20,7 @@
 
 #include "iron/cidmap.h"
 #include "iron/netaddr.h"
+#include "iron/pmtu.h"
 #include "iron/quic.h"
 #include "iron/ratelimit.h"
 #include "iron/timerheap.h"
@@ -37,7 +38,7 @@ struct quic_buf {
 	struct quic_buf *next, *prev;
 	int64_t stream_id; /* -1 when not on a stream */
 	uint16_t len;
-	uint16_t offset; /* /0 sending: bytes handed to ngtcp2 */
+	uint16_t offset;   /* /0 sending: bytes handed to ngtcp2 */
 	uint8_t data[QUIC_MAX_STREAM_PACKET];
 };
 
@@ -115,16 +116,26 @@ struct quic_conn {
 	int close_error;
 	const char *close_reason;
 
-	struct quic_buf_queue send_queue; /* IP packets waiting for ngtcp2 */
-	struct quic_buf *held;		  /* bufs attached to streams */
-	struct quic_buf *tx_current;	  /* /0: the stream being written */
-	struct quic_buf *ctl_pending;	  /* /1: a control message not yet on a stream */
-	struct quic_buf *ctl_current;	  /* /1: the control stream being written */
-	int64_t *fin_ids;		  /* /0 server: streams to finish */
+	struct quic_buf_queue send_queue;   /* IP packets waiting for ngtcp2 */
+	struct quic_buf_queue stream_queue; /* /1: packets too large for a datagram */
+	struct quic_buf *held;		    /* bufs attached to streams */
+	struct quic_buf *tx_current;	    /* the packet stream being written */
+	struct quic_buf *ctl_pending;	    /* /1: a control message not yet on a stream */
+	struct quic_buf *ctl_current;	    /* /1: the control stream being written */
+	int64_t *fin_ids;		    /* /0 server: streams to finish */
 	size_t nfin, fin_cap;
 	struct quic_stream *streams; /* the peer's */
 	unsigned dgram_refused;	     /* fresh packets the head datagram missed */
 	bool tail_exposed;	     /* datagrams sent since the last tail probe */
+
+	/* Path MTU discovery (pmtu.h), on the path in pmtu_local/remote. */
+	struct pmtu_search pmtu;
+	struct netaddr pmtu_local, pmtu_remote;
+	uint64_t probe_seq; /* the last probe's DATAGRAM id (regular ones are 0) */
+	/* /1: our hello (quic.h) is still to be sent; the peer's hello or
+	 * probes said it takes packets on streams. */
+	bool hello_pending;
+	bool peer_stream_packets;
 
 	struct quic_path_event path_events[QUIC_PATH_EVENTS];
 	uint8_t npath_events;
