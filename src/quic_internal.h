@@ -38,7 +38,7 @@ struct quic_buf {
 	struct quic_buf *next, *prev;
 	int64_t stream_id; /* -1 when not on a stream */
 	uint16_t len;
-	uint16_t offset;   /* /0 sending: bytes handed to ngtcp2 */
+	uint16_t offset; /* /0 sending: bytes handed to ngtcp2 */
 	uint8_t data[QUIC_MAX_STREAM_PACKET];
 };
 
