@@ -328,12 +328,11 @@ static int run_relay(const struct cli_globals *globals, struct relay_run *run)
 	} else {
 		rc = service_open_control(&run->service, &run->loop, path, NULL, on_control, run);
 		if (rc < 0) {
-			char why[PATH_MAX + 256];
 			if (rc == -EADDRINUSE)
 				cli_error("relay: another iron relay answers on %s", path);
 			else
-				cli_error("relay: %s",
-					  ctl_describe_error(rc, path, why, sizeof(why)));
+				cli_error("relay: cannot create the control socket %s: %s", path,
+					  service_control_error(rc, NULL));
 			if (rc == -EADDRINUSE)
 				cli_hint("stop it, or give this one its own --socket PATH");
 			goto out;

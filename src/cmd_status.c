@@ -415,12 +415,39 @@ static void print_json_all(const struct peer_list *list)
 	fputs("],\"peers_next\":null}\n", stdout);
 }
 
+/* "11.22.33.1:4766 by upnp (for 3600 s)", "none yet (3 requests, 1 failed)"
+ * or "off". */
+static void format_port_mapping(const struct json_value *pm, char *out, size_t cap)
+{
+	char external[CELL_SIZE], protocol[CELL_SIZE], lifetime[CELL_SIZE];
+	uint64_t requests = json_uint(json_get(pm, "requests"), 0);
+	if (!json_bool(json_get(pm, "on"), false)) {
+		snprintf(out, cap, "off");
+		return;
+	}
+	if (!json_bool(json_get(pm, "mapped"), false)) {
+		snprintf(out, cap, "none yet (%" PRIu64 " request%s, %" PRIu64 " failed)", requests,
+			 requests == 1 ? "" : "s", json_uint(json_get(pm, "failures"), 0));
+		return;
+	}
+	cli_printable(json_string(json_get(pm, "external"), "?"), external, sizeof(external));
+	cli_printable(json_string(json_get(pm, "protocol"), "?"), protocol, sizeof(protocol));
+	uint64_t lifetime_s = json_uint(json_get(pm, "lifetime_s"), 0);
+	if (lifetime_s)
+		snprintf(lifetime, sizeof(lifetime), "for %" PRIu64 " s", lifetime_s);
+	else
+		snprintf(lifetime, sizeof(lifetime), "permanent");
+	snprintf(out, cap, "%s by %s (%s)", external, protocol, lifetime);
+}
+
 static void print_status(const struct json_value *root, const struct peer_list *list)
 {
 	const struct json_value *node = json_get(root, "node");
 	const struct json_value *tun = json_get(root, "tun");
 	const struct json_value *relay = json_get(root, "relay");
 	const struct json_value *registry = json_get(root, "registry");
+	const struct json_value *port_mapping =
+	    json_get(json_get(root, "discovery"), "port_mapping");
 	bool colour = cli_is_terminal(stdout);
 	char text[1024], a[CELL_SIZE], b[CELL_SIZE];
 
@@ -446,6 +473,10 @@ static void print_status(const struct json_value *root, const struct peer_list *
 	else
 		snprintf(text, sizeof(text), "none");
 	cli_print_field(stdout, "relay", text);
+	if (port_mapping) {
+		format_port_mapping(port_mapping, text, sizeof(text));
+		cli_print_field(stdout, "port map", text);
+	}
 	if (registry) {
 		snprintf(text, sizeof(text), "%" PRIu64 " of %" PRIu64 " entries",
 			 json_uint(json_get(registry, "entries"), 0),

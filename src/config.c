@@ -643,13 +643,30 @@ int config_load(const char *path, struct config_file *out, struct config_error *
 		err->line = 0;
 		err->message[0] = '\0';
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO at the path must not hang the start. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		rc = -errno;
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	/* As OpenSSH with its own files: whoever may change the file decides
+	 * where traffic goes, so only root and the user running us may. */
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		rc = -EPERM;
+		if (err && st.st_uid != 0 && st.st_uid != geteuid())
+			snprintf(err->message, sizeof(err->message),
+				 "owned by another user (uid %u): chown it to root or to the "
+				 "user iron runs as",
+				 (unsigned)st.st_uid);
+		else if (err)
+			snprintf(err->message, sizeof(err->message),
+				 "writable by other users (mode %04o): chmod go-w it",
+				 (unsigned)(st.st_mode & 07777));
+		parsed = true; /* the message is set */
 		goto out;
 	}
 	if (st.st_size > CONFIG_MAX_SIZE) {

@@ -16,6 +16,7 @@
 #include "iron/daemon_ctl.h"
 #include "iron/dataplane.h"
 #include "iron/dns_server.h"
+#include "iron/heaptrim.h"
 #include "iron/identity.h"
 #include "iron/locator.h"
 #include "iron/log.h"
@@ -30,8 +31,10 @@
 #include "iron/tun.h"
 
 #define REGISTRY_SAVE_MS (60 * 1000)
-#define IDLE_CLOSE_NS	 (120ull * 1000000000)
-#define KEEPALIVE_NS	 (5ull * 1000000000)
+/* How often the heap is looked at for freed memory to give back. */
+#define HEAPTRIM_MS   1000
+#define IDLE_CLOSE_NS (120ull * 1000000000)
+#define KEEPALIVE_NS  (5ull * 1000000000)
 /* A static peer's host name is looked up again after a failed dial, at
  * most this often. */
 #define RERESOLVE_NS (5ull * 1000000000)
@@ -89,8 +92,10 @@ struct daemon {
 
 	uv_timer_t peer_timer;
 	uv_timer_t save_timer;
+	uv_timer_t trim_timer;
 	uv_check_t flush_check;
 	bool handles_started;
+	struct heaptrim heaptrim;
 	bool stopping;
 
 	struct sysdns_state sysdns;
@@ -265,6 +270,15 @@ static void save_registry(struct daemon *d)
 static void on_save_timer(uv_timer_t *timer)
 {
 	save_registry(timer->data);
+}
+
+/* Memory freed in a burst (many peers' connections closing) goes back to
+ * the system (heaptrim.h). */
+static void on_trim_timer(uv_timer_t *timer)
+{
+	struct daemon *d = timer->data;
+	if (heaptrim_check(&d->heaptrim))
+		log_debug("gave freed heap memory back to the system");
 }
 
 /* ---- static peers ---- */
@@ -584,6 +598,7 @@ static void close_parts(struct daemon *d)
 	if (d->handles_started) {
 		close_if_active((uv_handle_t *)&d->peer_timer);
 		close_if_active((uv_handle_t *)&d->save_timer);
+		close_if_active((uv_handle_t *)&d->trim_timer);
 		close_if_active((uv_handle_t *)&d->flush_check);
 	}
 }
@@ -708,7 +723,7 @@ static int start_identity_and_control(struct daemon *d)
 	}
 	if (rc < 0) {
 		cli_error("serve: cannot create the control socket %s: %s", d->ctl_path,
-			  rc == -ENOENT && cfg->ctl_group ? "no such group" : strerror(-rc));
+			  service_control_error(rc, cfg->ctl_group));
 		return rc;
 	}
 	return 0;
@@ -910,14 +925,19 @@ static int start_loop_handles(struct daemon *d)
 	if (rc == 0)
 		rc = uv_timer_init(&d->loop, &d->save_timer);
 	if (rc == 0)
+		rc = uv_timer_init(&d->loop, &d->trim_timer);
+	if (rc == 0)
 		rc = uv_check_init(&d->loop, &d->flush_check);
 	if (rc < 0) {
 		cli_error("serve: cannot set up the event loop: %s", uv_strerror(rc));
 		return rc;
 	}
 	d->handles_started = true;
-	d->peer_timer.data = d->save_timer.data = d->flush_check.data = d;
+	d->peer_timer.data = d->save_timer.data = d->trim_timer.data = d->flush_check.data = d;
+	heaptrim_init(&d->heaptrim);
 	rc = uv_timer_start(&d->save_timer, on_save_timer, REGISTRY_SAVE_MS, REGISTRY_SAVE_MS);
+	if (rc == 0)
+		rc = uv_timer_start(&d->trim_timer, on_trim_timer, HEAPTRIM_MS, HEAPTRIM_MS);
 	if (rc == 0)
 		rc = uv_check_start(&d->flush_check, on_flush);
 	if (rc == 0) {

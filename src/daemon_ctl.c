@@ -129,6 +129,23 @@ static void reply_peer(void *arg, const struct peer_info *info)
 	ctl_reply_uint(reply, "bytes_out", info->stats.bytes_sent);
 	ctl_reply_uint(reply, "packets_in", info->stats.packets_received);
 	ctl_reply_uint(reply, "packets_out", info->stats.packets_sent);
+	if (info->connected) {
+		ctl_reply_uint(reply, "path_mtu", info->stats.path_mtu);
+		ctl_reply_bool(reply, "path_mtu_settled", info->stats.path_mtu_settled);
+		ctl_reply_uint(reply, "max_packet", info->stats.max_packet);
+		ctl_reply_uint(reply, "max_datagram", info->stats.max_datagram);
+		ctl_reply_uint(reply, "stream_packets_out", info->stats.stream_packets_sent);
+		ctl_reply_uint(reply, "pmtu_probes", info->stats.pmtu_probes_sent);
+		ctl_reply_uint(reply, "pmtu_probes_lost", info->stats.pmtu_probes_lost);
+	} else {
+		ctl_reply_null(reply, "path_mtu");
+		ctl_reply_null(reply, "path_mtu_settled");
+		ctl_reply_null(reply, "max_packet");
+		ctl_reply_null(reply, "max_datagram");
+		ctl_reply_null(reply, "stream_packets_out");
+		ctl_reply_null(reply, "pmtu_probes");
+		ctl_reply_null(reply, "pmtu_probes_lost");
+	}
 	if (info->connected && info->stats.last_activity_ns > 0 &&
 	    info->stats.last_activity_ns <= ctx->now)
 		ctl_reply_double(reply, "last_activity_s",
@@ -199,6 +216,11 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_begin_object(reply, "port_mapping");
 	ctl_reply_bool(reply, "on", li.port_mapping);
 	ctl_reply_bool(reply, "mapped", li.portmap.mapped);
+	const char *protocol = portmap_protocol_name(li.portmap.protocol);
+	if (protocol)
+		ctl_reply_string(reply, "protocol", protocol);
+	else
+		ctl_reply_null(reply, "protocol");
 	if (li.portmap.mapped)
 		ctl_reply_string(reply, "external",
 				 netaddr_format(&li.portmap.external.sa, where, sizeof(where)));
@@ -207,6 +229,10 @@ static void reply_discovery(const struct daemon_ctl *c, struct ctl_reply *reply)
 	ctl_reply_uint(reply, "lifetime_s", li.portmap.lifetime_s);
 	ctl_reply_uint(reply, "requests", li.portmap.requests);
 	ctl_reply_uint(reply, "failures", li.portmap.failures);
+	if (li.portmap.upnp.found)
+		ctl_reply_string(reply, "upnp_gateway", li.portmap.upnp.gateway);
+	else
+		ctl_reply_null(reply, "upnp_gateway");
 	ctl_reply_end_object(reply);
 	ctl_reply_uint(reply, "stun_sent", li.stun_sent);
 	ctl_reply_uint(reply, "stun_answers", li.stun_answers);
@@ -493,6 +519,10 @@ static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 	ctl_reply_uint(reply, "stale_resets_ignored", quic.stale_resets_ignored);
 	ctl_reply_uint(reply, "retries_sent", quic.retries_sent);
 	ctl_reply_uint(reply, "retry_tokens_invalid", quic.retry_tokens_invalid);
+	ctl_reply_uint(reply, "peer_streams", quic.peer_streams);
+	ctl_reply_uint(reply, "streams_expired", quic.streams_expired);
+	ctl_reply_uint(reply, "stream_stuck_closes", quic.stream_stuck_closes);
+	ctl_reply_uint(reply, "stream_budget_closes", quic.stream_budget_closes);
 	ctl_reply_end_object(reply);
 	struct peer_table_stats table;
 	peer_table_get_stats(c->peers, &table);

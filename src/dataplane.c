@@ -132,7 +132,7 @@ void dataplane_from_tun(struct dataplane *dp, const uint8_t *pkt, size_t len, ui
 	int rc = peer_table_send(dp->config.peers, &id, pkt, len, now);
 	if (rc == -EMSGSIZE)
 		send_icmp_error(dp, pkt, len, IPV6_ICMP_PACKET_TOO_BIG, 0,
-				(uint32_t)peer_table_max_packet(dp->config.peers), now);
+				(uint32_t)peer_table_max_packet(dp->config.peers, &id), now);
 	else if (rc < 0)
 		dataplane_unreachable(dp, pkt, len, now);
 	else

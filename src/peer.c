@@ -511,7 +511,7 @@ int peer_table_send(struct peer_table *table, const struct iron_id *id, const ui
 {
 	struct peer *p = peer_find(table, id);
 	table->now = now;
-	if (len > PEER_PACKET_MAX || len > peer_table_max_packet(table))
+	if (len > PEER_PACKET_MAX)
 		return -EMSGSIZE;
 	if (!p || (!p->conn && !peer_has_path(p, now))) {
 		/* No address: the packets wait while the owner looks the peer
@@ -545,11 +545,14 @@ int peer_table_send(struct peer_table *table, const struct iron_id *id, const ui
 	return 0;
 }
 
-size_t peer_table_max_packet(const struct peer_table *table)
+size_t peer_table_max_packet(const struct peer_table *table, const struct iron_id *id)
 {
-	(void)table;
-	/* Fixed by our transport settings: a 1452-byte UDP payload with 8-byte
-	 * connection IDs carries a 1420-byte packet in one DATAGRAM frame. */
+	const struct peer *p = peer_find(table, id);
+
+	/* The connection's measure of its path; without one, what a full
+	 * 1452-byte UDP payload carries in one datagram. */
+	if (p && p->conn && quic_conn_is_established(p->conn))
+		return quic_conn_max_packet_size(p->conn);
 	return PEER_MAX_PACKET;
 }
 
@@ -1314,6 +1317,13 @@ static void housekeeping(struct peer_table *table, uint64_t now)
 		    now - p->last_activity > PEER_FORGET_NS)
 			peer_free(p);
 	}
+	/* Every other connection carrying nothing goes too: the peers'
+	 * iron/packet/0 connections (we only receive on those), a second
+	 * iron/packet/1 one. Without this, an accepted connection kept alive
+	 * by its peer lived for ever. */
+	if (table->config.idle_close_ns)
+		table->stats.idle_closes +=
+		    quic_endpoint_close_idle(table->quic, table->config.idle_close_ns, now);
 }
 
 void peer_table_timer(struct peer_table *table, uint64_t now)

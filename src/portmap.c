@@ -33,9 +33,17 @@ struct portmap {
 	uint64_t backoff_ms;
 	uint64_t requests, failures;
 	int last_error;
+	bool answered;	   /* NAT-PMP answered, and has not failed since */
+	struct upnp *upnp; /* NULL: no memory for it */
 };
 
 static void start_request(struct portmap *pm);
+
+/* UPnP while NAT-PMP does not answer (portmap.h). */
+static void choose(struct portmap *pm)
+{
+	upnp_want(pm->upnp, !pm->answered);
+}
 
 static void failed(struct portmap *pm, int code)
 {
@@ -43,6 +51,7 @@ static void failed(struct portmap *pm, int code)
 	pm->failures++;
 	pm->last_error = code;
 	pm->mapped = false;
+	pm->answered = false;
 	pm->state = PM_ADDR;
 	pm->backoff_ms = pm->backoff_ms ? pm->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (pm->backoff_ms > BACKOFF_MAX_MS)
@@ -50,6 +59,7 @@ static void failed(struct portmap *pm, int code)
 	log_debug("NAT-PMP: %s (code %d); again in %llu s",
 		  code == NATPMP_ERR_NOGATEWAYSUPPORT ? "the gateway does not answer" : "failed",
 		  code, (unsigned long long)(pm->backoff_ms / 1000));
+	choose(pm);
 	if (had)
 		pm->changed(pm->user);
 }
@@ -84,6 +94,10 @@ static void read_response(struct portmap *pm)
 		schedule(pm, pm->backoff_ms);
 		return;
 	}
+	if (!pm->answered) {
+		pm->answered = true;
+		choose(pm);
+	}
 	if (pm->state == PM_ADDR && resp.type == NATPMP_RESPTYPE_PUBLICADDRESS) {
 		pm->public_addr = resp.pnu.publicaddress.addr;
 		pm->state = PM_MAP;
@@ -101,14 +115,21 @@ static void read_response(struct portmap *pm)
 		pm->state = PM_IDLE;
 		if (changed) {
 			char ip[INET_ADDRSTRLEN];
-			log_info("the gateway maps %s:%u to this node's UDP port %u (for %u s)",
-				 inet_ntop(AF_INET, &pm->public_addr, ip, sizeof(ip)),
-				 pm->public_port, pm->port, pm->lifetime_s);
+			log_info(
+			    "the NAT-PMP gateway maps %s:%u to this node's UDP port %u (for %u s)",
+			    inet_ntop(AF_INET, &pm->public_addr, ip, sizeof(ip)), pm->public_port,
+			    pm->port, pm->lifetime_s);
 			pm->changed(pm->user);
 		}
 		uint64_t renew = (uint64_t)(pm->lifetime_s ? pm->lifetime_s : 60) * 500;
 		schedule(pm, renew);
 	}
+}
+
+static void on_upnp_changed(void *user)
+{
+	struct portmap *pm = user;
+	pm->changed(pm->user);
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events)
@@ -177,7 +198,10 @@ int portmap_new(uv_loop_t *loop, uint16_t private_port, void (*changed)(void *us
 	pm->handles = 2;
 	pm->poll.data = pm->timer.data = pm;
 	uv_poll_start(&pm->poll, UV_READABLE, on_readable);
+	if (upnp_new(loop, private_port, on_upnp_changed, pm, &pm->upnp) < 0)
+		pm->upnp = NULL; /* NAT-PMP alone */
 	start_request(pm);
+	choose(pm); /* the UPnP search goes alongside NAT-PMP's first request */
 	*out = pm;
 	return 0;
 }
@@ -199,8 +223,10 @@ void portmap_del(struct portmap *pm)
 		struct pollfd pfd = {.fd = pm->np.s, .events = POLLIN};
 		natpmpresp_t resp;
 		if (poll(&pfd, 1, 300) > 0 && readnatpmpresponseorretry(&pm->np, &resp) >= 0)
-			log_info("removed the port mapping of UDP port %u", pm->port);
+			log_info("removed the NAT-PMP port mapping of UDP port %u", pm->port);
 	}
+	upnp_del(pm->upnp);
+	pm->upnp = NULL;
 	uv_poll_stop(&pm->poll);
 	uv_timer_stop(&pm->timer);
 	closenatpmp(&pm->np);
@@ -210,8 +236,10 @@ void portmap_del(struct portmap *pm)
 
 bool portmap_get(const struct portmap *pm, struct netaddr *out)
 {
-	if (!pm || !pm->mapped)
+	if (!pm)
 		return false;
+	if (!pm->mapped)
+		return upnp_get(pm->upnp, out);
 	memset(out, 0, sizeof(*out));
 	out->in.sin_family = AF_INET;
 	out->in.sin_addr = pm->public_addr;
@@ -226,8 +254,28 @@ void portmap_get_info(const struct portmap *pm, struct portmap_info *out)
 		return;
 	out->mapped = portmap_get(pm, &out->external);
 	out->gateway.s_addr = pm->np.gateway;
-	out->lifetime_s = pm->lifetime_s;
-	out->requests = pm->requests;
-	out->failures = pm->failures;
+	upnp_get_info(pm->upnp, &out->upnp);
+	if (pm->mapped) {
+		out->protocol = PORTMAP_NATPMP;
+		out->lifetime_s = pm->lifetime_s;
+	} else if (out->mapped) {
+		out->protocol = PORTMAP_UPNP;
+		out->lifetime_s = out->upnp.lease_s;
+	}
+	out->requests = pm->requests + out->upnp.requests;
+	out->failures = pm->failures + out->upnp.failures;
 	out->last_error = pm->last_error;
+}
+
+const char *portmap_protocol_name(enum portmap_protocol protocol)
+{
+	switch (protocol) {
+	case PORTMAP_NATPMP:
+		return "nat-pmp";
+	case PORTMAP_UPNP:
+		return "upnp";
+	case PORTMAP_NONE:
+		break;
+	}
+	return NULL;
 }

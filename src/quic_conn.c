@@ -14,21 +14,44 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <sodium.h>
 
+#include "iron/addr.h"
+#include "iron/bytes.h"
+#include "iron/ipv6.h"
 #include "iron/log.h"
 #include "iron/pagealloc.h"
 #include "iron/tls.h"
 
 /* Flow control: the connection window must carry a fast link's
- * bandwidth-delay product; a stream only ever carries one IP packet. */
+ * bandwidth-delay product. A peer's stream only ever carries one IP packet
+ * or control message: its window is that plus one byte (so a longer one
+ * shows) and is never extended, which also bounds what ngtcp2 buffers for
+ * it out of order. */
 #define INITIAL_MAX_DATA	(8 * 1024 * 1024)
 #define MAX_WINDOW		(24 * 1024 * 1024)
 #define INITIAL_MAX_STREAM_DATA (64 * 1024)
-/* Streams the dialling side of an iron/packet/0 connection may have open at
- * once (one per packet in flight); extended as they close. */
-#define INITIAL_MAX_STREAMS_BIDI 1000
+/* Packet streams the peer may have open at once (one per packet in
+ * flight, until its receiver's FIN is acknowledged): the dialling side of
+ * an iron/packet/0 connection, either side of iron/packet/1 (packets too
+ * large for a datagram); extended as they close. 100 is what iroh allows
+ * (quinn's default), so an original node sends to us as fast as to its own
+ * kind: about 100 packets a round trip. It was 1000: 1.5 GB for 1000
+ * connections holding their streams open (issue 15). */
+#define INITIAL_MAX_STREAMS_BIDI 100
 #define MAX_DATAGRAM_FRAME_SIZE	 65535
-#define CONTROL_STREAMS		 2
-#define ACTIVE_CID_LIMIT	 4
+/* ngtcp2 0.12.1 never closes a peer's unidirectional stream (fixed in
+ * 0.14), so its credit never comes back: this is how many control messages
+ * a peer may send over a connection's whole life. Candidates go on
+ * connecting and when they change (a network change, a new mapping): 32 is
+ * plenty, and each costs only ngtcp2's small stream record. */
+#define CONTROL_STREAMS	 32
+#define ACTIVE_CID_LIMIT 4
+
+/* The marker after the IPv6 header of our path MTU probes and hello
+ * (quic.h): "IRON", a version and flags. */
+#define MARK_LEN	    8
+#define MARK_VERSION	    1
+#define MARK_STREAM_PACKETS 0x01
+#define HELLO_LEN	    (IPV6_HEADER_LEN + MARK_LEN)
 
 /* Worst-case bytes around a DATAGRAM frame's payload in a short-header
  * packet besides the DCID: first byte, 4-byte packet number, AEAD tag,
@@ -136,6 +159,122 @@ static void held_release(struct quic_conn *qc, struct quic_buf *buf)
 }
 
 /* ---------------------------------------------------------------------- */
+/* The peer's streams (struct quic_stream): records and lists */
+
+static void stream_list_append(struct quic_stream_list *list, struct quic_stream *st)
+{
+	st->next = NULL;
+	st->prev = list->tail;
+	if (list->tail)
+		list->tail->next = st;
+	else
+		list->head = st;
+	list->tail = st;
+}
+
+static void stream_list_remove(struct quic_stream_list *list, struct quic_stream *st)
+{
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		list->head = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	else
+		list->tail = st->prev;
+	st->prev = st->next = NULL;
+}
+
+static struct quic_stream_list *stream_list_of(struct quic_endpoint *ep, struct quic_stream *st)
+{
+	return st->state == QUIC_STREAM_STOPPED ? &ep->streams_stopped : &ep->streams_active;
+}
+
+/* Takes a stream out of the endpoint's lists and count (it stays with its
+ * connection). */
+static void stream_unlist(struct quic_stream *st)
+{
+	struct quic_endpoint *ep = st->qc->ep;
+
+	if (!st->listed)
+		return;
+	stream_list_remove(stream_list_of(ep, st), st);
+	st->listed = false;
+	ep->nstreams--;
+}
+
+/* A record for a stream the peer just opened, listed unless the
+ * connection is closing. NULL when out of memory. */
+static struct quic_stream *stream_new(struct quic_conn *qc, int64_t id)
+{
+	struct quic_endpoint *ep = qc->ep;
+	struct quic_stream *st = ep->stream_pool;
+
+	if (st) {
+		ep->stream_pool = st->next;
+		ep->nstream_pool--;
+	} else {
+		st = malloc(sizeof(*st));
+		if (!st)
+			return NULL;
+	}
+	memset(st, 0, sizeof(*st));
+	st->qc = qc;
+	st->id = id;
+	st->opened = st->since = ep->now;
+	st->state = QUIC_STREAM_RECEIVING;
+	st->conn_next = qc->streams;
+	if (qc->streams)
+		qc->streams->conn_prev = st;
+	qc->streams = st;
+	if (qc->close_kind == QUIC_CLOSE_NONE && !qc->finishing) {
+		stream_list_append(&ep->streams_active, st);
+		st->listed = true;
+		ep->nstreams++;
+	}
+	return st;
+}
+
+static void stream_drop_buf(struct quic_stream *st)
+{
+	if (st->buf)
+		buf_put(st->qc->ep, st->buf);
+	st->buf = NULL;
+}
+
+static void stream_free(struct quic_stream *st)
+{
+	struct quic_conn *qc = st->qc;
+	struct quic_endpoint *ep = qc->ep;
+
+	stream_unlist(st);
+	stream_drop_buf(st);
+	if (st->conn_prev)
+		st->conn_prev->conn_next = st->conn_next;
+	else
+		qc->streams = st->conn_next;
+	if (st->conn_next)
+		st->conn_next->conn_prev = st->conn_prev;
+	if (ep->nstream_pool >= QUIC_POOL_MAX) {
+		free(st);
+		return;
+	}
+	st->next = ep->stream_pool;
+	ep->stream_pool = st;
+	ep->nstream_pool++;
+}
+
+void quic_streams_free_pool(struct quic_endpoint *ep)
+{
+	while (ep->stream_pool) {
+		struct quic_stream *st = ep->stream_pool;
+		ep->stream_pool = st->next;
+		free(st);
+	}
+	ep->nstream_pool = 0;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Timer */
 
 static void conn_set_expiry(struct quic_conn *qc, uint64_t expiry)
@@ -144,9 +283,19 @@ static void conn_set_expiry(struct quic_conn *qc, uint64_t expiry)
 		timerheap_update(&qc->ep->timers, &qc->timer, expiry);
 }
 
+/* ngtcp2's next timer, or the path MTU search's (a probe's deadline, the
+ * raise) when that comes first. */
+static uint64_t conn_next_expiry(struct quic_conn *qc)
+{
+	uint64_t expiry = ngtcp2_conn_get_expiry(qc->conn);
+	uint64_t pmtu = pmtu_next_timeout(&qc->pmtu);
+
+	return pmtu < expiry ? pmtu : expiry;
+}
+
 static void conn_update_expiry(struct quic_conn *qc)
 {
-	conn_set_expiry(qc, ngtcp2_conn_get_expiry(qc->conn));
+	conn_set_expiry(qc, conn_next_expiry(qc));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -160,6 +309,7 @@ static struct quic_conn *conn_alloc(struct quic_endpoint *ep, bool is_client)
 		return NULL;
 	qc->ep = ep;
 	qc->is_client = is_client;
+	pmtu_reset(&qc->pmtu, PMTU_BASE);
 	if (quic_endpoint_attach(ep, qc) < 0) {
 		free(qc);
 		return NULL;
@@ -177,10 +327,14 @@ void quic_conn_free(struct quic_conn *qc)
 	tls_session_del(qc->tls);
 	while ((buf = queue_pop(&qc->send_queue)))
 		buf_put(ep, buf);
+	while ((buf = queue_pop(&qc->stream_queue)))
+		buf_put(ep, buf);
 	while (qc->held)
 		held_release(qc, qc->held);
 	if (qc->ctl_pending)
 		buf_put(ep, qc->ctl_pending);
+	while (qc->streams)
+		stream_free(qc->streams);
 	free(qc->fin_ids);
 	quic_endpoint_detach(ep, qc);
 	free(qc);
@@ -225,7 +379,139 @@ static void conn_request_close(struct quic_conn *qc, enum quic_close_kind kind, 
 	qc->close_code = code;
 	qc->close_error = error;
 	qc->close_reason = reason;
+	/* Its streams go with it at the flush: they no longer count. */
+	for (struct quic_stream *st = qc->streams; st; st = st->conn_next)
+		stream_unlist(st);
 	quic_conn_mark_dirty(qc);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The peer's streams: deadline and budget */
+
+static const char *conn_peer_text(const struct quic_conn *qc, char *text, size_t size)
+{
+	return netaddr_format(quic_conn_remote(qc), text, size);
+}
+
+/* Stops a stream of the peer's: STOP_SENDING and RESET_STREAM (what is
+ * left of either half), and its packet so far is dropped. The peer's
+ * RESET_STREAM and the ack of ours then let ngtcp2 forget it; until then
+ * it waits in the stopped list. */
+static void stream_stop(struct quic_stream *st)
+{
+	struct quic_conn *qc = st->qc;
+	struct quic_endpoint *ep = qc->ep;
+
+	stream_drop_buf(st);
+	if (st->state == QUIC_STREAM_STOPPED)
+		return;
+	ngtcp2_conn_shutdown_stream(qc->conn, st->id, APP_ERROR_STREAM_REFUSED);
+	if (st->listed) {
+		stream_list_remove(&ep->streams_active, st);
+		st->state = QUIC_STREAM_STOPPED;
+		st->since = ep->now;
+		stream_list_append(&ep->streams_stopped, st);
+	} else {
+		st->state = QUIC_STREAM_STOPPED;
+	}
+	quic_conn_mark_dirty(qc);
+}
+
+/* Closes a connection because of its streams; they leave the lists at
+ * once, whatever state the connection is in. */
+static void conn_close_for_streams(struct quic_conn *qc, const char *why)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	if (ratelimit_allow(&ep->stream_log, ep->now)) {
+		char text[NETADDR_STR_SIZE];
+		log_info("closing the connection %s %s: %s", qc->is_client ? "to" : "from",
+			 conn_peer_text(qc, text, sizeof(text)), why);
+	}
+	conn_request_close(qc, QUIC_CLOSE_APPLICATION, 0, 0, why);
+	for (struct quic_stream *st = qc->streams; st; st = st->conn_next)
+		stream_unlist(st);
+}
+
+/* At max_peer_streams, the connection holding the oldest stream (a
+ * holder's, since a packet's stream lives a round trip or so) is closed to
+ * make room. */
+static void streams_make_room(struct quic_endpoint *ep)
+{
+	while (ep->nstreams >= ep->config.max_peer_streams) {
+		struct quic_stream *a = ep->streams_active.head, *b = ep->streams_stopped.head;
+		struct quic_stream *oldest = !a || (b && b->opened < a->opened) ? b : a;
+		if (!oldest)
+			return;
+		ep->stats.stream_budget_closes++;
+		conn_close_for_streams(oldest->qc, "holds the oldest of too many open streams");
+	}
+}
+
+uint64_t quic_streams_next_deadline(const struct quic_endpoint *ep)
+{
+	uint64_t next = UINT64_MAX;
+	const struct quic_stream *st;
+
+	if ((st = ep->streams_active.head))
+		next = st->since + ep->config.stream_deadline_ns;
+	if ((st = ep->streams_stopped.head) && st->since + ep->config.stream_grace_ns < next)
+		next = st->since + ep->config.stream_grace_ns;
+	return next;
+}
+
+void quic_streams_expire(struct quic_endpoint *ep, uint64_t now)
+{
+	struct quic_stream *st;
+
+	ep->now = now;
+	while ((st = ep->streams_active.head) && st->since + ep->config.stream_deadline_ns <= now) {
+		ep->stats.streams_expired++;
+		if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
+			char text[NETADDR_STR_SIZE];
+			log_debug("stream %lld from %s not done after %llu ms: stopped",
+				  (long long)st->id, conn_peer_text(st->qc, text, sizeof(text)),
+				  (unsigned long long)((now - st->opened) / 1000000));
+		}
+		stream_stop(st);
+	}
+	while ((st = ep->streams_stopped.head) && st->since + ep->config.stream_grace_ns <= now) {
+		ep->stats.stream_stuck_closes++;
+		conn_close_for_streams(st->qc, "a stream it was asked to stop is still open");
+	}
+}
+
+/* The largest UDP payload worth probing: ours, the peer's receive limit,
+ * and what a DATAGRAM frame the peer accepts holds (a peer that takes no
+ * DATAGRAM frames cannot be probed: the search settles on PMTU_BASE). */
+static size_t pmtu_max(const struct quic_conn *qc)
+{
+	const ngtcp2_transport_params *remote = ngtcp2_conn_get_remote_transport_params(qc->conn);
+	size_t max = QUIC_MAX_UDP_PAYLOAD;
+	size_t around = DATAGRAM_OVERHEAD - 3 + ngtcp2_conn_get_dcid(qc->conn)->datalen;
+
+	if (!remote || remote->max_datagram_frame_size < 3 + IPV6_HEADER_LEN)
+		return PMTU_BASE;
+	if (remote->max_udp_payload_size < max)
+		max = (size_t)remote->max_udp_payload_size;
+	if (remote->max_datagram_frame_size + around < max)
+		max = (size_t)remote->max_datagram_frame_size + around;
+	return max;
+}
+
+/* Starts the path MTU search again when the connection is on another path
+ * than the one measured (the first time, a migration, a NAT rebinding):
+ * what one path carries says nothing of another. */
+static void pmtu_follow_path(struct quic_conn *qc)
+{
+	const ngtcp2_path *path = ngtcp2_conn_get_path(qc->conn);
+
+	if (netaddr_equal(path->remote.addr, &qc->pmtu_remote.sa) &&
+	    netaddr_equal(path->local.addr, &qc->pmtu_local.sa))
+		return;
+	netaddr_set(&qc->pmtu_local, path->local.addr);
+	netaddr_set(&qc->pmtu_remote, path->remote.addr);
+	pmtu_reset(&qc->pmtu, pmtu_max(qc));
 }
 
 static void conn_establish(struct quic_conn *qc)
@@ -246,6 +532,7 @@ static void conn_establish(struct quic_conn *qc)
 	}
 	qc->peer = *peer;
 	qc->established = true;
+	qc->established_ns = ep->now;
 	qc->announced = true;
 	if (qc->half_open) {
 		qc->half_open = false;
@@ -254,6 +541,9 @@ static void conn_establish(struct quic_conn *qc)
 	id_to_base32(&qc->peer, name);
 	log_debug("connection %s %s established (%s)", qc->is_client ? "to" : "from", name,
 		  tls_alpn_name((enum tls_alpn)qc->alpn));
+	pmtu_follow_path(qc);
+	if (qc->alpn == QUIC_ALPN_PACKET1)
+		qc->hello_pending = true;
 	/* A server's handshake is confirmed when it completes. */
 	if (!qc->is_client)
 		qc->tls_done = true;
@@ -352,8 +642,56 @@ static int on_recv_datagram(ngtcp2_conn *conn, uint32_t flags, const uint8_t *da
 
 	(void)conn;
 	(void)flags;
+	/* A path MTU probe or hello (quic.h): an IPv6 packet with nothing
+	 * in it but, from iron, a marker that says what the sender takes. */
+	if (datalen >= IPV6_HEADER_LEN && (data[0] >> 4) == 6 && data[6] == IPV6_PROTO_NONE) {
+		const uint8_t *mark = data + IPV6_HEADER_LEN;
+		if (datalen >= HELLO_LEN && memcmp(mark, "IRON", 4) == 0 &&
+		    mark[4] == MARK_VERSION && qc->alpn == QUIC_ALPN_PACKET1 &&
+		    !qc->peer_stream_packets && (mark[5] & MARK_STREAM_PACKETS)) {
+			qc->peer_stream_packets = true;
+			quic_conn_mark_dirty(qc);
+		}
+		return 0;
+	}
 	if (conn_accepts_data(qc) && qc->alpn == QUIC_ALPN_PACKET1)
 		conn_deliver(qc, data, datalen);
+	return 0;
+}
+
+/* What became of a DATAGRAM frame we sent with an id (a path MTU probe):
+ * the search goes on at the next write. */
+static void conn_probe_judged(struct quic_conn *qc, uint64_t dgram_id, bool acked)
+{
+	bool settled = qc->pmtu.settled;
+
+	if (acked)
+		pmtu_probe_acked(&qc->pmtu, dgram_id, qc->ep->now);
+	else
+		pmtu_probe_lost(&qc->pmtu, dgram_id, qc->ep->now);
+	if (!settled && qc->pmtu.settled && log_enabled(LOG_MODULE, LOG_DEBUG)) {
+		char name[IRON_ID_BASE32_LEN + 1];
+		id_to_base32(&qc->peer, name);
+		log_debug("path MTU to %.10s: %zu bytes of UDP payload (%llu probes, %llu lost)",
+			  name, pmtu_confirmed(&qc->pmtu), (unsigned long long)qc->pmtu.probes_sent,
+			  (unsigned long long)qc->pmtu.probes_lost);
+	}
+	quic_conn_mark_dirty(qc);
+}
+
+static int on_ack_datagram(ngtcp2_conn *conn, uint64_t dgram_id, void *user_data)
+{
+	(void)conn;
+	if (dgram_id)
+		conn_probe_judged(user_data, dgram_id, true);
+	return 0;
+}
+
+static int on_lost_datagram(ngtcp2_conn *conn, uint64_t dgram_id, void *user_data)
+{
+	(void)conn;
+	if (dgram_id)
+		conn_probe_judged(user_data, dgram_id, false);
 	return 0;
 }
 
@@ -382,25 +720,38 @@ static bool is_control_stream(const struct quic_conn *qc, int64_t stream_id)
 	       !is_local_stream(qc, stream_id);
 }
 
-/* An accepted iron/packet/0 connection takes the client's bidirectional
- * streams (one packet each); iron/packet/1 takes the peer's
- * unidirectional ones (control messages). */
+/* The peer's bidirectional streams carry one packet each: the client's on
+ * an accepted iron/packet/0 connection, either side's on iron/packet/1
+ * (packets too large for a datagram). iron/packet/1 also takes the
+ * peer's unidirectional streams (control messages). */
 static bool stream_wanted(struct quic_conn *qc, int64_t stream_id)
 {
+	enum quic_alpn alpn = conn_alpn(qc);
+
 	if (is_control_stream(qc, stream_id))
 		return true;
-	return !qc->is_client && conn_alpn(qc) == QUIC_ALPN_PACKET0 &&
-	       ngtcp2_is_bidi_stream(stream_id);
+	if (is_local_stream(qc, stream_id) || !ngtcp2_is_bidi_stream(stream_id))
+		return false;
+	return alpn == QUIC_ALPN_PACKET1 || (alpn == QUIC_ALPN_PACKET0 && !qc->is_client);
 }
 
 static int on_stream_open(ngtcp2_conn *conn, int64_t stream_id, void *user_data)
 {
 	struct quic_conn *qc = user_data;
+	struct quic_endpoint *ep = qc->ep;
+	struct quic_stream *st;
 
-	(void)conn;
+	/* ngtcp2 tells only of the peer's streams. Each is tracked, wanted or
+	 * not: a refused one lives on until the peer resets it. */
+	if (ep->nstreams >= ep->config.max_peer_streams)
+		streams_make_room(ep);
+	st = stream_new(qc, stream_id);
+	if (!st)
+		return NGTCP2_ERR_CALLBACK_FAILURE;
+	ngtcp2_conn_set_stream_user_data(conn, stream_id, st);
 	if (!stream_wanted(qc, stream_id)) {
 		log_debug("refusing stream %lld", (long long)stream_id);
-		refuse_stream(qc, stream_id);
+		stream_stop(st);
 	}
 	return 0;
 }
@@ -420,71 +771,88 @@ static int push_fin(struct quic_conn *qc, int64_t stream_id)
 	return 0;
 }
 
+/* A packet (or control message) is complete: hands it over. data may be
+ * the stream's buffer, released afterwards. */
+static int stream_complete(struct quic_conn *qc, struct quic_stream *st, const uint8_t *data,
+			   size_t len)
+{
+	struct quic_endpoint *ep = qc->ep;
+
+	st->state = QUIC_STREAM_DONE;
+	if (is_control_stream(qc, st->id)) {
+		if (len > 0 && ep->cb.control && qc->user)
+			ep->cb.control(ep->cb.user, qc, data, len);
+		stream_drop_buf(st);
+		/* ngtcp2 0.12.1 never forgets a peer's unidirectional stream
+		 * (fixed in 0.14): it would wait here for a close that does not
+		 * come. It costs little, and since its credit is never given
+		 * back either, a peer has at most CONTROL_STREAMS of them. */
+		stream_unlist(st);
+		return 0;
+	}
+	if (len > 0)
+		conn_deliver(qc, data, len);
+	stream_drop_buf(st);
+	/* The original's receiver finishes its own half, empty. */
+	return push_fin(qc, st->id) < 0 ? NGTCP2_ERR_CALLBACK_FAILURE : 0;
+}
+
 static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
 			       uint64_t offset, const uint8_t *data, size_t datalen,
 			       void *user_data, void *stream_user_data)
 {
 	struct quic_conn *qc = user_data;
-	struct quic_buf *buf = stream_user_data;
+	struct quic_stream *st = stream_user_data;
+	struct quic_buf *buf;
+	size_t max, have;
 
 	(void)offset;
 	/* Received bytes are consumed at once (kept or dropped): give the
-	 * connection-level credit back. */
+	 * connection-level credit back. The stream's own window is never
+	 * extended: one packet fits it. */
 	ngtcp2_conn_extend_max_offset(conn, datalen);
-	if (is_local_stream(qc, stream_id) && datalen == 0) {
+	if (is_local_stream(qc, stream_id)) {
 		/* The receiver of our packet finishing its half, empty, as
-		 * iron/packet/0 asks: the stream is done, no reset is due. */
+		 * iron/packet/0 asks: the stream is done, no reset is due.
+		 * Anything else on it is not ours to take. */
+		if (datalen > 0)
+			refuse_stream(qc, stream_id);
 		return 0;
 	}
+	if (!st || st->state != QUIC_STREAM_RECEIVING)
+		return 0;
 	if (!stream_wanted(qc, stream_id) || !conn_accepts_data(qc)) {
-		refuse_stream(qc, stream_id);
+		stream_stop(st);
 		return 0;
 	}
-	ngtcp2_conn_extend_max_stream_offset(conn, stream_id, datalen);
-	if (!buf && datalen > 0) {
-		buf = buf_get(qc->ep);
-		if (!buf)
-			return NGTCP2_ERR_CALLBACK_FAILURE;
-		buf->stream_id = stream_id;
-		held_add(qc, buf);
-		ngtcp2_conn_set_stream_user_data(conn, stream_id, buf);
-	}
-	size_t max =
+	max =
 	    is_control_stream(qc, stream_id) ? QUIC_CONTROL_MAX : qc->ep->config.max_stream_packet;
-	if (buf && datalen > max - buf->len) {
+	have = st->buf ? st->buf->len : 0;
+	if (datalen > max - have) {
 		log_debug("stream %lld carries more than %zu bytes: reset", (long long)stream_id,
 			  max);
 		qc->stats.packets_dropped++;
-		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
-		held_release(qc, buf);
-		refuse_stream(qc, stream_id);
+		stream_stop(st);
 		return 0;
 	}
-	/* A FIN may come alone, in an empty frame after the data (iroh sends
-	 * it so); data is NULL then. */
-	if (buf && datalen > 0) {
+	/* The whole packet in one frame, the usual case: no copy. A FIN may
+	 * also come alone, in an empty frame after the data (iroh sends it
+	 * so); data is NULL then. */
+	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !st->buf)
+		return stream_complete(qc, st, data, datalen);
+	if (datalen > 0) {
+		if (!st->buf) {
+			st->buf = buf_get(qc->ep);
+			if (!st->buf)
+				return NGTCP2_ERR_CALLBACK_FAILURE;
+			st->buf->stream_id = stream_id;
+		}
+		buf = st->buf;
 		memcpy(buf->data + buf->len, data, datalen);
 		buf->len = (uint16_t)(buf->len + datalen);
 	}
-	if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && is_control_stream(qc, stream_id)) {
-		if (buf) {
-			ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
-			if (qc->ep->cb.control && qc->user)
-				qc->ep->cb.control(qc->ep->cb.user, qc, buf->data, buf->len);
-			held_release(qc, buf);
-		}
-		return 0;
-	}
-	if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) {
-		if (buf) {
-			ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
-			conn_deliver(qc, buf->data, buf->len);
-			held_release(qc, buf);
-		}
-		/* The original's receiver finishes its own half, empty. */
-		if (push_fin(qc, stream_id) < 0)
-			return NGTCP2_ERR_CALLBACK_FAILURE;
-	}
+	if (flags & NGTCP2_STREAM_DATA_FLAG_FIN)
+		return stream_complete(qc, st, st->buf->data, st->buf->len);
 	return 0;
 }
 
@@ -494,6 +862,9 @@ static int on_acked_stream_data_offset(ngtcp2_conn *conn, int64_t stream_id, uin
 	struct quic_conn *qc = user_data;
 	struct quic_buf *buf = stream_user_data;
 
+	/* Only our own streams carry our data (the peer's only our FIN). */
+	if (!is_local_stream(qc, stream_id))
+		return 0;
 	/* Once every byte of a sent packet is acknowledged ngtcp2 will not
 	 * read it again: recycle the buffer before the stream closes. */
 	if (buf && buf->offset == buf->len && offset + datalen >= buf->len) {
@@ -507,19 +878,22 @@ static int on_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
 			   uint64_t app_error_code, void *user_data, void *stream_user_data)
 {
 	struct quic_conn *qc = user_data;
-	struct quic_buf *buf = stream_user_data;
 
 	(void)flags;
 	(void)app_error_code;
-	if (buf)
-		held_release(qc, buf);
-	/* Every packet is a stream: give the peer a new one for each closed. */
-	if (!is_local_stream(qc, stream_id) && ngtcp2_is_bidi_stream(stream_id))
-		ngtcp2_conn_extend_max_streams_bidi(conn, 1);
-	else if (!is_local_stream(qc, stream_id))
-		ngtcp2_conn_extend_max_streams_uni(conn, 1);
-	if (is_local_stream(qc, stream_id))
+	if (is_local_stream(qc, stream_id)) {
+		if (stream_user_data)
+			held_release(qc, stream_user_data);
 		quic_conn_mark_dirty(qc);
+		return 0;
+	}
+	if (stream_user_data)
+		stream_free(stream_user_data);
+	/* Every packet is a stream: give the peer a new one for each closed. */
+	if (ngtcp2_is_bidi_stream(stream_id))
+		ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+	else
+		ngtcp2_conn_extend_max_streams_uni(conn, 1);
 	return 0;
 }
 
@@ -527,14 +901,25 @@ static int on_stream_reset(ngtcp2_conn *conn, int64_t stream_id, uint64_t final_
 			   uint64_t app_error_code, void *user_data, void *stream_user_data)
 {
 	struct quic_conn *qc = user_data;
-	struct quic_buf *buf = stream_user_data;
+	struct quic_stream *st = stream_user_data;
 
 	(void)final_size;
 	(void)app_error_code;
-	/* A half-received packet is worthless; a sent one is not retried. */
-	if (buf && !is_local_stream(qc, stream_id)) {
-		ngtcp2_conn_set_stream_user_data(conn, stream_id, NULL);
-		held_release(qc, buf);
+	/* A sent packet is not retried. */
+	if (is_local_stream(qc, stream_id) || !st)
+		return 0;
+	/* A half-received packet is worthless. Our half of a bidirectional
+	 * stream is reset too, so that ngtcp2 can forget the stream once the
+	 * peer acknowledges that (we would write nothing on it). */
+	stream_drop_buf(st);
+	if (!ngtcp2_is_bidi_stream(stream_id)) {
+		/* As in stream_complete(): ngtcp2 0.12.1 would never report
+		 * its close. */
+		stream_unlist(st);
+	} else if (st->state == QUIC_STREAM_RECEIVING) {
+		ngtcp2_conn_shutdown_stream_write(conn, stream_id, APP_ERROR_STREAM_REFUSED);
+		st->state = QUIC_STREAM_DONE;
+		quic_conn_mark_dirty(qc);
 	}
 	return 0;
 }
@@ -686,6 +1071,7 @@ static const ngtcp2_callbacks shared_callbacks = {
     .stream_close = on_stream_close,
     .recv_stateless_reset = on_recv_stateless_reset,
     .extend_max_local_streams_bidi = on_extend_max_streams,
+    .extend_max_local_streams_uni = on_extend_max_streams,
     .rand = on_rand,
     .get_new_connection_id = on_get_new_connection_id,
     .remove_connection_id = on_remove_connection_id,
@@ -699,6 +1085,8 @@ static const ngtcp2_callbacks shared_callbacks = {
     .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
     .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
     .recv_datagram = on_recv_datagram,
+    .ack_datagram = on_ack_datagram,
+    .lost_datagram = on_lost_datagram,
     .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
     .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
 };
@@ -760,7 +1148,9 @@ static void make_settings(struct quic_endpoint *ep, ngtcp2_settings *s, uint64_t
 	s->initial_rtt = ep->config.initial_rtt_ns;
 	s->cc_algo = algos[ep->config.congestion_control];
 	/* 0.12.1's path MTU discovery stops at 1444, too small for a 1420-byte
-	 * packet in one datagram: fix the size instead. */
+	 * packet in one datagram, and its result cannot be read: iron runs
+	 * its own (pmtu.h) and hands every write a buffer of the size the
+	 * path takes (conn_tx_cap()), which ngtcp2 never exceeds. */
 	s->max_tx_udp_payload_size = QUIC_MAX_UDP_PAYLOAD;
 	s->no_tx_udp_payload_size_shaping = 1;
 	s->no_pmtud = 1;
@@ -771,17 +1161,19 @@ static void make_settings(struct quic_endpoint *ep, ngtcp2_settings *s, uint64_t
 		s->log_printf = ngtcp2_log;
 }
 
-static void make_params(struct quic_endpoint *ep, bool server, ngtcp2_transport_params *p)
+static void make_params(struct quic_endpoint *ep, ngtcp2_transport_params *p)
 {
 	ngtcp2_transport_params_default(p);
 	p->initial_max_stream_data_bidi_local = INITIAL_MAX_STREAM_DATA;
-	p->initial_max_stream_data_bidi_remote = INITIAL_MAX_STREAM_DATA;
+	p->initial_max_stream_data_bidi_remote = ep->config.max_stream_packet + 1;
 	p->initial_max_data = INITIAL_MAX_DATA;
-	/* Only the dialling side opens streams (iron/packet/0). */
-	p->initial_max_streams_bidi = server ? INITIAL_MAX_STREAMS_BIDI : 0;
+	/* Packets on streams: the dialling side's on iron/packet/0, either
+	 * side's on iron/packet/1 when a datagram cannot hold them (the ALPN
+	 * is not known yet; on /0 a server's streams are refused). */
+	p->initial_max_streams_bidi = INITIAL_MAX_STREAMS_BIDI;
 	/* Control messages between iron/packet/1 peers (refused on /0). */
 	p->initial_max_streams_uni = CONTROL_STREAMS;
-	p->initial_max_stream_data_uni = QUIC_CONTROL_MAX;
+	p->initial_max_stream_data_uni = QUIC_CONTROL_MAX + 1;
 	p->max_idle_timeout = ep->config.idle_timeout_ns;
 	p->active_connection_id_limit = ACTIVE_CID_LIMIT;
 	p->max_datagram_frame_size = MAX_DATAGRAM_FRAME_SIZE;
@@ -990,12 +1382,12 @@ static size_t datagram_packet_len(struct quic_conn *qc, size_t len)
 }
 
 /* Whether the congestion window keeps room for the tail probe after a
- * datagram of len bytes (ngtcp2 writes a packet while bytes_in_flight <
- * cwnd, whatever its size). The packet also carries any pending ACK frame,
- * and one being coalesced may grow to the full size. */
-static bool window_has_room(struct quic_conn *qc, size_t len, bool coalescing)
+ * datagram of len bytes in a packet of at most full bytes (ngtcp2 writes a
+ * packet while bytes_in_flight < cwnd, whatever its size). The packet also
+ * carries any pending ACK frame, and one being coalesced may grow to the
+ * full size. */
+static bool window_has_room(struct quic_conn *qc, size_t len, size_t full, bool coalescing)
 {
-	size_t full = ngtcp2_conn_get_max_tx_udp_payload_size(qc->conn);
 	size_t packet = datagram_packet_len(qc, len);
 
 	if (coalescing || packet > full)
@@ -1004,10 +1396,183 @@ static bool window_has_room(struct quic_conn *qc, size_t len, bool coalescing)
 }
 
 /* Whether a datagram of len bytes, a tail probe and an ACK frame fit in
- * one packet. */
-static bool probe_fits(struct quic_conn *qc, size_t len)
+ * one packet of at most full bytes. */
+static bool probe_fits(struct quic_conn *qc, size_t len, size_t full)
 {
-	return datagram_packet_len(qc, len) <= ngtcp2_conn_get_max_tx_udp_payload_size(qc->conn);
+	return datagram_packet_len(qc, len) <= full;
+}
+
+/* Whether the handshake is over as far as sizes go: the server's once it
+ * completes, the client's once it is confirmed (until then the client may
+ * have to send its Finished again, in a UDP datagram shared with whatever
+ * 1-RTT data follows). */
+static bool conn_handshake_over(const struct quic_conn *qc)
+{
+	return qc->is_client ? qc->confirmed : ngtcp2_conn_get_handshake_completed(qc->conn);
+}
+
+/* The UDP payload one write may fill. During the handshake QUIC's 1200
+ * bytes (ngtcp2 pads some handshake datagrams to the whole buffer, and
+ * only 1200 is known to pass). Then what the path MTU search has proven,
+ * except toward a peer that takes no packets on streams while the search
+ * runs: it keeps the full size, as before path MTU discovery, so that its
+ * datagrams of up to 1420 bytes are not lost to a guess on an ordinary
+ * path. */
+static size_t conn_tx_cap(const struct quic_conn *qc)
+{
+	if (!conn_handshake_over(qc))
+		return PMTU_BASE;
+	if (qc->pmtu.known || qc->peer_stream_packets || qc->alpn == QUIC_ALPN_PACKET0)
+		return pmtu_confirmed(&qc->pmtu);
+	return QUIC_MAX_UDP_PAYLOAD;
+}
+
+/* The largest IP packet one DATAGRAM frame carries in a UDP payload of cap
+ * bytes, within the peer's limits (0: none). Before the handshake, assume
+ * the peer's connection IDs are as long as ours. */
+static size_t datagram_room(const struct quic_conn *qc, size_t cap)
+{
+	const ngtcp2_transport_params *remote;
+	size_t dcid_len = ngtcp2_conn_get_dcid(qc->conn)->datalen, size, overhead;
+
+	if (!ngtcp2_conn_get_handshake_completed(qc->conn) && dcid_len < QUIC_CID_LEN)
+		dcid_len = QUIC_CID_LEN;
+	overhead = DATAGRAM_OVERHEAD + dcid_len;
+	if (cap <= overhead)
+		return 0;
+	size = cap - overhead;
+	remote = ngtcp2_conn_get_remote_transport_params(qc->conn);
+	if (remote && ngtcp2_conn_get_handshake_completed(qc->conn)) {
+		/* The frame (type and length) must fit the peer's limit, and
+		 * the packet its receive limit. */
+		if (remote->max_datagram_frame_size <= 3 ||
+		    remote->max_udp_payload_size <= overhead)
+			return 0;
+		if (remote->max_datagram_frame_size - 3 < size)
+			size = (size_t)remote->max_datagram_frame_size - 3;
+		if (remote->max_udp_payload_size - overhead < size)
+			size = (size_t)remote->max_udp_payload_size - overhead;
+	}
+	return size;
+}
+
+/* The IPv6 packet of our path MTU probes and hello (quic.h), len bytes:
+ * no payload (next header 59), from our overlay address to the peer's,
+ * then the marker and zeros. */
+static void marked_packet(const struct quic_conn *qc, uint8_t *p, size_t len)
+{
+	const struct iron_identity *identity = qc->ep->config.identity;
+	struct in6_addr src, dst;
+
+	memset(p, 0, len);
+	p[0] = 0x60;
+	bytes_put16(p + 4, (uint16_t)(len - IPV6_HEADER_LEN));
+	p[6] = IPV6_PROTO_NONE;
+	p[7] = 64;
+	memset(&src, 0, sizeof(src));
+	if (identity)
+		addr_from_id(&identity->id, &src);
+	addr_from_id(&qc->peer, &dst);
+	memcpy(p + 8, &src, sizeof(src));
+	memcpy(p + 24, &dst, sizeof(dst));
+	memcpy(p + IPV6_HEADER_LEN, "IRON", 4);
+	p[IPV6_HEADER_LEN + 4] = MARK_VERSION;
+	p[IPV6_HEADER_LEN + 5] = MARK_STREAM_PACKETS;
+}
+
+/* Tells an iron/packet/1 peer, once, that we take packets on streams: a
+ * small marked datagram (the probes carry the marker too, but on a small
+ * path the first ones are lost). Adds the packets sent to *packets;
+ * returns 0 or an ngtcp2 error. */
+static int conn_write_hello(struct quic_conn *qc, ngtcp2_path_storage *ps, uint64_t now,
+			    size_t *packets)
+{
+	struct quic_endpoint *ep = qc->ep;
+	uint8_t hello[HELLO_LEN];
+	ngtcp2_pkt_info pi = {0};
+	ngtcp2_vec vec = {.base = hello, .len = sizeof(hello)};
+	int accepted = 0;
+	ngtcp2_ssize n;
+
+	if (ngtcp2_conn_get_cwnd_left(qc->conn) <= PMTU_BASE)
+		return 0;
+	marked_packet(qc, hello, sizeof(hello));
+	n = ngtcp2_conn_writev_datagram(qc->conn, &ps->path, &pi, ep->tx, PMTU_BASE, &accepted,
+					NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, &vec, 1, now);
+	if (n < 0)
+		return (int)n;
+	if (n > 0) {
+		conn_send(qc, &ps->path, ep->tx, (size_t)n);
+		(*packets)++;
+	}
+	if (accepted) {
+		qc->hello_pending = false;
+		qc->tail_exposed = true;
+	}
+	return 0;
+}
+
+/* Sends a path MTU probe when the search wants one: a packet of exactly
+ * the size tried, holding one DATAGRAM frame with a marked packet. The
+ * frame is sized for a 4-byte packet number; ngtcp2 pads the few bytes a
+ * shorter one leaves (it fills a packet with less than 10 bytes left), so
+ * the packet is exact. Its acknowledgement or loss comes back through the
+ * DATAGRAM id. Adds the packets sent to *packets; returns 0 or an ngtcp2
+ * error. */
+static int conn_write_pmtu_probe(struct quic_conn *qc, ngtcp2_path_storage *ps, uint64_t now,
+				 size_t *packets)
+{
+	struct quic_endpoint *ep = qc->ep;
+	uint8_t payload[QUIC_MAX_UDP_PAYLOAD];
+	ngtcp2_pkt_info pi = {0};
+	ngtcp2_vec vec;
+	size_t size = pmtu_next_probe(&qc->pmtu, now);
+	size_t overhead = DATAGRAM_OVERHEAD + ngtcp2_conn_get_dcid(qc->conn)->datalen;
+
+	if (!size || size > sizeof(ep->tx) || size < overhead + HELLO_LEN ||
+	    ngtcp2_conn_get_cwnd_left(qc->conn) <= size)
+		return 0;
+	vec.base = payload;
+	vec.len = size - overhead;
+	marked_packet(qc, payload, vec.len);
+	/* A pending ACK frame may take the room first: it leaves in a
+	 * packet of its own and the probe follows. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int accepted = 0;
+		ngtcp2_ssize n = ngtcp2_conn_writev_datagram(
+		    qc->conn, &ps->path, &pi, ep->tx, size, &accepted,
+		    NGTCP2_WRITE_DATAGRAM_FLAG_NONE, qc->probe_seq + 1, &vec, 1, now);
+		if (n < 0)
+			return (int)n;
+		if (n > 0) {
+			conn_send(qc, &ps->path, ep->tx, (size_t)n);
+			(*packets)++;
+		}
+		if (accepted) {
+			qc->probe_seq++;
+			pmtu_probe_sent(&qc->pmtu, (size_t)n, qc->probe_seq, now);
+			/* A datagram-only packet arms no PTO: the tail probe
+			 * that follows lets its loss be detected. */
+			qc->tail_exposed = true;
+			if (ep->trace)
+				log_trace("path MTU probe of %zd bytes", n);
+			return 0;
+		}
+		if (n == 0)
+			break; /* limited by pacing: at the next write */
+	}
+	return 0;
+}
+
+/* Where packets that go on streams wait: on /0 (dialled side) every
+ * packet; on /1 those too large for a datagram. NULL: none are sent. */
+static struct quic_buf_queue *stream_source(struct quic_conn *qc)
+{
+	if (qc->alpn == QUIC_ALPN_PACKET0)
+		return qc->is_client ? &qc->send_queue : NULL;
+	if (qc->alpn == QUIC_ALPN_PACKET1)
+		return &qc->stream_queue;
+	return NULL;
 }
 
 /* What the next write call puts into the packet. */
@@ -1036,12 +1601,13 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 	struct quic_endpoint *ep = qc->ep;
 	ngtcp2_path_storage ps;
 	ngtcp2_pkt_info pi = {0};
-	const size_t cap = sizeof(ep->tx);
 	bool coalescing = false, streams_blocked = false, dgrams_blocked = false;
 	bool control_blocked = false;
 	bool probed = false, folded = false;
-	size_t packets = 0;
+	size_t packets = 0, cap, room;
+	struct quic_buf_queue *streamq;
 	uint64_t expiry;
+	int rv;
 
 	if (qc->npath_events)
 		conn_report_paths(qc);
@@ -1051,6 +1617,21 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 		return false;
 	}
 	ngtcp2_path_storage_zero(&ps);
+	if (qc->established && conn_handshake_over(qc)) {
+		pmtu_follow_path(qc);
+		rv = qc->hello_pending ? conn_write_hello(qc, &ps, now, &packets) : 0;
+		if (rv == 0)
+			rv = conn_write_pmtu_probe(qc, &ps, now, &packets);
+		if (rv < 0) {
+			conn_fail(qc, rv, now);
+			return false;
+		}
+	}
+	/* One size for the whole write: a packet being coalesced keeps the
+	 * buffer of the call that started it. */
+	cap = conn_tx_cap(qc);
+	room = datagram_room(qc, cap);
+	streamq = stream_source(qc);
 	while (packets < WRITE_BURST) {
 		bool ready = ngtcp2_conn_get_handshake_completed(qc->conn);
 		enum write_item item = WRITE_NONE;
@@ -1066,8 +1647,7 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 			item = WRITE_CONTROL;
 			if (!qc->ctl_current) {
 				int64_t id;
-				int rv =
-				    ngtcp2_conn_open_uni_stream(qc->conn, &id, qc->ctl_pending);
+				rv = ngtcp2_conn_open_uni_stream(qc->conn, &id, qc->ctl_pending);
 				if (rv != 0) {
 					/* The peer allows none (yet): it waits. */
 					control_blocked = true;
@@ -1083,16 +1663,26 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 			   !dgrams_blocked) {
 			item = WRITE_DATAGRAM;
 			pkt = qc->send_queue.head;
-			if (pkt->len > quic_conn_max_packet_size(qc)) {
-				drop_head(qc);
+			if (pkt->len > room) {
+				if (!conn_handshake_over(qc)) {
+					/* Only 1200 bytes go until then. */
+					dgrams_blocked = true;
+				} else if (qc->peer_stream_packets) {
+					queue_push(&qc->stream_queue, queue_pop(&qc->send_queue));
+					qc->dgram_refused = 0;
+				} else {
+					/* The path cannot carry it, and the peer
+					 * takes no streams. */
+					drop_head(qc);
+				}
 				continue;
 			}
-			if (!window_has_room(qc, pkt->len, coalescing)) {
+			if (!window_has_room(qc, pkt->len, cap, coalescing)) {
 				dgrams_blocked = true;
 				continue;
 			}
-		} else if (ready && qc->alpn == QUIC_ALPN_PACKET0 && qc->is_client &&
-			   !streams_blocked && (qc->tx_current || qc->send_queue.head)) {
+		} else if (ready && streamq && !streams_blocked &&
+			   (qc->tx_current || streamq->head)) {
 			item = WRITE_STREAM;
 			pkt = qc->tx_current;
 			/* No other ngtcp2 call is allowed while a packet is
@@ -1101,8 +1691,10 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 				item = WRITE_NONE;
 			} else if (!pkt) {
 				int64_t id;
-				int rv = ngtcp2_conn_open_bidi_stream(qc->conn, &id,
-								      qc->send_queue.head);
+				/* Bidirectional on /1 too: 0.12.1 never closes a
+				 * peer's unidirectional stream (fixed in 0.14), so
+				 * those would run out. */
+				rv = ngtcp2_conn_open_bidi_stream(qc->conn, &id, streamq->head);
 				if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED) {
 					streams_blocked = true;
 					continue;
@@ -1113,7 +1705,7 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 				}
 				/* The stream owns the buffer until its data is
 				 * acknowledged (ngtcp2 does not copy it). */
-				pkt = queue_pop(&qc->send_queue);
+				pkt = queue_pop(streamq);
 				pkt->stream_id = id;
 				held_add(qc, pkt);
 				qc->tx_current = pkt;
@@ -1148,7 +1740,7 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 			 * probe itself when there is room: one packet instead
 			 * of two for each small packet of interactive traffic
 			 * (a ping costs one QUIC packet each way). */
-			if (!pkt->next && !probed && probe_fits(qc, pkt->len)) {
+			if (!pkt->next && !probed && probe_fits(qc, pkt->len, cap)) {
 				queue_tail_probe(qc);
 				probed = true;
 				folded = true;
@@ -1185,6 +1777,8 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 			if (pkt->offset == pkt->len) {
 				qc->tx_current = NULL;
 				qc->stats.packets_sent++;
+				if (qc->alpn == QUIC_ALPN_PACKET1)
+					qc->stats.stream_packets_sent++;
 			}
 			if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
 				streams_blocked = true;
@@ -1241,7 +1835,7 @@ bool quic_conn_write(struct quic_conn *qc, uint64_t now)
 	 * but drops it only after that instant: handle_expiry at exactly
 	 * that time does nothing, and the same expiry comes back. Once a
 	 * write is done nothing is due before the next nanosecond. */
-	expiry = ngtcp2_conn_get_expiry(qc->conn);
+	expiry = conn_next_expiry(qc);
 	conn_set_expiry(qc, expiry > now ? expiry : now + 1);
 	if (packets >= WRITE_BURST) {
 		/* The rest goes out at once; the probe leads it. */
@@ -1341,7 +1935,7 @@ struct quic_conn *quic_conn_accept(struct quic_endpoint *ep, const struct sockad
 	make_path(&path, local, remote);
 	make_callbacks(&callbacks, false);
 	make_settings(ep, &settings, now);
-	make_params(ep, true, &params);
+	make_params(ep, &params);
 	if (odcid) {
 		/* RFC 9000 §7.3: the client checks both against the Retry it
 		 * followed; the token also lifts the anti-amplification limit. */
@@ -1417,7 +2011,7 @@ int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const str
 	make_path(&path, local, remote);
 	make_callbacks(&callbacks, true);
 	make_settings(ep, &settings, now_ns);
-	make_params(ep, false, &params);
+	make_params(ep, &params);
 	/* The DCID of a client's Initial only seeds the Initial keys. */
 	quic_endpoint_random(ep, dcid.data, QUIC_CID_LEN);
 	dcid.datalen = QUIC_CID_LEN;
@@ -1455,9 +2049,8 @@ fail:
 
 size_t quic_conn_max_packet_size(const struct quic_conn *qc)
 {
-	const ngtcp2_transport_params *remote;
 	enum quic_alpn alpn = qc->alpn;
-	size_t size, dcid_len;
+	size_t size;
 
 	if (alpn == QUIC_ALPN_NONE)
 		alpn = qc->ep->config.client_alpns & QUIC_ALPN_FLAG(QUIC_ALPN_PACKET1)
@@ -1465,25 +2058,13 @@ size_t quic_conn_max_packet_size(const struct quic_conn *qc)
 			   : QUIC_ALPN_PACKET0;
 	if (alpn == QUIC_ALPN_PACKET0)
 		return QUIC_MAX_STREAM_PACKET;
-	/* Our DCID is chosen by the peer; before the handshake, assume it
-	 * uses the same length as we do. */
-	dcid_len = ngtcp2_conn_get_dcid(qc->conn)->datalen;
-	if (!ngtcp2_conn_get_handshake_completed(qc->conn) && dcid_len < QUIC_CID_LEN)
-		dcid_len = QUIC_CID_LEN;
-	size = QUIC_MAX_UDP_PAYLOAD - DATAGRAM_OVERHEAD - dcid_len;
-	remote = ngtcp2_conn_get_remote_transport_params(qc->conn);
-	if (remote && ngtcp2_conn_get_handshake_completed(qc->conn)) {
-		size_t overhead = DATAGRAM_OVERHEAD + dcid_len;
-		/* The frame (type and length) must fit the peer's limit, and
-		 * the packet its receive limit. */
-		if (remote->max_datagram_frame_size <= 3 ||
-		    remote->max_udp_payload_size <= overhead)
-			return 0;
-		if (remote->max_datagram_frame_size - 3 < size)
-			size = (size_t)remote->max_datagram_frame_size - 3;
-		if (remote->max_udp_payload_size - overhead < size)
-			size = (size_t)remote->max_udp_payload_size - overhead;
-	}
+	if (!qc->established || !conn_handshake_over(qc))
+		return datagram_room(qc, QUIC_MAX_UDP_PAYLOAD);
+	if (qc->peer_stream_packets && !qc->pmtu.known)
+		return QUIC_MAX_STREAM_PACKET;
+	size = datagram_room(qc, conn_tx_cap(qc));
+	if (qc->pmtu.known && size < IPV6_MIN_MTU)
+		size = IPV6_MIN_MTU;
 	return size;
 }
 
@@ -1500,8 +2081,13 @@ int quic_conn_send_packet(struct quic_conn *qc, const uint8_t *data, size_t len,
 	buf = buf_get(qc->ep);
 	if (!buf)
 		return -ENOMEM;
-	if (qc->send_queue.count >= qc->ep->config.send_queue_len)
+	if (qc->stream_queue.count &&
+	    qc->send_queue.count + qc->stream_queue.count >= qc->ep->config.send_queue_len) {
+		buf_put(qc->ep, queue_pop(&qc->stream_queue));
+		qc->stats.packets_dropped++;
+	} else if (qc->send_queue.count >= qc->ep->config.send_queue_len) {
 		drop_head(qc);
+	}
 	memcpy(buf->data, data, len);
 	buf->len = (uint16_t)len;
 	queue_push(&qc->send_queue, buf);
@@ -1570,6 +2156,23 @@ void quic_conn_close(struct quic_conn *qc, uint64_t app_error_code, uint64_t now
 {
 	(void)now_ns;
 	conn_request_close(qc, QUIC_CLOSE_APPLICATION, app_error_code, 0, "closed by us");
+}
+
+size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint64_t now_ns)
+{
+	size_t closed = 0;
+
+	for (struct quic_conn *qc = ep->conns; qc; qc = qc->next) {
+		uint64_t last = qc->stats.last_activity_ns > qc->established_ns
+				    ? qc->stats.last_activity_ns
+				    : qc->established_ns;
+		if (!qc->established || qc->close_kind != QUIC_CLOSE_NONE || qc->finishing ||
+		    now_ns < last || now_ns - last <= idle_ns)
+			continue;
+		conn_request_close(qc, QUIC_CLOSE_APPLICATION, 0, 0, "idle");
+		closed++;
+	}
+	return closed;
 }
 
 void quic_conn_set_keepalive(struct quic_conn *qc, uint64_t interval_ns)
@@ -1653,6 +2256,14 @@ void quic_conn_get_stats(const struct quic_conn *qc, struct quic_conn_stats *sta
 				  ? 0
 				  : cs.last_tx_pkt_ts[NGTCP2_PKTNS_ID_APPLICATION];
 	stats->cwnd = cs.cwnd;
+	stats->path_mtu = pmtu_confirmed(&qc->pmtu);
+	stats->path_mtu_settled = qc->established && qc->pmtu.known;
+	stats->peer_stream_packets = qc->peer_stream_packets;
+	stats->pmtu_probes_sent = qc->pmtu.probes_sent;
+	stats->pmtu_probes_lost = qc->pmtu.probes_lost;
+	stats->max_datagram =
+	    qc->alpn == QUIC_ALPN_PACKET0 ? 0 : datagram_room(qc, conn_tx_cap(qc));
+	stats->max_packet = quic_conn_max_packet_size(qc);
 }
 
 int quic_conn_send_control(struct quic_conn *qc, const uint8_t *data, size_t len)

@@ -21,6 +21,15 @@
 #define DEFAULT_MAX_CONNECTIONS	  4096
 #define DEFAULT_MAX_HALF_OPEN	  256
 #define DEFAULT_SEND_QUEUE_LEN	  256
+/* A packet on a stream arrives within a few round trips, even with
+ * losses; one that has not after seconds is held on purpose. A peer
+ * answers STOP_SENDING with RESET_STREAM within a round trip or two. */
+#define DEFAULT_STREAM_DEADLINE (5 * NGTCP2_SECONDS)
+#define DEFAULT_STREAM_GRACE	(3 * NGTCP2_SECONDS)
+/* Each costs at most ~1.5 KB of packet and a few KB of ngtcp2 state:
+ * some 25 MB for all, against 100 per connection times 4096
+ * connections. */
+#define DEFAULT_MAX_PEER_STREAMS 4096
 
 /* Stateless resets: a token bucket so that a flood of unknown packets cannot
  * turn us into a reflector, and at most this many bytes each. */
@@ -383,6 +392,12 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 		c->max_stream_packet = QUIC_MAX_STREAM_PACKET;
 	if (!c->client_alpns && !c->client_extra_alpn)
 		c->client_alpns = QUIC_ALPN_DEFAULT;
+	if (!c->stream_deadline_ns)
+		c->stream_deadline_ns = DEFAULT_STREAM_DEADLINE;
+	if (!c->stream_grace_ns)
+		c->stream_grace_ns = DEFAULT_STREAM_GRACE;
+	if (!c->max_peer_streams)
+		c->max_peer_streams = DEFAULT_MAX_PEER_STREAMS;
 	ep->trace = log_enabled(LOG_MODULE, LOG_TRACE);
 	if (c->seed) {
 		ep->rng_seeded = true;
@@ -407,6 +422,7 @@ int quic_endpoint_new(const struct quic_config *config, const struct quic_callba
 	randombytes_buf(ep->retry_secret, sizeof(ep->retry_secret));
 	ep->reset_tokens = RESET_BURST;
 	ratelimit_init(&ep->refused_log, REFUSED_LOG_PER_SEC, REFUSED_LOG_BURST);
+	ratelimit_init(&ep->stream_log, REFUSED_LOG_PER_SEC, REFUSED_LOG_BURST);
 	timerheap_init(&ep->timers);
 	quic_endpoint_random(ep, map_key, sizeof(map_key));
 	rv = cidmap_init(&ep->cids, map_key);
@@ -438,6 +454,7 @@ void quic_endpoint_del(struct quic_endpoint *ep)
 		ep->pool = buf->next;
 		free(buf);
 	}
+	quic_streams_free_pool(ep);
 	timerheap_free(&ep->timers);
 	cidmap_free(&ep->cids);
 	cidmap_free(&ep->tokens);
@@ -469,10 +486,14 @@ void quic_endpoint_flush(struct quic_endpoint *ep, uint64_t now_ns)
 
 uint64_t quic_endpoint_next_expiry(const struct quic_endpoint *ep)
 {
+	uint64_t timers, streams;
+
 	/* Unflushed work is due now. */
 	if (ep->dirty_head)
 		return 0;
-	return timerheap_next_expiry(&ep->timers);
+	timers = timerheap_next_expiry(&ep->timers);
+	streams = quic_streams_next_deadline(ep);
+	return streams < timers ? streams : timers;
 }
 
 void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
@@ -487,6 +508,7 @@ void quic_endpoint_handle_expiry(struct quic_endpoint *ep, uint64_t now_ns)
 	 * until the flush recomputes it, or it is freed. */
 	while ((first = timerheap_first(&ep->timers)) && first->expiry <= now_ns)
 		quic_conn_expire(quic_conn_of_timer(first), now_ns);
+	quic_streams_expire(ep, now_ns);
 	ep->busy = false;
 	quic_endpoint_flush(ep, now_ns);
 }
@@ -514,4 +536,5 @@ void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoin
 	*stats = ep->stats;
 	stats->connections = ep->nconns;
 	stats->half_open = ep->nhalf_open;
+	stats->peer_streams = ep->nstreams;
 }

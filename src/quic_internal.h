@@ -20,6 +20,7 @@
 
 #include "iron/cidmap.h"
 #include "iron/netaddr.h"
+#include "iron/pmtu.h"
 #include "iron/quic.h"
 #include "iron/ratelimit.h"
 #include "iron/timerheap.h"
@@ -44,6 +45,34 @@ struct quic_buf {
 struct quic_buf_queue {
 	struct quic_buf *head, *tail;
 	size_t count;
+};
+
+/* A stream the peer opened, from its first frame until ngtcp2 forgets it
+ * (stream_close) or the connection ends: what bounds the memory peers can
+ * pin with streams (quic_config.stream_deadline_ns and max_peer_streams).
+ * It is the stream's user data in ngtcp2. */
+enum quic_stream_state {
+	QUIC_STREAM_RECEIVING, /* the packet or message is not complete */
+	QUIC_STREAM_DONE,      /* delivered; our FIN may wait for its ack */
+	QUIC_STREAM_STOPPED,   /* refused, reset or past the deadline */
+};
+
+struct quic_stream {
+	struct quic_stream *prev, *next;	   /* an endpoint list, by since */
+	struct quic_stream *conn_prev, *conn_next; /* qc->streams */
+	struct quic_conn *qc;
+	struct quic_buf *buf; /* the bytes so far of a packet that came in pieces */
+	int64_t id;
+	uint64_t opened; /* first frame */
+	uint64_t since;	 /* opened, or stopped */
+	enum quic_stream_state state;
+	/* In ep->streams_active (receiving or done) or ep->streams_stopped;
+	 * not once its connection is closing. */
+	bool listed;
+};
+
+struct quic_stream_list {
+	struct quic_stream *head, *tail;
 };
 
 enum quic_close_kind { QUIC_CLOSE_NONE, QUIC_CLOSE_APPLICATION, QUIC_CLOSE_TRANSPORT };
@@ -79,6 +108,7 @@ struct quic_conn {
 	bool finishing;	  /* the closed callback is running */
 	bool stateless_reset;
 	bool tls_done; /* the TLS session is no longer needed */
+	uint64_t established_ns;
 
 	/* A close we decided on, carried out at the next flush. */
 	enum quic_close_kind close_kind;
@@ -86,15 +116,26 @@ struct quic_conn {
 	int close_error;
 	const char *close_reason;
 
-	struct quic_buf_queue send_queue; /* IP packets waiting for ngtcp2 */
-	struct quic_buf *held;		  /* bufs attached to streams */
-	struct quic_buf *tx_current;	  /* /0: the stream being written */
-	struct quic_buf *ctl_pending;	  /* /1: a control message not yet on a stream */
-	struct quic_buf *ctl_current;	  /* /1: the control stream being written */
-	int64_t *fin_ids;		  /* /0 server: streams to finish */
+	struct quic_buf_queue send_queue;   /* IP packets waiting for ngtcp2 */
+	struct quic_buf_queue stream_queue; /* /1: packets too large for a datagram */
+	struct quic_buf *held;		    /* bufs attached to streams */
+	struct quic_buf *tx_current;	    /* the packet stream being written */
+	struct quic_buf *ctl_pending;	    /* /1: a control message not yet on a stream */
+	struct quic_buf *ctl_current;	    /* /1: the control stream being written */
+	int64_t *fin_ids;		    /* /0 server: streams to finish */
 	size_t nfin, fin_cap;
-	unsigned dgram_refused; /* fresh packets the head datagram missed */
-	bool tail_exposed;	/* datagrams sent since the last tail probe */
+	struct quic_stream *streams; /* the peer's */
+	unsigned dgram_refused;	     /* fresh packets the head datagram missed */
+	bool tail_exposed;	     /* datagrams sent since the last tail probe */
+
+	/* Path MTU discovery (pmtu.h), on the path in pmtu_local/remote. */
+	struct pmtu_search pmtu;
+	struct netaddr pmtu_local, pmtu_remote;
+	uint64_t probe_seq; /* the last probe's DATAGRAM id (regular ones are 0) */
+	/* /1: our hello (quic.h) is still to be sent; the peer's hello or
+	 * probes said it takes packets on streams. */
+	bool hello_pending;
+	bool peer_stream_packets;
 
 	struct quic_path_event path_events[QUIC_PATH_EVENTS];
 	uint8_t npath_events;
@@ -125,6 +166,15 @@ struct quic_endpoint {
 
 	struct quic_buf *pool;
 	size_t npool;
+
+	/* Every connection's peer streams: being received or waiting to
+	 * close (deadline stream_deadline_ns), and stopped (deadline
+	 * stream_grace_ns), each oldest first. */
+	struct quic_stream_list streams_active, streams_stopped;
+	size_t nstreams; /* in both lists */
+	struct quic_stream *stream_pool;
+	size_t nstream_pool;
+	struct ratelimit stream_log; /* info lines about connections closed for their streams */
 
 	bool rng_seeded;
 	uint8_t rng_key[crypto_stream_chacha20_KEYBYTES];
@@ -227,5 +277,16 @@ void quic_conn_expire(struct quic_conn *qc, uint64_t now);
 
 /* Frees a connection and everything it holds, without callbacks. */
 void quic_conn_free(struct quic_conn *qc);
+
+/* When the next peer stream reaches its deadline; UINT64_MAX if none. */
+uint64_t quic_streams_next_deadline(const struct quic_endpoint *ep);
+
+/* Stops the peer streams past stream_deadline_ns and closes the
+ * connections of stopped ones past stream_grace_ns; the work goes out at
+ * the next flush. */
+void quic_streams_expire(struct quic_endpoint *ep, uint64_t now);
+
+/* Frees the endpoint's spare stream records. */
+void quic_streams_free_pool(struct quic_endpoint *ep);
 
 #endif

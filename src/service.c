@@ -2,6 +2,7 @@
 
 #include "iron/service.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 
@@ -19,6 +20,15 @@ int service_open_control(struct service *s, uv_loop_t *loop, const char *path, c
 	    .user = user,
 	};
 	return ctl_server_start(loop, &options, &s->ctl);
+}
+
+const char *service_control_error(int rc, const char *group)
+{
+	if (rc == -EPERM) /* ctl_server_start() logged which directory, and why */
+		return "its directory is not safe: another user could swap the socket (see above)";
+	if (rc == -ENOENT && group)
+		return "no such group";
+	return strerror(-rc);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)

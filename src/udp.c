@@ -68,6 +68,8 @@ static void send_batch(struct udp_socket *sock)
 	    .msg_iov = &iov,
 	    .msg_iovlen = 1,
 	};
+	int gso_errno = 0;
+	size_t too_big = 0;
 
 	if (sock->batch_count == 0)
 		return;
@@ -85,15 +87,14 @@ static void send_batch(struct udp_socket *sock)
 			sock->stats.batches_sent++;
 			goto sent;
 		}
-		if (errno != EIO && errno != EINVAL && errno != ENOPROTOOPT &&
-		    errno != EOPNOTSUPP) {
+		gso_errno = errno;
+		if (gso_errno != EIO && gso_errno != EINVAL && gso_errno != EMSGSIZE &&
+		    gso_errno != ENOPROTOOPT && gso_errno != EOPNOTSUPP) {
 			sock->stats.send_dropped += sock->batch_count;
 			goto done;
 		}
-		/* The path cannot do GSO (e.g. no checksum offload): stop trying. */
-		log_info("GSO not available on this socket (%s); sending one datagram per call",
-			 strerror(errno));
-		sock->gso_ok = 0;
+		/* Sent one by one below; the outcome tells whether GSO or the
+		 * size was the trouble. */
 	}
 	/* One sendmsg per datagram. */
 	msg.msg_control = NULL;
@@ -108,7 +109,18 @@ static void send_batch(struct udp_socket *sock)
 				sock->stats.send_dropped++;
 			else
 				sock->stats.send_errors++;
+			if (errno == EMSGSIZE)
+				too_big++;
 		}
+	}
+	if (gso_errno && !too_big) {
+		/* The path cannot do GSO (e.g. no checksum offload): stop trying.
+		 * (A batch of datagrams larger than the device's MTU, a path
+		 * MTU probe, fails with EINVAL too; the datagrams alone then
+		 * fail with EMSGSIZE, and GSO stays on.) */
+		log_info("GSO not available on this socket (%s); sending one datagram per call",
+			 strerror(gso_errno));
+		sock->gso_ok = 0;
 	}
 sent:
 	sock->stats.datagrams_sent += sock->batch_count;
@@ -195,6 +207,23 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 
 static void on_closed(uv_handle_t *handle);
 
+/* QUIC datagrams must not be fragmented (RFC 9000 §14): set DF, never
+ * fragment locally, and ignore the kernel's path MTU cache, which ICMP
+ * from anyone on the path can lower. The QUIC layer measures the path
+ * itself (pmtu.h); a datagram larger than the device's MTU fails with
+ * EMSGSIZE, which counts as a lost probe. A dual-stack socket needs the
+ * IPv4 option too, for its IPv4-mapped peers. */
+static void set_dont_fragment(int fd, int family)
+{
+	int v4 = IP_PMTUDISC_PROBE, v6 = IPV6_PMTUDISC_PROBE;
+
+	if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v4, sizeof(v4)) != 0 && family == AF_INET)
+		log_debug("IP_MTU_DISCOVER: %s", strerror(errno));
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v6, sizeof(v6)) != 0)
+		log_debug("IPV6_MTU_DISCOVER: %s", strerror(errno));
+}
+
 static void set_buffer(int fd, int force_opt, int opt, int size)
 {
 	if (setsockopt(fd, SOL_SOCKET, force_opt, &size, sizeof(size)) != 0)
@@ -221,6 +250,7 @@ int udp_open(uv_loop_t *loop, const struct sockaddr *addr, const struct udp_call
 	}
 	if (addr->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	set_dont_fragment(fd, addr->sa_family);
 	set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, UDP_SOCKBUF);
 	set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, UDP_SOCKBUF);
 	if (bind(fd, addr, netaddr_len(addr)) != 0) {

@@ -197,8 +197,10 @@ int config_parse(const char *text, size_t len, struct config_file *out, struct c
 
 /* Reads and parses the file at path. Returns 0, or the -errno of
  * config_parse(), or -EFBIG (larger than CONFIG_MAX_SIZE), -EISDIR/-EINVAL
- * (not a regular file) or the -errno of open/read; *err says why in every
- * case (the message does not repeat the path). */
+ * (not a regular file: a FIFO is refused without blocking), -EPERM (owned
+ * by a user other than root and us, or writable by group or others) or the
+ * -errno of open/read; *err says why in every case (the message does not
+ * repeat the path). */
 int config_load(const char *path, struct config_file *out, struct config_error *err);
 
 /* Applies a parsed file to a daemon configuration that already holds the

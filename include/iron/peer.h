@@ -124,13 +124,15 @@ void peer_table_set_candidates(struct peer_table *table, const struct punch_cand
 /* Sends an IP packet to a peer, dialling when there is no connection, and
  * looking the peer up first (callbacks.lookup) when it has no address.
  * Returns 0 (sent or queued), -EHOSTUNREACH (no address known for it),
- * -EMSGSIZE (larger than the path carries; see peer_table_max_packet), or
- * -ENOMEM. */
+ * -EMSGSIZE (larger than the peer's connection carries: answer with an
+ * ICMPv6 Packet Too Big announcing peer_table_max_packet()), or -ENOMEM. */
 int peer_table_send(struct peer_table *table, const struct iron_id *id, const uint8_t *pkt,
 		    size_t len, uint64_t now);
 
-/* The largest IP packet a connection can carry. */
-size_t peer_table_max_packet(const struct peer_table *table);
+/* The largest IP packet the connection to a peer carries now, as measured
+ * on its path (quic_conn_max_packet_size(): at least 1280 once measured);
+ * 1420 while there is no established connection. */
+size_t peer_table_max_packet(const struct peer_table *table, const struct iron_id *id);
 
 /* A UDP datagram arrived for the QUIC endpoint. */
 void peer_table_receive(struct peer_table *table, const struct sockaddr *local,

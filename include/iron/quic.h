@@ -20,9 +20,24 @@
  * callback returns.
  *
  * Application protocols: on iron/packet/1 every IP packet is one DATAGRAM
- * frame, in both directions. On iron/packet/0 (the original's protocol) the
- * dialling side sends each packet on a new bidirectional stream ended by
- * FIN; the accepting side only receives. */
+ * frame, in both directions, unless the path cannot carry it in one: then,
+ * to a peer that says it takes them (below), it goes on a new
+ * bidirectional stream ended by FIN, which the receiver reads to its end
+ * and finishes empty, as on /0. On iron/packet/0 (the original's protocol)
+ * the dialling side sends each packet on a new bidirectional stream ended
+ * by FIN; the accepting side only receives.
+ *
+ * Path MTU: every connection measures the UDP payload its path carries
+ * (pmtu.h) with DATAGRAM probes, and sizes all it sends to that (1200
+ * bytes, QUIC's minimum, until a probe proves more; see
+ * quic_conn_max_packet_size()). A probe holds an IPv6 packet with no
+ * payload (next header 59) from our overlay address to the peer's, then a
+ * marker: "IRON", version 1, flags (1: "send me packets too large for a
+ * datagram on streams"). On /1 a 48-byte one (a hello) also goes once
+ * after the handshake, since on a small path the first probes are lost.
+ * A receiver that delivers such a packet, as an older iron does, has its
+ * kernel discard it; iron drops it on arrival and takes note of the
+ * flags. */
 #ifndef IRON_QUIC_H
 #define IRON_QUIC_H
 
@@ -46,14 +61,16 @@ enum quic_cc { QUIC_CC_CUBIC, QUIC_CC_BBR, QUIC_CC_RENO };
 /* quic_config.retry_half_open: validate every new client's address. */
 #define QUIC_RETRY_ALWAYS SIZE_MAX
 
-/* Largest UDP payload iron sends; with 8-byte connection IDs a 1420-byte IP
- * packet always fits one DATAGRAM frame. */
+/* Largest UDP payload iron sends (a 1500-byte IPv6 path); with 8-byte
+ * connection IDs a 1420-byte IP packet fits one DATAGRAM frame in it. */
 #define QUIC_MAX_UDP_PAYLOAD 1452
 /* Largest IP packet carried on iron/packet/0 (the receiver's limit). */
 #define QUIC_MAX_STREAM_PACKET 1500
 /* iron's own messages between iron/packet/1 peers (hole-punching
  * candidates) travel on unidirectional streams, one message per stream,
- * at most this long; each side lets the other have two open at once. A
+ * at most this long; each side lets the other send 32 over a connection's
+ * life (ngtcp2 0.12.1 never returns a peer's stream credit; a message
+ * queued past that waits, replaced by newer ones, and is never sent). A
  * peer that allows none (an older iron, iroh) is simply sent none. */
 #define QUIC_CONTROL_MAX 1024
 
@@ -126,6 +143,20 @@ struct quic_config {
 	/* Largest packet taken from an iron/packet/0 stream (a longer stream
 	 * is reset and dropped); 0 or more than 1500: 1500. */
 	size_t max_stream_packet;
+	/* Streams a peer opens (an iron/packet/0 packet each, iron/packet/1
+	 * control messages, and those we refuse) hold memory from their first
+	 * frame until both sides are done with them. Such a stream must be
+	 * done within stream_deadline_ns (0: 5 s), else it is stopped
+	 * (STOP_SENDING and RESET_STREAM); a stopped stream the peer has not
+	 * reset within stream_grace_ns more (0: 3 s) closes its connection.
+	 * At most max_peer_streams (0: 4096) such streams exist on the
+	 * endpoint at once: at that many, the connection holding the oldest
+	 * is closed to make room for a new one. A connection has at most 100
+	 * at once (our transport parameters; iroh's own limit), and each costs
+	 * at most the packet so far plus ngtcp2's state for it. */
+	uint64_t stream_deadline_ns;
+	uint64_t stream_grace_ns;
+	size_t max_peer_streams;
 	/* QUIC_ALPN_FLAG() bits offered when dialling; 0 with no extra
 	 * protocol: both. */
 	unsigned client_alpns;
@@ -162,16 +193,26 @@ void quic_endpoint_receive(struct quic_endpoint *ep, const struct sockaddr *loca
 int quic_connect(struct quic_endpoint *ep, const struct iron_id *peer, const struct sockaddr *local,
 		 const struct sockaddr *remote, uint64_t now_ns, struct quic_conn **out);
 
-/* Queues one IP packet for the peer: a DATAGRAM frame on /1; a new
+/* Queues one IP packet for the peer: a DATAGRAM frame on /1 (or a
+ * stream when none holds it, see above); a new
  * bidirectional stream ended by FIN on /0 (dialled connections only).
  * Allowed before the handshake completes. The queue is bounded: when full
- * the oldest packet is dropped (counted in packets_dropped). Returns 0;
- * -EMSGSIZE when it can never fit (see quic_conn_max_packet_size()); -EPERM
- * on an accepted /0 connection; -ENOTCONN when the connection is closing. */
+ * the oldest packet is dropped (counted in packets_dropped). A packet
+ * the path turns out unable to carry (no stream to the peer) is dropped
+ * and counted too. Returns 0; -EMSGSIZE when it is larger than
+ * quic_conn_max_packet_size(); -EPERM on an accepted /0 connection;
+ * -ENOTCONN when the connection is closing. */
 int quic_conn_send_packet(struct quic_conn *conn, const uint8_t *data, size_t len, uint64_t now_ns);
 
-/* The largest IP packet quic_conn_send_packet() takes now. Before the
- * handshake it is an estimate from our own settings. */
+/* The largest IP packet quic_conn_send_packet() takes now: what an ICMPv6
+ * Packet Too Big should announce for a larger one. On /0: 1500. On /1:
+ * once the path MTU search has settled, the largest packet a DATAGRAM
+ * frame holds on this path, but never less than 1280 (IPv6's minimum
+ * link MTU: a peer that takes streams gets 1201..1280-byte packets on
+ * them); while it runs, 1500 to a peer that takes streams (larger packets
+ * wait on streams, none is refused on a guess), else the size a 1452-byte
+ * UDP payload holds, as before path MTU discovery. Before the handshake
+ * the latter. */
 size_t quic_conn_max_packet_size(const struct quic_conn *conn);
 
 /* Writes everything pending on every connection that has something to send,
@@ -201,6 +242,13 @@ void quic_endpoint_foreach(struct quic_endpoint *ep, void (*fn)(void *ctx, struc
 /* Closes every connection as quic_conn_close(conn, 0) does, and flushes
  * (shutdown). */
 void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns);
+
+/* Closes, as quic_conn_close(conn, 0) does, every established connection
+ * that has carried no IP packet in either direction for idle_ns (counted
+ * from its establishment when it never has), dialled or accepted, on
+ * either protocol. Keep-alives and stream frames without a packet do not
+ * count. Returns how many it closed. */
+size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint64_t now_ns);
 
 /* Sends a PING when nothing was sent for interval_ns, keeping the
  * connection and NAT bindings alive; 0 turns it off (the default). */
@@ -267,6 +315,18 @@ struct quic_conn_stats {
 	uint64_t last_sent_ns;	   /* last ack-eliciting packet sent; 0: none */
 	uint64_t bytes_in_flight;  /* sent, neither acknowledged nor declared lost */
 	uint64_t cwnd;		   /* congestion window */
+	/* Path MTU: the largest UDP payload known to pass on the current
+	 * path (1200 until a probe proves more), whether the search has
+	 * settled, the probes sent and lost, the largest packet one
+	 * DATAGRAM frame holds now, quic_conn_max_packet_size(), and the /1
+	 * packets that went on streams for want of room in a datagram. */
+	uint64_t path_mtu;
+	bool path_mtu_settled;
+	bool peer_stream_packets; /* the peer takes packets on streams */
+	uint64_t pmtu_probes_sent, pmtu_probes_lost;
+	uint64_t max_datagram;
+	uint64_t max_packet;
+	uint64_t stream_packets_sent;
 };
 void quic_conn_get_stats(const struct quic_conn *conn, struct quic_conn_stats *stats);
 
@@ -280,6 +340,10 @@ struct quic_endpoint_stats {
 	uint64_t stale_resets_ignored; /* for connection IDs we retired (see quic_conn_read) */
 	uint64_t retries_sent;	       /* Retry packets: Initials without a token under load */
 	uint64_t retry_tokens_invalid; /* Initials dropped: forged, expired or other address */
+	size_t peer_streams;	       /* streams peers opened that are not gone yet */
+	uint64_t streams_expired;      /* stopped at stream_deadline_ns */
+	uint64_t stream_stuck_closes;  /* connections closed: a stopped stream not reset */
+	uint64_t stream_budget_closes; /* connections closed at max_peer_streams */
 };
 void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoint_stats *stats);
 

@@ -35,6 +35,10 @@ struct service {
 int service_open_control(struct service *s, uv_loop_t *loop, const char *path, const char *group,
 			 ctl_handler_fn *handler, void *user);
 
+/* Why service_open_control() failed with rc (not -EADDRINUSE), in words
+ * for "cannot create the control socket PATH: <why>". */
+const char *service_control_error(int rc, const char *group);
+
 /* Watches SIGINT, SIGTERM and SIGHUP. Returns 0 or the -errno of libuv. */
 int service_watch_signals(struct service *s, const struct service_callbacks *callbacks);
 

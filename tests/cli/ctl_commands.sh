@@ -110,6 +110,10 @@ STATUS = {"ok": True, "version": "0.1.0+test", "pid": 4242, "uptime_s": 3723.5,
           "dns": ["127.0.0.1:5333", "[::1]:5333", "[fd69:726f:0:1::53]:53"], "relay": None,
           "registry": {"entries": 3, "capacity": 4096},
           "inbound": {"policy": "allow-list", "allowed": 3, "refused": 12, "revoked": 0},
+          "discovery": {"port_mapping": {"on": True, "mapped": True, "protocol": "upnp",
+                                         "external": "203.0.113.7:4766", "lifetime_s": 3600,
+                                         "requests": 3, "failures": 1,
+                                         "upnp_gateway": "http://192.168.1.1:5000/rootDesc.xml"}},
           "counters": {"tun_rx": 1, "tun_tx": 2}, "peers": PEERS}
 json.dump(STATUS, open(log + ".status", "w"))
 logf = open(log, "a")
@@ -197,6 +201,7 @@ line "tun       iron0 (mtu 1420)" "status tun"
 line "listen    [::]:4766, 0.0.0.0:4767" "status listen"
 line "dns       127.0.0.1:5333, [::1]:5333, [fd69:726f:0:1::53]:53" "status dns"
 line "relay     none" "status relay"
+line "port map  203.0.113.7:4766 by upnp (for 3600 s)" "status port map"
 line "registry  3 of 4096 entries" "status registry"
 line "inbound   allow-list of 3 nodes, 12 refused" "status inbound"
 line "daemon    iron 0.1.0+test, pid 4242" "status daemon"

@@ -213,6 +213,12 @@ run dns-server --socket "$TMP/y.sock" --db "$TMP/y.db" --listen 127.0.0.1:0 --dn
 expect_rc 1 "a DNS port in use"
 expect_err "cannot" "a DNS port in use"
 echo "not a database" >"$TMP/junk.db"
+mkdir -p "$TMP/open" && chmod 777 "$TMP/open"
+run dns-server --socket "$TMP/open/s.sock" --db "$TMP/o.db" --listen 127.0.0.1:0 --dns-listen none
+expect_rc 1 "a control socket in a directory anyone may write"
+expect_err "chmod go-w" "a control socket in a directory anyone may write"
+expect_err "its directory is not safe" "a control socket in a directory anyone may write"
+expect_not "run as root" "$err" "no misleading hint for an unsafe directory"
 run dns-server --socket "$TMP/z.sock" --db "$TMP/junk.db" --listen 127.0.0.1:0 --dns-listen none
 expect_rc 1 "a file that is not a database"
 expect_one_line_error "a file that is not a database"

@@ -6,6 +6,7 @@
 # (exit 77). IRON_BIN is the binary under test (set by ctest).
 
 set -u
+umask 022 # files the daemon reads must not be writable by others
 IRON=${IRON_BIN:-$(dirname "$0")/../../build/iron}
 TEST_NAME=$(basename "$0" .sh)
 PREFIX="ir$$"
@@ -235,7 +236,7 @@ start_iron() {
 		esac
 		[ "${LAN:-0}" = 1 ] || set -- --no-lan-discovery "$@"
 	fi
-	# No NAT-PMP unless the test runs a gateway for it (PORTMAP=1).
+	# No port mapping unless the test runs a gateway for it (PORTMAP=1).
 	[ "${PORTMAP:-0}" = 1 ] || set -- --no-port-mapping "$@"
 	ip netns exec "$PREFIX$node" "$IRON" serve --state-dir "$WORK/$node" --no-dns-config "$@" \
 		>"$WORK/$node.out" 2>>"$WORK/$node.log" &

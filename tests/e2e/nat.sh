@@ -13,93 +13,16 @@
 # - Symmetric NATs on both sides (masquerade random): the connection stays
 #   on the relay, traffic flows, and the probes stay few (nftables counter).
 # - One side symmetric (NB), the other ordinary: reported.
-# - Port mapping: miniupnpd (nftables backend, NAT-PMP) on NA; A gets a
-#   mapping and publishes it; B, behind the symmetric NB, reaches A
-#   directly by dialling it; the mapping goes when A stops.
+# - Port mapping: miniupnpd (nftables backend) on NA, first with NAT-PMP
+#   alone, then with UPnP-IGD alone; each time A gets a mapping by that
+#   protocol (time reported) and publishes it; B, behind the symmetric NB,
+#   reaches A directly by dialling it; the mapping goes when A stops.
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd python3 curl ping sha256sum jq nft
 TRIES=${TRIES:-10}
 
-make_ns r
-make_ns na
-make_ns nb
-make_ns a
-make_ns b
-ip -n "${PREFIX}r" link add br0 type bridge
-ip -n "${PREFIX}r" addr add 11.22.33.254/24 dev br0
-ip -n "${PREFIX}r" link set br0 up
-i=1
-for side in a b; do
-	gw=n$side
-	ip link add "${PREFIX}w$i" netns "$PREFIX$gw" type veth peer name "p$i" netns "${PREFIX}r"
-	ip -n "${PREFIX}r" link set "p$i" master br0 up
-	ip -n "$PREFIX$gw" addr add "11.22.33.$i/24" dev "${PREFIX}w$i"
-	ip -n "$PREFIX$gw" link set "${PREFIX}w$i" up
-	ip link add "${PREFIX}l$i" netns "$PREFIX$gw" type veth peer name "${PREFIX}h$i" netns "$PREFIX$side"
-	ip -n "$PREFIX$gw" addr add "192.168.$i.1/24" dev "${PREFIX}l$i"
-	ip -n "$PREFIX$gw" link set "${PREFIX}l$i" up
-	ip -n "$PREFIX$side" addr add "192.168.$i.2/24" dev "${PREFIX}h$i"
-	ip -n "$PREFIX$side" link set "${PREFIX}h$i" up
-	ip -n "$PREFIX$side" route add default via "192.168.$i.1"
-	ip netns exec "$PREFIX$gw" sysctl -qw net.ipv4.ip_forward=1
-	printf 'nameserver 11.22.33.254\nnameserver fd69:726f:0:1::53\n' >"/etc/netns/$PREFIX$side/resolv.conf"
-	i=$((i + 1))
-done
-
-# nat_mode GW MODE: GW masquerades its private side; MODE "" (ordinary)
-# or "random" (symmetric: a new port per destination). Like a home router
-# (OpenWrt's default zone rules) it drops what arrives unasked from the
-# WAN for itself: such a packet must not leave a conntrack entry behind,
-# which would take the port the node's own flow needs. Counts the probes
-# (UDP datagrams of 9 bytes: iron's) it forwards out.
-nat_mode() { # GW MODE
-	local n=1
-	[ "$1" = nb ] && n=2
-	ip netns exec "$PREFIX$1" nft delete table ip nat 2>/dev/null
-	ip netns exec "$PREFIX$1" nft -f - <<EOF
-table ip nat {
-	counter probes { }
-	chain count { type filter hook forward priority 0; oifname "${PREFIX}w$n" udp length 17 counter name probes; }
-	chain post { type nat hook postrouting priority 100; oifname "${PREFIX}w$n" masquerade $2; }
-	chain input { type filter hook input priority 0; iifname "${PREFIX}w$n" ct state established,related accept; iifname "${PREFIX}w$n" drop; }
-}
-EOF
-}
-probes_out() { # GW
-	ip netns exec "$PREFIX$1" nft -j list counter ip nat probes | jq '.nftables[1].counter.packets'
-}
-nat_mode na ""
-nat_mode nb ""
-check "A reaches R through NA" wait_for 5 in_ns a ping -c 1 -W 1 11.22.33.254
-check "B reaches R through NB" wait_for 5 in_ns b ping -c 1 -W 1 11.22.33.254
-check "R cannot reach A's private address" sh -c "! ip netns exec ${PREFIX}r ping -c 1 -W 1 192.168.1.2 >/dev/null 2>&1"
-
-RELAY=http://11.22.33.254:3340
-PKARR=http://11.22.33.254:8080/pkarr
-ip netns exec "${PREFIX}r" "$IRON" relay --listen 11.22.33.254:3340 --stun-listen 11.22.33.254:3478 \
-	--socket "$WORK/relay.sock" >>"$WORK/relay.log" 2>&1 &
-PIDS="$PIDS $!"
-ip netns exec "${PREFIX}r" "$IRON" dns-server --listen 11.22.33.254:8080 \
-	--dns-listen 11.22.33.254:53 --db "$WORK/records.db" \
-	--socket "$WORK/dns-server.sock" >>"$WORK/dns-server.log" 2>&1 &
-PIDS="$PIDS $!"
-check "relay and dns-server are up" wait_for 10 sh -c \
-	"ip netns exec ${PREFIX}a curl -fsS -o /dev/null $RELAY/ping && ip netns exec ${PREFIX}a curl -fsS -o /dev/null http://11.22.33.254:8080/healthcheck"
-
-new_key a
-new_key b
-A=$(node_id a)
-B=$(node_id b)
-status() { "$IRON" status --state-dir "$WORK/$1" -f json; }
-path_of() { status "$1" | jq -r --arg id "$2" '.peers[] | select(.id == $id) | "\(.path) \(.remote)"'; }
-path_is() { [ "$(path_of "$1" "$2" | cut -d' ' -f1)" = "$3" ]; }
-reflexive_known() { status "$1" | jq -e '.discovery.reflexive | length > 0' >/dev/null; }
-published() { status "$1" | jq -e ".discovery.publishes >= 1 and .discovery.published.relay == \"$RELAY\" and (.discovery.published.addrs[0] | startswith(\"11.22.33.\"))" >/dev/null; }
-start_node() { # node port
-	DISCOVERY=1 start_iron "$1" --listen "0.0.0.0:$2" --relay-url "$RELAY" --pkarr-url "$PKARR" \
-		--no-lan-discovery
-}
+. "$(dirname "$0")/lib_nat.sh"
 
 start_node b 4766 || exit 1
 check "B learns its public address by STUN ($(status b | jq -c .discovery.reflexive))" wait_for 10 reflexive_known b
@@ -179,8 +102,13 @@ check "NB symmetric, NA ordinary: traffic flows (20 pings)" ping_ok a "$B.iron" 
 stop_iron a
 stop_iron b
 
-# --- port mapping on NA (miniupnpd, NAT-PMP), NB symmetric --------------------
-ip netns exec "${PREFIX}na" nft -f - <<EOF
+# --- port mapping on NA (miniupnpd), NB symmetric: NAT-PMP, then UPnP-IGD ----
+# start_miniupnpd NATPMP UPNP SECURE: miniupnpd on NA (yes/no for each
+# protocol; SECURE=no lets a client map a port to another LAN host) with a
+# fresh nftables table for its rules.
+start_miniupnpd() {
+	ip netns exec "${PREFIX}na" nft delete table inet miniupnpd 2>/dev/null
+	ip netns exec "${PREFIX}na" nft -f - <<EOF
 table inet miniupnpd {
 	chain forward { type filter hook forward priority -10; policy accept; jump mu_forward; }
 	chain mu_forward { }
@@ -190,12 +118,12 @@ table inet miniupnpd {
 	chain mu_post { }
 }
 EOF
-cat >"$WORK/miniupnpd.conf" <<EOF
+	cat >"$WORK/miniupnpd.conf" <<EOF
 ext_ifname=${PREFIX}w1
 listening_ip=${PREFIX}l1
-enable_natpmp=yes
-enable_upnp=no
-secure_mode=yes
+enable_natpmp=$1
+enable_upnp=$2
+secure_mode=$3
 upnp_table_name=miniupnpd
 upnp_nat_table_name=miniupnpd
 upnp_forward_chain=mu_forward
@@ -204,26 +132,83 @@ upnp_nat_postrouting_chain=mu_post
 allow 1024-65535 192.168.1.0/24 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
 EOF
-ip netns exec "${PREFIX}na" miniupnpd -f "$WORK/miniupnpd.conf" -d -P "$WORK/miniupnpd.pid" \
-	>"$WORK/miniupnpd.log" 2>&1 &
-PIDS="$PIDS $!"
+	ip netns exec "${PREFIX}na" miniupnpd -f "$WORK/miniupnpd.conf" -d -P "$WORK/miniupnpd.pid" \
+		>>"$WORK/miniupnpd.log" 2>&1 &
+	MINIUPNPD=$!
+	PIDS="$PIDS $MINIUPNPD"
+}
+stop_miniupnpd() {
+	kill "$MINIUPNPD" 2>/dev/null
+	wait_for 5 sh -c "! kill -0 $MINIUPNPD"
+}
+mapped_by() { status a | jq -e --arg p "$1" '.discovery.port_mapping | .mapped and .protocol == $p' >/dev/null; }
+mapping_in_nft() { ip netns exec "${PREFIX}na" nft list chain inet miniupnpd mu_pre | grep -q "dport $1 "; }
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+# port_mapping_run PROTOCOL PORT: A (at PORT) gets a mapping by PROTOCOL,
+# publishes it first; B, behind the symmetric NB, reaches A directly by it;
+# the mapping goes when A stops. A new port each run: what NA's conntrack
+# keeps of the run before cannot stand in for the mapping.
+port_mapping_run() {
+	local proto=$1 port=$2 t0 ms ext
+	start_node b 4766 || return 1
+	t0=$(date +%s%N)
+	PORTMAP=1 start_node a "$port" || return 1
+	check "$proto: A gets a port mapping" wait_for 10 mapped_by "$proto"
+	ms=$(ms_since "$t0")
+	echo "$proto: a mapping $ms ms after A was started: $(status a | jq -c .discovery.port_mapping)" |
+		tee -a "$WORK/check.log"
+	ext=$(status a | jq -r .discovery.port_mapping.external)
+	GATEWAY=$(status a | jq -r .discovery.port_mapping.upnp_gateway)
+	pub() { status a | jq -e --arg e "$ext" '.discovery.published.addrs[0] == $e' >/dev/null; }
+	check "$proto: A publishes the mapping ($ext) first" wait_for 10 pub
+	check "$proto: the mapping is in NA's nftables" mapping_in_nft "$port"
+	wait_for 10 published b
+	check "$proto: B (symmetric NAT) pings A.iron: 0% loss" wait_for 15 ping_ok b "$A.iron" 5
+	check "$proto: B's path to A is direct, to the mapping ($(path_of b "$A"))" \
+		test "$(path_of b "$A")" = "direct $ext"
+	stop_iron a
+	check "$proto: the mapping is removed when A stops" sh -c "! ip netns exec ${PREFIX}na nft list chain inet miniupnpd mu_pre | grep -q 'dport $port '"
+	stop_iron b
+}
+
+start_miniupnpd yes no yes
 check "miniupnpd answers NAT-PMP on NA" wait_for 10 sh -c \
 	"ip netns exec ${PREFIX}na ss -uln | grep -q ':5351'"
-mapped() { status a | jq -e '.discovery.port_mapping.mapped' >/dev/null; }
-PORTMAP=1 start_node a 4766 || exit 1
-start_node b 4766 || exit 1
-check "A gets a port mapping ($(status a | jq -c .discovery.port_mapping))" wait_for 10 mapped
-ext=$(status a | jq -r .discovery.port_mapping.external)
-pub() { status a | jq -e --arg e "$ext" '.discovery.published.addrs[0] == $e' >/dev/null; }
-check "A publishes the mapping ($ext) first" wait_for 10 pub
-mapping_in_nft() { ip netns exec "${PREFIX}na" nft list chain inet miniupnpd mu_pre | grep -q 'dport 4766'; }
-check "the mapping is in NA's nftables" mapping_in_nft
-wait_for 10 published b
-check "B (symmetric NAT) pings A.iron: 0% loss" wait_for 15 ping_ok b "$A.iron" 5
-check "B's path to A is direct, to the mapping ($(path_of b "$A"))" \
-	test "$(path_of b "$A")" = "direct $ext"
-stop_iron a
-check "the mapping is removed when A stops" sh -c \
-	"! ip netns exec ${PREFIX}na nft list chain inet miniupnpd mu_pre | grep -q 'dport 4766'"
-finish
+port_mapping_run nat-pmp 4766
+check "nat-pmp: A logs the removal" grep -q "removed the NAT-PMP port mapping" "$WORK/a.log"
+stop_miniupnpd
 
+# The IGD answers SSDP (239.255.255.250:1900) on NA's LAN side, which A
+# reaches by its default route; no NAT-PMP on 5351.
+start_miniupnpd no yes no
+check "miniupnpd answers SSDP on NA, not NAT-PMP" wait_for 10 sh -c \
+	"ip netns exec ${PREFIX}na ss -uln | grep -q ':1900' && ! ip netns exec ${PREFIX}na ss -uln | grep -q ':5351'"
+port_mapping_run upnp 4768
+check "upnp: A logs the removal" grep -q "removed the UPnP port mapping 11.22.33.1:4768" "$WORK/a.log"
+
+# Another LAN host holds external port 4769: A, at 4769, gets another port,
+# and leaves the other host's mapping alone when it stops.
+check "upnpc maps external port 4769 to 192.168.1.3 ($GATEWAY)" \
+	in_ns a upnpc -u "$GATEWAY" -e other -a 192.168.1.3 4769 4769 UDP
+PORTMAP=1 start_node a 4769 || exit 1
+check "upnp, port taken: A gets a mapping" wait_for 10 mapped_by upnp
+ext=$(status a | jq -r .discovery.port_mapping.external)
+check "upnp, port taken: on another external port ($ext)" \
+	sh -c "echo '$ext' | grep -Eq '^11\.22\.33\.1:[0-9]+$' && [ '$ext' != 11.22.33.1:4769 ]"
+check "upnp, port taken: that port is in NA's nftables" mapping_in_nft "${ext##*:}"
+stop_iron a
+check "upnp, port taken: A's mapping is removed when A stops" sh -c \
+	"! ip netns exec ${PREFIX}na nft list chain inet miniupnpd mu_pre | grep -q 'dport ${ext##*:} '"
+check "upnp, port taken: the other host's mapping stays" mapping_in_nft 4769
+
+# Stopped while its search (1 s) or mapping is in flight: A waits for it,
+# removes what it got, and exits.
+PORTMAP=1 start_node a 4771 || exit 1
+t0=$(date +%s%N)
+stop_iron a
+ms=$(ms_since "$t0")
+echo "upnp: A stopped $ms ms after SIGTERM, right after it started" | tee -a "$WORK/check.log"
+check "upnp: stopped during the search, A exits within 3 s ($ms ms)" test "$ms" -le 3000
+check "upnp: ... and leaves no mapping" sh -c \
+	"! ip netns exec ${PREFIX}na nft list chain inet miniupnpd mu_pre | grep -q 'dport 4771 '"
+finish

@@ -381,6 +381,29 @@ static void test_load(void)
 	CHECK_INT(config_load(dir, &file, &err), -EISDIR);
 	CHECK_STR(err.message, "not a regular file");
 
+	/* Whoever may write the file decides where traffic goes. */
+	write_file(path, "[Interface]\nTunName = tun9\n", 27);
+	CHECK_INT(chmod(path, 0664), 0);
+	CHECK_INT(config_load(path, &file, &err), -EPERM);
+	CHECK_STR(err.message, "writable by other users (mode 0664): chmod go-w it");
+	CHECK_INT(chmod(path, 0646), 0);
+	CHECK_INT(config_load(path, &file, &err), -EPERM);
+	CHECK_INT(chmod(path, 0644), 0);
+	CHECK_INT(config_load(path, &file, &err), 0);
+	if (geteuid() == 0) {
+		CHECK_INT(chown(path, 12345, 0), 0);
+		CHECK_INT(config_load(path, &file, &err), -EPERM);
+		CHECK_STR(err.message,
+			  "owned by another user (uid 12345): chown it to root or to the user iron "
+			  "runs as");
+	}
+	unlink(path);
+
+	/* A FIFO does not hang the load. */
+	CHECK_INT(mkfifo(path, 0600), 0);
+	CHECK_INT(config_load(path, &file, &err), -EINVAL);
+	CHECK_STR(err.message, "not a regular file");
+
 	unlink(path);
 	rmdir(dir);
 }

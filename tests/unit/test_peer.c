@@ -15,6 +15,7 @@
 #include "iron/identity.h"
 #include "iron/ipv6.h"
 #include "iron/peer.h"
+#include "iron/punch.h"
 
 #define MS	  1000000ull
 #define SEC	  (1000 * MS)
@@ -27,7 +28,8 @@ struct node {
 	struct iron_identity identity;
 	struct netaddr addr; /* where it receives */
 	struct netaddr pub;  /* its NAT's address for it (addr when none) */
-	unsigned delivered, unreachable, connected, dial_failed;
+	unsigned delivered, unreachable, connected, dial_failed, observed_calls;
+	struct netaddr observed; /* where a peer last said it sees us */
 	uint8_t last[1500];
 	size_t last_len;
 };
@@ -99,8 +101,31 @@ static void on_dial_failed(void *user, const struct iron_id *peer)
 	n->dial_failed++;
 }
 
+static void on_observed(void *user, const struct sockaddr *addr)
+{
+	struct node *n = user;
+	n->observed_calls++;
+	netaddr_set(&n->observed, addr);
+}
+
+/* node_init() with the idle close (0: 120 s) and the protocols offered
+ * when dialling (0: both). */
+static void node_init_with(struct node *n, uint8_t seed_byte, const char *addr,
+			   uint64_t idle_close_ns, unsigned client_alpns);
+
+static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
+{
+	node_init_with(n, seed_byte, addr, 0, 0);
+}
+
 /* alpns: what the node offers when it dials (QUIC_ALPN_FLAG bits), 0: both. */
 static void node_init_alpns(struct node *n, uint8_t seed_byte, const char *addr, unsigned alpns)
+{
+	node_init_with(n, seed_byte, addr, 0, alpns);
+}
+
+static void node_init_with(struct node *n, uint8_t seed_byte, const char *addr,
+			   uint64_t idle_close_ns, unsigned client_alpns)
 {
 	uint8_t seed[IDENTITY_SEED_LEN];
 	memset(n, 0, sizeof(*n));
@@ -110,9 +135,9 @@ static void node_init_alpns(struct node *n, uint8_t seed_byte, const char *addr,
 	n->pub = n->addr;
 	const struct peer_table_config config = {
 	    .identity = &n->identity,
-	    .client_alpns = alpns,
-	    .idle_close_ns = 120 * SEC,
+	    .idle_close_ns = idle_close_ns ? idle_close_ns : 120 * SEC,
 	    .keepalive_ns = 5 * SEC,
+	    .client_alpns = client_alpns,
 	};
 	const struct peer_callbacks callbacks = {
 	    .user = n,
@@ -122,13 +147,9 @@ static void node_init_alpns(struct node *n, uint8_t seed_byte, const char *addr,
 	    .unreachable = on_unreachable,
 	    .connection = on_connection,
 	    .dial_failed = on_dial_failed,
+	    .observed = on_observed,
 	};
 	CHECK_INT(peer_table_new(&config, &callbacks, &n->table), 0);
-}
-
-static void node_init(struct node *n, uint8_t seed_byte, const char *addr)
-{
-	node_init_alpns(n, seed_byte, addr, 0);
 }
 
 static void node_free(struct node *n)
@@ -382,6 +403,43 @@ static void test_tie_break(void)
 /* The candidate set is bounded: learned and discovered candidates make
  * room for each other, static ones stay; set_static replaces the static
  * ones only; expired candidates go. */
+/* Candidates go to a connected peer whenever ours change, many times over
+ * one connection (ngtcp2 0.12.1 never returns the credit of a peer's
+ * stream: with two, the third message waited for ever), each with where
+ * the sender sees the receiver. */
+static void test_candidates_repeat(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t pkt[200];
+	struct peer_table_stats sb;
+	struct punch_candidate c = {.kind = PUNCH_REFLEXIVE};
+	char text[32];
+
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(
+	    peer_table_add_path(a->table, &b->identity.id, &b->addr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	size_t n = echo(a, b, 1, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + 1 * SEC);
+	CHECK_INT(b->delivered, 1);
+	for (int i = 0; i < 8; i++) {
+		snprintf(text, sizeof(text), "203.0.113.%d:4766", i + 1);
+		CHECK_INT(netaddr_parse(text, &c.addr), 0);
+		peer_table_set_candidates(a->table, &c, 1);
+		flush_all();
+		run(now + 200 * MS);
+	}
+	peer_table_get_stats(b->table, &sb);
+	CHECK_INT(sb.candidates_received, 8);
+	/* B told A where it sees it: A's address (no NAT here). */
+	CHECK(a->observed_calls >= 1);
+	CHECK(netaddr_equal(&a->observed.sa, &a->addr.sa));
+	reset();
+}
+
 static void test_candidate_bounds(void)
 {
 	struct node *a = &nodes[0];
@@ -630,6 +688,41 @@ static void test_allow_reply(void)
 	reset();
 }
 
+/* An accepted iron/packet/0 connection carries packets only toward us,
+ * so it is never the one we send on (p->conn); idle, it is closed all the
+ * same, while its dialler's keep-alives would keep it up (issue 15). */
+static void test_idle_accepted(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t pkt[200];
+	struct netaddr baddr;
+	struct peer_table_stats st;
+	struct quic_endpoint_stats qs;
+
+	node_init_with(a, 1, "10.0.0.1:4766", 1000 * SEC, QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0));
+	node_init_with(b, 2, "10.0.0.2:4766", 60 * SEC, 0);
+	CHECK_INT(netaddr_parse("10.0.0.2:4766", &baddr), 0);
+	CHECK_INT(
+	    peer_table_add_path(a->table, &b->identity.id, &baddr.sa, PEER_SOURCE_STATIC, 0, now),
+	    0);
+	size_t n = echo(a, b, 1, pkt, sizeof(pkt));
+	CHECK_INT(peer_table_send(a->table, &b->identity.id, pkt, n, now), 0);
+	flush_all();
+	run(now + 1 * SEC);
+	CHECK_INT(b->delivered, 1);
+	peer_table_get_quic_stats(b->table, &qs);
+	CHECK_INT(qs.connections, 1);
+	run(now + 50 * SEC);
+	peer_table_get_quic_stats(b->table, &qs);
+	CHECK_INT(qs.connections, 1);
+	run(now + 15 * SEC);
+	peer_table_get_quic_stats(b->table, &qs);
+	CHECK_INT(qs.connections, 0);
+	peer_table_get_stats(b->table, &st);
+	CHECK_INT(st.idle_closes, 1);
+	reset();
+}
+
 int main(void)
 {
 	queue = calloc(QUEUE_MAX, sizeof(*queue));
@@ -639,9 +732,11 @@ int main(void)
 	test_pending_queue_and_backoff();
 	test_tie_break();
 	test_candidate_bounds();
+	test_candidates_repeat();
 	test_allow_list();
 	test_allow_reply();
 	test_rebinding();
+	test_idle_accepted();
 	free(queue);
 	return check_done();
 }

@@ -81,6 +81,9 @@ static struct {
 	/* Datagrams to this address vanish (a path that does not work). */
 	struct sockaddr_in6 blackhole;
 	uint64_t blackholed;
+	/* Datagrams longer than this vanish (a path MTU black hole); 0: none. */
+	size_t max_len;
+	uint64_t too_long;
 	/* Intercept: sent datagrams are kept here instead of delivered. */
 	bool intercept;
 	struct datagram intercepted[4];
@@ -88,6 +91,12 @@ static struct {
 } net;
 
 static struct node *nodes[MAX_NODES];
+
+/* The sequence number fill() puts into a test packet. */
+static uint32_t seq_of(const uint8_t *p)
+{
+	return (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 static size_t nnodes;
 static uint64_t now_ns = 1 * SEC;
 
@@ -134,6 +143,10 @@ static void on_send(void *user, const struct sockaddr *local, const struct socka
 		net.blackholed++;
 		return;
 	}
+	if (net.max_len && len > net.max_len) {
+		net.too_long++;
+		return;
+	}
 	if (net.loss_percent &&
 	    (!net.loss_from_port ||
 	     ((const struct sockaddr_in6 *)local)->sin6_port == htons(net.loss_from_port)) &&
@@ -170,8 +183,7 @@ static void on_packet(void *user, struct quic_conn *conn, const uint8_t *data, s
 	memcpy(n->last_packet, data, len < sizeof(n->last_packet) ? len : sizeof(n->last_packet));
 	n->last_len = len;
 	if (n->seen && len >= 4) {
-		uint32_t seq;
-		memcpy(&seq, data, 4);
+		uint32_t seq = seq_of(data);
 		if (seq < 100000) {
 			if (n->seen[seq])
 				n->seen_dups++;
@@ -274,6 +286,8 @@ static void net_reset(void)
 	net.loss_percent = 0;
 	memset(&net.blackhole, 0, sizeof(net.blackhole));
 	net.blackholed = 0;
+	net.max_len = 0;
+	net.too_long = 0;
 }
 
 static struct node *node_at(const struct sockaddr_in6 *addr)
@@ -360,7 +374,7 @@ static bool both_closed(void)
 	return client->closed > 0 && server->closed > 0;
 }
 
-__attribute__((unused)) static bool server_closed(void)
+static bool server_closed(void)
 {
 	return server->closed > 0;
 }
@@ -532,21 +546,45 @@ static void test_client_without_key(void)
 	teardown();
 }
 
+/* Test packets start like IPv6 (version 6, a 24-bit sequence number where
+ * the flow label goes, next header UDP): a /1 stream that starts so carries
+ * a packet, and a datagram with next header 59 would be a path MTU probe. */
+static uint8_t pattern(uint32_t seq, size_t i)
+{
+	return i == 6 ? 17 : (uint8_t)(seq * 31 + i);
+}
+
 static void fill(uint8_t *buf, size_t len, uint32_t seq)
 {
-	memcpy(buf, &seq, 4);
+	buf[0] = 0x60;
+	buf[1] = (uint8_t)(seq >> 16);
+	buf[2] = (uint8_t)(seq >> 8);
+	buf[3] = (uint8_t)seq;
 	for (size_t i = 4; i < len; i++)
-		buf[i] = (uint8_t)(seq * 31 + i);
+		buf[i] = pattern(seq, i);
 }
 
 static bool intact(const uint8_t *buf, size_t len)
 {
-	uint32_t seq;
-	memcpy(&seq, buf, 4);
+	uint32_t seq = seq_of(buf);
 	for (size_t i = 4; i < len; i++)
-		if (buf[i] != (uint8_t)(seq * 31 + i))
+		if (buf[i] != pattern(seq, i))
 			return false;
 	return true;
+}
+
+static bool settled(const struct node *n)
+{
+	struct quic_conn_stats st;
+	if (!n->conn)
+		return false;
+	quic_conn_get_stats(n->conn, &st);
+	return st.path_mtu_settled;
+}
+
+static bool both_settled(void)
+{
+	return settled(client) && settled(server);
 }
 
 static size_t want_packets;
@@ -577,16 +615,24 @@ static void test_datagrams(void)
 	CHECK(intact(server->last_packet, 100));
 	s = server->conn;
 
+	/* One probe of the full size settles the path MTU search. */
+	CHECK(pump(both_settled, 1 * SEC));
 	printf("max packet size: client %zu, server %zu\n", quic_conn_max_packet_size(c),
 	       quic_conn_max_packet_size(s));
-	CHECK(quic_conn_max_packet_size(c) >= 1420);
-	CHECK(quic_conn_max_packet_size(s) >= 1420);
+	CHECK_INT(quic_conn_max_packet_size(c), 1420);
+	CHECK_INT(quic_conn_max_packet_size(s), 1420);
+	quic_conn_get_stats(c, &st);
+	CHECK_INT(st.path_mtu, 1452);
+	CHECK_INT(st.pmtu_probes_sent, 1);
+	CHECK_INT(st.pmtu_probes_lost, 0);
+	CHECK_INT(st.max_datagram, 1420);
+	CHECK(st.peer_stream_packets);
 	/* An IPv6 packet of the tunnel's MTU fits, both ways. */
 	fill(pkt, 1420, 8);
 	CHECK_INT(quic_conn_send_packet(c, pkt, 1420, now_ns), 0);
 	fill(pkt, 1420, 9);
 	CHECK_INT(quic_conn_send_packet(s, pkt, 1420, now_ns), 0);
-	CHECK_INT(quic_conn_send_packet(c, pkt, 1500, now_ns), -EMSGSIZE);
+	CHECK_INT(quic_conn_send_packet(c, pkt, 1421, now_ns), -EMSGSIZE);
 	CHECK_INT(quic_conn_send_packet(s, pkt, quic_conn_max_packet_size(s) + 1, now_ns),
 		  -EMSGSIZE);
 	want_packets = 2;
@@ -597,8 +643,7 @@ static void test_datagrams(void)
 	CHECK(intact(server->last_packet, 1420));
 	CHECK_INT(client->last_len, 1420);
 	CHECK(intact(client->last_packet, 1420));
-	uint32_t seq;
-	memcpy(&seq, client->last_packet, 4);
+	uint32_t seq = seq_of(client->last_packet);
 	CHECK_INT(seq, 9);
 
 	/* The largest size is exact: it fits, one more does not. */
@@ -618,7 +663,7 @@ static void test_datagrams(void)
 	CHECK(pump(server_got_all, 2 * SEC));
 	pump(NULL, 100 * MS);
 	CHECK_INT(server->packets, 3 + 256);
-	memcpy(&seq, server->last_packet, 4);
+	seq = seq_of(server->last_packet);
 	CHECK_INT(seq, 399);
 	quic_conn_get_stats(c, &st);
 	CHECK_INT(st.packets_dropped, 44);
@@ -626,6 +671,7 @@ static void test_datagrams(void)
 	CHECK(st.rtt_ns >= 2 * LATENCY && st.rtt_ns < 2 * LATENCY + 30 * MS);
 	CHECK(st.min_rtt_ns >= 2 * LATENCY);
 	CHECK(st.bytes_sent > 256 * 200);
+	CHECK_INT(st.stream_packets_sent, 0);
 	quic_conn_get_stats(s, &st);
 	CHECK_INT(st.packets_received, 3 + 256);
 	printf("rtt %.1f ms, min %.1f ms\n", (double)st.rtt_ns / 1e6, (double)st.min_rtt_ns / 1e6);
@@ -640,6 +686,117 @@ static void test_datagrams(void)
 	CHECK_INT(net.sent - before, 1);
 	want_packets = 3 + 256 + 1;
 	CHECK(pump(server_got_all, 1 * SEC));
+	teardown();
+}
+
+/* A path that drops every datagram over max_len bytes, silently: the
+ * handshake fits (1200 bytes until the path is measured), the search finds
+ * max_len to the byte, packets up to max(room, 1280) get through both ways
+ * (those too large for a datagram on streams) and a larger one is refused
+ * with the size an ICMPv6 Packet Too Big should announce. */
+static void check_small_path(size_t max_len, bool lossy)
+{
+	uint8_t pkt[1500];
+	struct quic_conn_stats st;
+	struct quic_conn *c, *s;
+	size_t room = max_len - 24 - 8, mtu = room < 1280 ? 1280 : room;
+	uint64_t start;
+
+	setup_pair(NULL, NULL);
+	net.max_len = max_len;
+	if (lossy)
+		net.loss_percent = 5;
+	c = dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	s = server->conn;
+	start = now_ns;
+	CHECK(pump(both_settled, 10 * SEC));
+	quic_conn_get_stats(c, &st);
+	printf("path of %zu bytes%s: settled at %llu after %.1f ms (rtt 10 ms), %llu probes, "
+	       "%llu lost; datagrams hold %llu, Packet Too Big says %llu\n",
+	       max_len, lossy ? " with 5 % loss" : "", (unsigned long long)st.path_mtu,
+	       (double)(now_ns - start) / 1e6, (unsigned long long)st.pmtu_probes_sent,
+	       (unsigned long long)st.pmtu_probes_lost, (unsigned long long)st.max_datagram,
+	       (unsigned long long)st.max_packet);
+	CHECK_INT(st.path_mtu, max_len);
+	CHECK_INT(st.max_datagram, room);
+	CHECK_INT(quic_conn_max_packet_size(c), mtu);
+	CHECK_INT(quic_conn_max_packet_size(s), mtu);
+	CHECK_INT(quic_conn_send_packet(c, pkt, mtu + 1, now_ns), -EMSGSIZE);
+	CHECK_INT(quic_conn_send_packet(s, pkt, mtu + 1, now_ns), -EMSGSIZE);
+	net.loss_percent = 0;
+
+	/* Sizes around the datagram's room and the largest, both ways. */
+	size_t sizes[] = {100, room, room + 1, mtu};
+	size_t nsizes = room < mtu ? 4 : 2;
+	uint32_t seq = 0;
+	for (size_t i = 0; i < nsizes; i++) {
+		fill(pkt, sizes[i], seq++);
+		CHECK_INT(quic_conn_send_packet(c, pkt, sizes[i], now_ns), 0);
+		CHECK_INT(quic_conn_send_packet(s, pkt, sizes[i], now_ns), 0);
+		want_packets = seq;
+		CHECK(pump(server_got_all, 1 * SEC));
+		CHECK(pump(client_got_all, 1 * SEC));
+		CHECK_INT(server->last_len, sizes[i]);
+		CHECK(intact(server->last_packet, sizes[i]));
+		CHECK_INT(client->last_len, sizes[i]);
+		CHECK(intact(client->last_packet, sizes[i]));
+	}
+	/* A stream of the largest packets, as a bulk transfer sends. */
+	for (uint32_t i = 0; i < 2000; i++) {
+		fill(pkt, mtu, seq++);
+		CHECK_INT(quic_conn_send_packet(c, pkt, mtu, now_ns), 0);
+		if (i % 200 == 199) {
+			want_packets = seq;
+			CHECK(pump(server_got_all, 2 * SEC));
+		}
+	}
+	CHECK_INT(server->packets, seq);
+	quic_conn_get_stats(c, &st);
+	CHECK_INT(st.packets_dropped, 0);
+	CHECK_INT(st.stream_packets_sent, room < mtu ? 2000 + 2 : 0);
+	CHECK_INT(server->packets, seq);
+	printf(
+	    "  2000 packets of %zu bytes: %s, %llu datagrams over %zu bytes dropped by the path\n",
+	    mtu, room < mtu ? "on streams" : "as datagrams", (unsigned long long)net.too_long,
+	    max_len);
+	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
+static void test_path_mtu(void)
+{
+	check_small_path(1232, false); /* an IPv6 path of 1280 */
+	check_small_path(1252, false); /* IPv4, 1280 */
+	check_small_path(1372, false); /* IPv4, 1400 */
+	check_small_path(1300, true);
+}
+
+/* The search starts again on a larger path after PMTU_RAISE_NS, and a
+ * connection that moves to another path measures it anew. */
+static void test_path_mtu_raise(void)
+{
+	struct quic_conn_stats st;
+
+	setup_pair(NULL, NULL);
+	net.max_len = 1300;
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	quic_conn_set_keepalive(client->conn, 5 * SEC);
+	CHECK(pump(both_settled, 5 * SEC));
+	quic_conn_get_stats(client->conn, &st);
+	CHECK_INT(st.path_mtu, 1300);
+	net.max_len = 0;
+	pump(NULL, 590 * SEC);
+	quic_conn_get_stats(client->conn, &st);
+	CHECK_INT(st.path_mtu, 1300);
+	pump(NULL, 20 * SEC);
+	quic_conn_get_stats(client->conn, &st);
+	printf("after the raise timer: path MTU %llu, %llu probes\n",
+	       (unsigned long long)st.path_mtu, (unsigned long long)st.pmtu_probes_sent);
+	CHECK_INT(st.path_mtu, 1452);
+	CHECK_INT(quic_conn_max_packet_size(client->conn), 1420);
+	CHECK_INT(client->closed + server->closed, 0);
 	teardown();
 }
 
@@ -758,6 +915,174 @@ static void test_packet0_oversize(void)
 	quic_conn_get_stats(server->conn, &st);
 	CHECK_INT(st.packets_dropped, 1);
 	CHECK_INT(client->closed + server->closed, 0);
+	teardown();
+}
+
+/* Sends a 1500-byte /0 packet from `from` and gives `to` only the first
+ * datagram of it: a stream with part of a packet, the rest on its way (or
+ * lost for good, with net.blackhole). Returns the datagrams the packet
+ * took. */
+static size_t send_first_part(struct node *from, struct node *to, uint32_t seq)
+{
+	uint8_t pkt[1500];
+	struct datagram *d;
+	size_t n;
+
+	fill(pkt, sizeof(pkt), seq);
+	net.intercept = true;
+	net.nintercepted = 0;
+	CHECK_INT(quic_conn_send_packet(from->conn, pkt, sizeof(pkt), now_ns), 0);
+	quic_endpoint_flush(from->ep, now_ns);
+	net.intercept = false;
+	n = net.nintercepted;
+	d = &net.intercepted[0];
+	quic_endpoint_receive(to->ep, (const struct sockaddr *)&d->to,
+			      (const struct sockaddr *)&d->from, d->data, d->len, now_ns);
+	quic_endpoint_flush(to->ep, now_ns);
+	return n;
+}
+
+static struct quic_endpoint_stats server_stats(void)
+{
+	struct quic_endpoint_stats st;
+	quic_endpoint_get_stats(server->ep, &st);
+	return st;
+}
+
+/* A peer's stream that never ends (issue 15): stopped at the deadline,
+ * and its connection closed when the peer does not answer with
+ * RESET_STREAM within the grace; a peer that does answer keeps its
+ * connection. */
+static void test_stream_deadline(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	struct quic_config quick = {.stream_deadline_ns = 1 * SEC, .stream_grace_ns = 1 * SEC};
+	uint8_t pkt[100];
+
+	/* The peer goes silent after the first part of a packet. */
+	setup_pair(&only0, &quick);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK(send_first_part(client, server, 1) >= 2);
+	CHECK_INT(server_stats().peer_streams, 1);
+	CHECK_INT(server->packets, 0);
+	net.blackhole = server->addr;
+	pump(NULL, 1 * SEC + 100 * MS);
+	CHECK_INT(server_stats().streams_expired, 1);
+	CHECK_INT(server->closed, 0);
+	CHECK(pump(server_closed, 1 * SEC));
+	CHECK_STR(server->close_reason, "a stream it was asked to stop is still open");
+	CHECK_INT(server_stats().stream_stuck_closes, 1);
+	CHECK_INT(server_stats().peer_streams, 0);
+	CHECK_INT(server->packets, 0);
+	teardown();
+
+	/* The peer is away past the deadline, then answers STOP_SENDING. */
+	setup_pair(&only0, &quick);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK(send_first_part(client, server, 2) >= 2);
+	net.blackhole = server->addr;
+	pump(NULL, 1 * SEC + 100 * MS);
+	CHECK_INT(server_stats().streams_expired, 1);
+	memset(&net.blackhole, 0, sizeof(net.blackhole));
+	pump(NULL, 3 * SEC);
+	CHECK_INT(server->closed + client->closed, 0);
+	CHECK_INT(server_stats().peer_streams, 0);
+	CHECK_INT(server_stats().stream_stuck_closes, 0);
+	CHECK_INT(server->packets, 0);
+	/* Later packets get through. */
+	fill(pkt, sizeof(pkt), 3);
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	want_packets = 1;
+	CHECK(pump(server_got_all, 1 * SEC));
+	CHECK(intact(server->last_packet, server->last_len));
+	teardown();
+
+	/* A packet whose parts come apart, and in time, is delivered whole,
+	 * its stream gone once both sides are done. */
+	setup_pair(&only0, &quick);
+	server->seen = calloc(100000, 1);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	CHECK(send_first_part(client, server, 4) >= 2);
+	want_packets = 1;
+	CHECK(pump(server_got_all, 900 * MS));
+	CHECK_INT(server->last_len, 1500);
+	CHECK(intact(server->last_packet, server->last_len));
+	pump(NULL, 3 * SEC);
+	CHECK_INT(server_stats().peer_streams, 0);
+	CHECK_INT(server_stats().streams_expired, 0);
+	CHECK_INT(server->closed + client->closed, 0);
+	teardown();
+}
+
+/* At max_peer_streams, the connection holding the oldest stream is
+ * closed to make room; the others go on. */
+static void test_stream_budget(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	struct quic_config budget = {.max_peer_streams = 1};
+	struct node *holder, *other;
+
+	setup_pair(&only0, &budget);
+	holder = client;
+	other = node_new(0x33, 3, &only0);
+	dial(holder, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	dial(other, server, NULL);
+	server->established = 0;
+	client = other;
+	CHECK(pump(both_established, 5 * SEC));
+	net.blackhole = server->addr; /* the rest of the parts stay away */
+	send_first_part(holder, server, 1);
+	CHECK_INT(server_stats().peer_streams, 1);
+	send_first_part(other, server, 2);
+	CHECK_INT(server_stats().stream_budget_closes, 1);
+	CHECK_INT(server_stats().peer_streams, 1);
+	memset(&net.blackhole, 0, sizeof(net.blackhole));
+	client = holder;
+	CHECK(pump(client_closed, 1 * SEC));
+	CHECK_STR(server->close_reason, "holds the oldest of too many open streams");
+	CHECK_INT(holder->close_error, -ECONNRESET);
+	/* The other one's packet arrives whole (its last part is sent
+	 * again). */
+	want_packets = 1;
+	CHECK(pump(server_got_all, 2 * SEC));
+	CHECK_INT(server->last_len, 1500);
+	CHECK(intact(server->last_packet, server->last_len));
+	CHECK_INT(other->closed, 0);
+	CHECK_INT(server->closed, 1);
+	teardown();
+}
+
+/* quic_endpoint_close_idle(): an accepted iron/packet/0 connection that
+ * carries no packet is closed, whatever keeps it alive; one that carries
+ * packets is not. */
+static void test_close_idle(void)
+{
+	struct quic_config only0 = {.client_alpns = QUIC_ALPN_FLAG(QUIC_ALPN_PACKET0)};
+	uint8_t pkt[100];
+
+	setup_pair(&only0, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	quic_conn_set_keepalive(client->conn, 5 * SEC);
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 0);
+	pump(NULL, 50 * SEC);
+	fill(pkt, sizeof(pkt), 1);
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	want_packets = 1;
+	CHECK(pump(server_got_all, 1 * SEC));
+	pump(NULL, 50 * SEC);
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 0);
+	pump(NULL, 11 * SEC);
+	CHECK_INT(server->closed + client->closed, 0);
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 1);
+	CHECK(pump(both_closed, 1 * SEC));
+	CHECK_STR(server->close_reason, "idle");
+	CHECK_INT(server->close_error, 0);
+	CHECK_INT(client->close_error, -ECONNRESET);
 	teardown();
 }
 
@@ -1765,9 +2090,14 @@ int main(void)
 	test_admission_refused();
 	test_client_without_key();
 	test_datagrams();
+	test_path_mtu();
+	test_path_mtu_raise();
 	test_key_update_and_bbr();
 	test_packet0();
 	test_packet0_oversize();
+	test_stream_deadline();
+	test_stream_budget();
+	test_close_idle();
 	test_alpn();
 	test_idle_and_keepalive();
 	test_close();
