@@ -9,13 +9,24 @@
 
 #include "iron/log.h"
 
-#define PEER_BUCKETS	 1024
+/* Enough that the chains stay short with 10 000 peers (issue 16); the
+ * array is calloc'd, so buckets never used are never resident. */
+#define PEER_BUCKETS	 16384
 #define PEER_PENDING_MAX 64
 #define PEER_PACKET_MAX	 1500
 #define PEER_MAX_PACKET	 1420
 #define PEER_BACKOFF_MIN (250ull * 1000000)
 #define PEER_BACKOFF_MAX (4ull * 1000000000)
 #define PEER_TICK_NS	 (250ull * 1000000)
+/* Housekeeping visits every peer once a tick, in up to PEER_SLICES turns
+ * of at least PEER_SLICE_MIN peers: with 10 000 peers a whole visit held
+ * the loop for ~8 ms (an established peer's packets waited behind it),
+ * and a few hundred peers still take one turn a tick. */
+#define PEER_SLICES    10
+#define PEER_SLICE_MIN 512
+/* Connections no peer uses are looked at for idleness this often (a walk
+ * of all connections; the idle limit is minutes). */
+#define PEER_IDLE_SWEEP_NS (2ull * 1000000000)
 /* A peer with no connection, no static address and no traffic for this long
  * is forgotten. */
 #define PEER_FORGET_NS (10ull * 60 * 1000000000)
@@ -36,8 +47,11 @@
  * after the configured keep-alive: a path gone dead is then noticed by
  * both ends within a second or two (the dialler by its PINGs going
  * unanswered; the accepting side's PING shows the dialler where the
- * accepting side's NAT now sends from). */
-#define PEER_BUSY_NS	       (10ull * 1000000000)
+ * accepting side's NAT now sends from). Two seconds, not ten: each
+ * packet of a peer that is otherwise quiet made its connection send ten
+ * PINGs, which on a node with 10 000 such peers was 10 000 PINGs a second
+ * and their acknowledgements (issue 16); now one or two. */
+#define PEER_BUSY_NS	       (2ull * 1000000000)
 #define PEER_BUSY_KEEPALIVE_NS (1000ull * 1000000)
 /* Rounds of hole-punching probes after candidates arrive (one each tick). */
 #define PEER_PUNCH_ROUNDS 5
@@ -128,7 +142,13 @@ struct peer_table {
 	struct quic_endpoint *quic;
 	struct peer_list buckets[PEER_BUCKETS];
 	struct peer_list all;
+	size_t npeers;
 	uint64_t next_tick;
+	/* Housekeeping: the next peer to visit (NULL: the next turn starts
+	 * a new visit), when the visit started, when connections were last
+	 * swept for idleness. */
+	struct peer *sweep;
+	uint64_t sweep_start, idle_sweep_at;
 	/* The time of the call being served, for the QUIC callbacks. */
 	uint64_t now;
 	struct peer_table_stats stats;
@@ -171,11 +191,15 @@ static struct peer *peer_get(struct peer_table *table, const struct iron_id *id,
 	p->probe_path = -1;
 	LIST_INSERT_HEAD(&table->buckets[bucket_of(id)], p, in_bucket);
 	LIST_INSERT_HEAD(&table->all, p, in_table);
+	table->npeers++;
 	return p;
 }
 
 static void peer_free(struct peer *p)
 {
+	if (p->table->sweep == p)
+		p->table->sweep = LIST_NEXT(p, in_table);
+	p->table->npeers--;
 	LIST_REMOVE(p, in_bucket);
 	LIST_REMOVE(p, in_table);
 	free(p->pending);
@@ -1272,12 +1296,21 @@ static void keepalive_follow(struct peer_table *table, struct peer *p, uint64_t 
 	p->keepalive_ns = want;
 }
 
-static void housekeeping(struct peer_table *table, uint64_t now)
+/* One turn of housekeeping: the next slice of peers. Returns true when
+ * the visit of all peers is complete. */
+static bool housekeeping(struct peer_table *table, uint64_t now)
 {
-	/* glibc's <sys/queue.h> has no LIST_FOREACH_SAFE. */
-	struct peer *next;
-	for (struct peer *p = LIST_FIRST(&table->all); p; p = next) {
-		next = LIST_NEXT(p, in_table);
+	size_t quota = table->npeers / PEER_SLICES + 1;
+	if (quota < PEER_SLICE_MIN)
+		quota = PEER_SLICE_MIN;
+	if (!table->sweep) {
+		table->sweep = LIST_FIRST(&table->all);
+		table->sweep_start = now;
+	}
+	/* glibc's <sys/queue.h> has no LIST_FOREACH_SAFE; peer_free moves
+	 * the cursor past a peer it frees. */
+	for (struct peer *p; (p = table->sweep) && quota > 0; quota--) {
+		table->sweep = LIST_NEXT(p, in_table);
 		if (p->conn && now - p->last_activity > table->config.idle_close_ns) {
 			char name[11];
 			short_id(&p->id, name);
@@ -1317,13 +1350,18 @@ static void housekeeping(struct peer_table *table, uint64_t now)
 		    now - p->last_activity > PEER_FORGET_NS)
 			peer_free(p);
 	}
+	if (table->sweep)
+		return false;
 	/* Every other connection carrying nothing goes too: the peers'
 	 * iron/packet/0 connections (we only receive on those), a second
 	 * iron/packet/1 one. Without this, an accepted connection kept alive
 	 * by its peer lived for ever. */
-	if (table->config.idle_close_ns)
+	if (table->config.idle_close_ns && now >= table->idle_sweep_at) {
 		table->stats.idle_closes +=
 		    quic_endpoint_close_idle(table->quic, table->config.idle_close_ns, now);
+		table->idle_sweep_at = now + PEER_IDLE_SWEEP_NS;
+	}
+	return true;
 }
 
 void peer_table_timer(struct peer_table *table, uint64_t now)
@@ -1331,8 +1369,12 @@ void peer_table_timer(struct peer_table *table, uint64_t now)
 	table->now = now;
 	quic_endpoint_handle_expiry(table->quic, now);
 	if (now >= table->next_tick) {
-		housekeeping(table, now);
-		table->next_tick = now + PEER_TICK_NS;
+		if (housekeeping(table, now))
+			table->next_tick = table->sweep_start + PEER_TICK_NS;
+		else
+			table->next_tick = now + PEER_TICK_NS / PEER_SLICES;
+		if (table->next_tick <= now)
+			table->next_tick = now + 1;
 	}
 }
 
