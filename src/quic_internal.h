@@ -186,6 +186,13 @@ struct quic_endpoint {
 	uint64_t reset_last_ns;
 	struct ratelimit refused_log; /* info lines about refused clients */
 
+	/* New clients' first datagrams beyond QUIC_ACCEPT_BURST a turn wait
+	 * here (a ring, allocated at the first use) for the next turns, so
+	 * that a crowd of handshakes does not hold up established peers. */
+	struct quic_deferred *deferred;
+	size_t deferred_head, ndeferred;
+	unsigned accepts; /* connections accepted this turn */
+
 	uint64_t now; /* time of the current receive/expiry/flush, for callbacks */
 	struct quic_endpoint_stats stats;
 	uint8_t tx[QUIC_MAX_UDP_PAYLOAD];

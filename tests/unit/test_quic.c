@@ -1519,8 +1519,13 @@ static void flood_initials(struct node *flood, size_t *max_conns, size_t *max_ha
 		from.sin6_port = htons((uint16_t)(10000 + i));
 		quic_endpoint_receive(server->ep, sa(server), (const struct sockaddr *)&from,
 				      d->data, d->len, now_ns);
-		if (i % 16 == 0)
+		if (i % 16 == 0) {
 			quic_endpoint_flush(server->ep, now_ns);
+			/* As the daemon's loop does: handshakes beyond a
+			 * turn's budget wait for the next. */
+			if (quic_endpoint_next_expiry(server->ep) == 0)
+				quic_endpoint_handle_expiry(server->ep, now_ns);
+		}
 		quic_endpoint_get_stats(server->ep, &st);
 		if (st.connections > *max_conns)
 			*max_conns = st.connections;
@@ -1562,6 +1567,71 @@ static void test_initial_flood(void)
 	CHECK_INT(client->closed, 1);
 	dial(client, server, NULL);
 	CHECK(pump(both_established, 5 * SEC));
+	teardown();
+}
+
+/* A crowd of new clients in one turn (issue 16): the server starts at most
+ * four handshakes a turn and keeps the rest for the next turns, which the
+ * endpoint asks for at once (next expiry 0); a datagram of an established
+ * peer in the same turn is read at once. */
+static void test_accept_budget(void)
+{
+	static struct datagram initials[16];
+	struct datagram mine;
+	struct quic_endpoint_stats st;
+	struct sockaddr_in6 from;
+	struct node *crowd;
+	uint8_t pkt[100];
+	size_t before;
+
+	setup_pair(NULL, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	crowd = node_new(0x45, 4, NULL);
+	for (size_t i = 0; i < 16; i++) {
+		struct quic_conn *c;
+		net.intercept = true;
+		net.nintercepted = 0;
+		CHECK_INT(quic_connect(crowd->ep, &server->identity.id, sa(crowd), sa(server),
+				       now_ns, &c),
+			  0);
+		quic_endpoint_flush(crowd->ep, now_ns);
+		CHECK(net.nintercepted >= 1);
+		initials[i] = net.intercepted[0];
+		net.intercept = false;
+	}
+	fill(pkt, sizeof(pkt), 3);
+	net.intercept = true;
+	net.nintercepted = 0;
+	CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
+	quic_endpoint_flush(client->ep, now_ns);
+	net.intercept = false;
+	CHECK_INT(net.nintercepted, 1);
+	mine = net.intercepted[0];
+
+	/* One turn: 16 new clients, then the established one. */
+	from = crowd->addr;
+	for (size_t i = 0; i < 16; i++) {
+		from.sin6_port = htons((uint16_t)(20000 + i));
+		quic_endpoint_receive(server->ep, sa(server), (const struct sockaddr *)&from,
+				      initials[i].data, initials[i].len, now_ns);
+	}
+	before = server->packets;
+	quic_endpoint_receive(server->ep, sa(server), (const struct sockaddr *)&mine.from,
+			      mine.data, mine.len, now_ns);
+	CHECK_INT(server->packets, before + 1);
+	quic_endpoint_flush(server->ep, now_ns);
+	quic_endpoint_get_stats(server->ep, &st);
+	CHECK_INT(st.half_open, 4);
+	CHECK_INT(quic_endpoint_next_expiry(server->ep), 0);
+	/* Each later turn, four more. */
+	for (size_t turn = 2; turn <= 4; turn++) {
+		quic_endpoint_handle_expiry(server->ep, now_ns);
+		quic_endpoint_get_stats(server->ep, &st);
+		CHECK_INT(st.half_open, 4 * turn);
+	}
+	CHECK(quic_endpoint_next_expiry(server->ep) > now_ns);
+	CHECK_INT(st.initials_dropped, 0);
 	teardown();
 }
 
@@ -2107,6 +2177,7 @@ int main(void)
 	test_garbage();
 	test_initial_flood();
 	test_initial_flood_retry();
+	test_accept_budget();
 	test_retry_tokens();
 	test_version_negotiation();
 	test_stateless_reset();
