@@ -23,6 +23,9 @@ need_cmd python3 curl ping sha256sum jq nft
 TRIES=${TRIES:-10}
 
 . "$(dirname "$0")/lib_nat.sh"
+nat_routers
+nat_ordinary
+nat_services
 
 start_node b 4766 || exit 1
 check "B learns its public address by STUN ($(status b | jq -c .discovery.reflexive))" wait_for 10 reflexive_known b
