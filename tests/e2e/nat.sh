@@ -90,7 +90,8 @@ cut_at=$(date +%s%N)
 check "cut: traffic moves to the relay within 3 s" wait_for 3 path_is a "$B" relay
 echo "cut: on the relay $((($(date +%s%N) - cut_at) / 1000000)) ms after the cut" | tee -a "$WORK/check.log"
 fallbacks1=$(status a | jq .peer_table.fallbacks)
-check "cut: one fallback ($fallbacks0 -> $fallbacks1)" test "$fallbacks1" = $((fallbacks0 + 1))
+# More than one when a try to go direct again came while the cut lasted.
+check "cut: counted as a fallback ($fallbacks0 -> $fallbacks1)" test "$fallbacks1" -gt "$fallbacks0"
 in_ns r nft delete table bridge cut
 back_at=$(date +%s%N)
 check "restored: direct again" wait_for 30 path_is a "$B" direct
