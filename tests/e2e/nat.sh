@@ -10,6 +10,9 @@
 #   relay and is direct after the nodes exchange candidates and punch;
 #   time to direct over TRIES fresh starts of A (median reported); a ping
 #   flood loses nothing; 10 MiB by curl, SHA-256 equal; status says direct.
+#   Then UDP between the NATs is cut during a transfer: the connection
+#   moves to the relay within 3 s, goes direct again when the cut ends, and
+#   the transfer completes intact.
 # - Symmetric NATs on both sides (masquerade random): the connection stays
 #   on the relay, traffic flows, and the probes stay few (nftables counter).
 # - One side symmetric (NB), the other ordinary: reported.
@@ -23,6 +26,9 @@ need_cmd python3 curl ping sha256sum jq nft
 TRIES=${TRIES:-10}
 
 . "$(dirname "$0")/lib_nat.sh"
+nat_routers
+nat_ordinary
+nat_services
 
 start_node b 4766 || exit 1
 check "B learns its public address by STUN ($(status b | jq -c .discovery.reflexive))" wait_for 10 reflexive_known b
@@ -67,6 +73,32 @@ check "B told A where it sees it: NA's public address ($(status a | jq -c .disco
 	told a "11.22.33.1:$((4800 + TRIES))"
 relay_rx=$(status a | jq '.relays[0].bytes_received')
 check "the file did not come through the relay ($relay_rx bytes from it)" test "$relay_rx" -lt 1000000
+
+# --- fall back and return: UDP between the NATs cut during a transfer ------
+# R's bridge forwards only the direct path (the relay is R itself).
+cut_udp() {
+	printf 'table bridge cut {\n\tchain c {\n\t\ttype filter hook forward priority 0;\n\t\tmeta l4proto udp drop\n\t}\n}\n' |
+		in_ns r nft -f -
+}
+head -c $((32 * 1024 * 1024)) /dev/urandom >"$WORK/www/big"
+in_ns a curl -sS -g --max-time 60 --limit-rate 4M -o "$WORK/got-big" "http://$B.iron:8000/big" 2>>"$WORK/check.log" &
+CURL=$!
+wait_for 10 sh -c "[ -s $WORK/got-big ] && [ \$(stat -c %s $WORK/got-big) -gt 2000000 ]"
+fallbacks0=$(status a | jq .peer_table.fallbacks)
+cut_udp
+cut_at=$(date +%s%N)
+check "cut: traffic moves to the relay within 3 s" wait_for 3 path_is a "$B" relay
+echo "cut: on the relay $((($(date +%s%N) - cut_at) / 1000000)) ms after the cut" | tee -a "$WORK/check.log"
+fallbacks1=$(status a | jq .peer_table.fallbacks)
+# More than one when a try to go direct again came while the cut lasted.
+check "cut: counted as a fallback ($fallbacks0 -> $fallbacks1)" test "$fallbacks1" -gt "$fallbacks0"
+in_ns r nft delete table bridge cut
+back_at=$(date +%s%N)
+check "restored: direct again" wait_for 30 path_is a "$B" direct
+echo "restored: direct $((($(date +%s%N) - back_at) / 1000000)) ms after the cut ended" | tee -a "$WORK/check.log"
+wait "$CURL"
+check "the TCP transfer survived the cut and the return, SHA-256 equal" \
+	test "$(sum_of "$WORK/got-big")" = "$(sum_of "$WORK/www/big")"
 stop_iron a
 stop_iron b
 

@@ -23,30 +23,8 @@ need_root
 need_cmd ping jq nft conntrack awk
 FLOOD_WAIT=${FLOOD_WAIT:-10}
 
-make_ns r
-make_ns na
-make_ns nb
-make_ns a
-make_ns b
-ip -n "${PREFIX}r" link add br0 type bridge
-ip -n "${PREFIX}r" addr add 11.22.33.254/24 dev br0
-ip -n "${PREFIX}r" link set br0 up
-i=1
-for side in a b; do
-	gw=n$side
-	ip link add "${PREFIX}w$i" netns "$PREFIX$gw" type veth peer name "p$i" netns "${PREFIX}r"
-	ip -n "${PREFIX}r" link set "p$i" master br0 up
-	ip -n "$PREFIX$gw" addr add "11.22.33.$i/24" dev "${PREFIX}w$i"
-	ip -n "$PREFIX$gw" link set "${PREFIX}w$i" up
-	ip link add "${PREFIX}l$i" netns "$PREFIX$gw" type veth peer name "${PREFIX}h$i" netns "$PREFIX$side"
-	ip -n "$PREFIX$gw" addr add "192.168.$i.1/24" dev "${PREFIX}l$i"
-	ip -n "$PREFIX$gw" link set "${PREFIX}l$i" up
-	ip -n "$PREFIX$side" addr add "192.168.$i.2/24" dev "${PREFIX}h$i"
-	ip -n "$PREFIX$side" link set "${PREFIX}h$i" up
-	ip -n "$PREFIX$side" route add default via "192.168.$i.1"
-	ip netns exec "$PREFIX$gw" sysctl -qw net.ipv4.ip_forward=1
-	i=$((i + 1))
-done
+. "$(dirname "$0")/lib_nat.sh"
+nat_routers
 
 # forward GW PORT: GW's node gets the public endpoint <GW's address>:PORT
 # for its UDP port 4766 (in and out); everything else is masqueraded, and
@@ -78,9 +56,6 @@ new_key a
 new_key b
 A=$(node_id a)
 B=$(node_id b)
-status() { "$IRON" status --state-dir "$WORK/$1" -f json; }
-path_of() { status "$1" | jq -r --arg id "$2" '.peers[] | select(.id == $id) | "\(.path) \(.remote)"'; }
-path_is() { [ "$(path_of "$1" "$2" | cut -d' ' -f1)" = "$3" ]; }
 counter() { status "$1" | jq ".peer_table.$2"; }
 
 # flood NAME: pings from A to B every 20 ms, each reply timestamped, into
