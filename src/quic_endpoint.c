@@ -42,15 +42,14 @@
  * (with ngtcp2's backoff the fourth goes out ~2 s later). */
 #define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
 
-/* Log lines about refused clients: one a second on average, bursts of 10. */
 /* Handshakes a turn of the loop (a receive batch and its flush, or a
  * timer run): each costs the server ~0.3 ms of key exchange and
  * signatures, and a batch of 32 new clients held an established peer's
  * packets ~10 ms (issue 16). Handshake packets beyond that wait, at most
  * QUIC_DEFERRED_MAX of them and QUIC_DEFERRED_AGE long (then they are
- * dropped, and the client sends again). Waiting Initials count as
- * half-open for the Retry threshold, so a flood is still answered with
- * Retries, not queued. */
+ * dropped, and the client sends again). Waiting datagrams count as
+ * half-open connections for the Retry threshold, so a flood is still
+ * answered with Retries, not queued. */
 #define QUIC_ACCEPT_BURST  4
 #define QUIC_DEFERRED_MAX  256
 #define QUIC_DEFERRED_AGE  (1 * NGTCP2_SECONDS)
@@ -63,6 +62,7 @@ struct quic_deferred {
 	uint8_t data[QUIC_DEFERRED_SIZE];
 };
 
+/* Log lines about refused clients: one a second on average, bursts of 10. */
 #define REFUSED_LOG_PER_SEC 1
 #define REFUSED_LOG_BURST   10
 
@@ -263,8 +263,8 @@ static int verify_retry_token(struct quic_endpoint *ep, const struct sockaddr *r
 	return 0;
 }
 
-/* Keeps a new client's datagram for a later turn; the oldest goes when
- * all places are taken. */
+/* Keeps a handshake datagram for a later turn; the oldest goes when all
+ * places are taken. */
 static void defer(struct quic_endpoint *ep, const struct sockaddr *local,
 		  const struct sockaddr *remote, const uint8_t *data, size_t len, uint64_t now_ns)
 {
@@ -273,7 +273,7 @@ static void defer(struct quic_endpoint *ep, const struct sockaddr *local,
 	if (!ep->deferred) {
 		ep->deferred = malloc(QUIC_DEFERRED_MAX * sizeof(*ep->deferred));
 		if (!ep->deferred) {
-			ep->stats.initials_dropped++;
+			ep->stats.datagrams_dropped++;
 			return;
 		}
 	}
@@ -306,7 +306,8 @@ static bool retry_due(const struct quic_endpoint *ep)
 	return pending >= ep->retry_threshold;
 }
 
-/* A new turn: the next deferred clients, up to QUIC_ACCEPT_BURST. */
+/* A new turn: the deferred datagrams, oldest first, up to
+ * QUIC_ACCEPT_BURST handshake datagrams. */
 static void accept_deferred(struct quic_endpoint *ep, uint64_t now_ns)
 {
 	ep->accepts = 0;
