@@ -16,8 +16,10 @@
 #define PEER_PACKET_MAX	 1500
 #define PEER_MAX_PACKET	 1420
 #define PEER_BACKOFF_MIN (250ull * 1000000)
-#define PEER_BACKOFF_MAX (4ull * 1000000000)
-#define PEER_TICK_NS	 (250ull * 1000000)
+/* A direct path that went silent is not tried again before this. */
+#define PEER_FALLBACK_HOLD_NS (2000ull * 1000000)
+#define PEER_BACKOFF_MAX      (4ull * 1000000000)
+#define PEER_TICK_NS	      (250ull * 1000000)
 /* Housekeeping visits every peer once a tick, in up to PEER_SLICES turns
  * of at least PEER_SLICE_MIN peers: with 10 000 peers a whole visit held
  * the loop for ~8 ms (an established peer's packets waited behind it),
@@ -1269,7 +1271,12 @@ static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now)
 	p->probe_path = target;
 	if (fallback) {
 		table->stats.fallbacks++;
-		path_failed(p, path_active(p), now);
+		int dead = path_active(p);
+		path_failed(p, dead, now);
+		/* Going back to it too soon would stall the traffic again
+		 * (a migration sends on the new path before it validates). */
+		if (dead >= 0 && p->paths[dead].skip_until < now + PEER_FALLBACK_HOLD_NS)
+			p->paths[dead].skip_until = now + PEER_FALLBACK_HOLD_NS;
 		log_info("direct path to %s silent for %llu ms: moving to its relay", name,
 			 (unsigned long long)((now - p->unanswered_since) / 1000000));
 	}
