@@ -128,6 +128,7 @@ static void reply_peer(void *arg, const struct peer_info *info)
 	ctl_reply_uint(reply, "bytes_out", info->stats.bytes_sent);
 	ctl_reply_uint(reply, "packets_in", info->stats.packets_received);
 	ctl_reply_uint(reply, "packets_out", info->stats.packets_sent);
+	ctl_reply_uint(reply, "packets_dropped", info->stats.packets_dropped);
 	if (info->connected && info->stats.last_activity_ns > 0 &&
 	    info->stats.last_activity_ns <= ctx->now)
 		ctl_reply_double(reply, "last_activity_s",

@@ -95,6 +95,7 @@ struct quic_conn {
 	size_t nfin, fin_cap;
 	unsigned dgram_refused; /* fresh packets the head datagram missed */
 	bool tail_exposed;	/* datagrams sent since the last tail probe */
+	unsigned rx_unacked;	/* packets read since the last write */
 
 	struct quic_path_event path_events[QUIC_PATH_EVENTS];
 	uint8_t npath_events;
