@@ -55,12 +55,13 @@
  * So the receiver acknowledges at least every ACK_EVERY packets it reads,
  * in the middle of a batch (RFC 9000 section 13.2.2 recommends every 2
  * ack-eliciting packets; 8 keeps several ACKs per flight at a fraction of
- * the cost: at 2 the lossless daemon CPU per GB rose by ~45 %, at 8 by
- * ~10 %). And it promises a max_ack_delay of 1 ms, not 25: it never holds
- * an ACK longer than one pass of the event loop anyway (ngtcp2 only delays
- * the ACK of a lone packet, by at most this), so a lost ACK costs the
- * sender a PTO of a few milliseconds. At 20 % loss this took iron from
- * ~40-120 to ~250-320 Mbit/s (wireguard-go ~320 on the same path). */
+ * the cost: without loss, daemon CPU per GB rose by ~45 % at 2 and by
+ * ~15 % at 8, in noisy runs). And it promises a max_ack_delay of 1 ms, not
+ * 25: it never holds an ACK longer than one pass of the event loop anyway
+ * (ngtcp2 only delays the ACK of a lone packet, by at most this), so a
+ * lost ACK costs the sender a PTO of a few milliseconds. With the window
+ * probe below, at 20 % loss iron went from 44 to 312 Mbit/s (medians of 3,
+ * wireguard-go 316 and 357 in the same runs; bench/README.md). */
 #define ACK_EVERY     8
 #define MAX_ACK_DELAY (1 * NGTCP2_MILLISECONDS)
 
