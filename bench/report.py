@@ -87,6 +87,27 @@ def cell(s, fmt, many):
     return text
 
 
+def loss_levels(data):
+    """The loss levels of a --loss run, in increasing order."""
+    levels = set()
+    for metrics in data.values():
+        for m in metrics:
+            if m.startswith("loss") and m.endswith("_tcp1_mbps"):
+                levels.add(int(m[4:-len("_tcp1_mbps")]))
+    return sorted(levels)
+
+
+def loss_rows(levels):
+    rows = []
+    for p in levels:
+        rows += [(f"loss{p}_tcp1_mbps", f"TCP 1 stream at {p} % loss (Mbit/s)", "{:.2f}"),
+                 (f"loss{p}_retransmits", "  retransmits", "{:.0f}"),
+                 (f"loss{p}_applied_pct", "  packets dropped on the veth (%)", "{:.1f}"),
+                 (f"loss{p}_iron_dropped", "  dropped by iron itself (A+B)", "{:.0f}"),
+                 (f"loss{p}_failed", "  runs failed or timed out (count)", "{:.0f}")]
+    return rows
+
+
 def main():
     results, host_path, command = sys.argv[1], sys.argv[2], sys.argv[3]
     json_path = sys.argv[4] if len(sys.argv) > 4 else ""
@@ -115,10 +136,17 @@ def main():
     note = "median (min-max) of " + str(rounds) + " rounds" if many else "1 round"
     print(f"({note}; ratios are of medians)\n")
 
+    levels = loss_levels(data)
+    rows = ROWS + loss_rows(levels)
     cols = [NAMES[s] for s in systems]
     table = []
-    for metric, label, fmt in ROWS:
+    for metric, label, fmt in rows:
         if not any(metric in summ[s] for s in systems):
+            continue
+        if metric.endswith("_failed"):
+            # A count over the rounds, not a median.
+            table.append([label] + [f"{sum(data[s].get(metric, [])):.0f}" if metric in data[s] else "-"
+                                    for s in systems])
             continue
         table.append([label] + [cell(summ[s].get(metric), fmt, many) for s in systems])
     widths = [max(len(r[i]) for r in table + [["metric"] + cols]) for i in range(len(cols) + 1)]
@@ -128,12 +156,13 @@ def main():
     for r in table:
         print(line.format(*r))
 
+    ratio_rows = RATIO_ROWS + [f"loss{p}_tcp1_mbps" for p in levels]
     ratios = {}
     for other in ("wg", "veth", "fastd"):
         if "iron" not in summ or other not in summ:
             continue
         rs = {}
-        for metric in RATIO_ROWS:
+        for metric in ratio_rows:
             a, b = med("iron", metric), med(other, metric)
             if a is not None and b:
                 rs[metric] = round(a / b, 3)
@@ -141,10 +170,10 @@ def main():
     if ratios:
         print()
         keys = list(ratios)
-        labels = {m: l.strip() for m, l, _ in ROWS}
-        rw = max(len(labels[m]) for m in RATIO_ROWS)
+        labels = {m: l.strip() for m, l, _ in rows}
+        rw = max(len(labels[m]) for m in ratio_rows)
         print(("{:<%d}" % rw).format("ratio") + "".join("  {:>18}".format(k) for k in keys))
-        for metric in RATIO_ROWS:
+        for metric in ratio_rows:
             if not any(metric in ratios[k] for k in keys):
                 continue
             vals = [ratios[k].get(metric) for k in keys]
@@ -161,7 +190,15 @@ def main():
         a, b = med("iron", metric), med(other, metric)
         return None if a is None or not b else a / b
 
-    if "iron" in summ:
+    if "iron" in summ and levels:
+        # Issue 15: a lossy path costs iron no more than wireguard-go,
+        # which has no congestion control: half its throughput at least.
+        if "wg" in summ:
+            for p in levels:
+                r = ratio(f"loss{p}_tcp1_mbps", "wg")
+                target(f"TCP 1 stream at {p} % loss: iron / wireguard-go", r, ">= 0.5",
+                       r is not None and r >= 0.5)
+    elif "iron" in summ:
         if "wg" in summ:
             for m, label in (("tcp1_mbps", "TCP 1 stream"), ("tcp4_mbps", "TCP 4 streams")):
                 r = ratio(m, "wg")
@@ -191,11 +228,12 @@ def main():
             target(f"{label}, worst round", v, "0", v == 0)
     if targets:
         print("\ntargets (iron)")
+        tw = max(40, max(len(t["target"]) for t in targets))
         for t in targets:
             v = t["value"]
             vs = "-" if v is None else (f"{v:.2f}" if isinstance(v, float) and v != int(v) else f"{v:g}")
             mark = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
-            print(f"  {t['target']:<40} {vs:>10}   goal {t['goal']:<8} {mark}")
+            print(f"  {t['target']:<{tw}} {vs:>10}   goal {t['goal']:<8} {mark}")
 
     if json_path:
         doc = {"date": now, "command": command, "host": host, "rounds": rounds,

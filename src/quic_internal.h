@@ -136,6 +136,7 @@ struct quic_conn {
 	 * probes said it takes packets on streams. */
 	bool hello_pending;
 	bool peer_stream_packets;
+	unsigned rx_unacked; /* packets read since the last write */
 
 	struct quic_path_event path_events[QUIC_PATH_EVENTS];
 	uint8_t npath_events;

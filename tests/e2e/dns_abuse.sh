@@ -4,7 +4,7 @@
 # its exact expected answer; garbage, stalls and 100 stalled clients on TCP;
 # then 100 000 AAAA queries for distinct names. Afterwards the daemon still
 # answers correctly, its RSS grew by less than 8 MB, and the registry holds
-# at most its capacity (4096).
+# at most its capacity (32 768, REGISTRY_DEFAULT_CAPACITY).
 . "$(dirname "$0")/lib.sh"
 need_root
 need_cmd python3
@@ -95,7 +95,7 @@ qps=$(echo "$out" | sed -n 's/.* \([0-9]*\) answered queries\/s.*/\1/p')
 sanitized || check "dnsload: more than 5 000 answered queries/s (${qps:-?})" test "${qps:-0}" -gt 5000
 rss_flood=$(rss_kb)
 read -r entries capacity queries <<<"$(status_of registry.entries registry.capacity counters.dns_queries | tr '\n' ' ')"
-check "registry after $FLOOD names: $entries entries = capacity $capacity" test "$entries" = "$capacity" -a "$capacity" = 4096
+check "registry after $FLOOD names: $entries entries = capacity $capacity" test "$entries" = "$capacity" -a "$capacity" = 32768
 check "dns_queries counter counts the flood ($queries)" test "${queries:-0}" -ge "$FLOOD"
 sanitized || check "RSS grew by less than 8 MB (start $rss_start kB, idle $rss_idle kB, after the flood $rss_flood kB)" \
 	test $((rss_flood - rss_idle)) -lt 8192
