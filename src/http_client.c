@@ -618,9 +618,11 @@ static void on_resolved(void *user, int status, const struct netaddr *addrs, siz
 static void on_timeout(uv_timer_t *timer)
 {
 	struct http_client_call *call = timer->data;
-	char detail[32];
-	snprintf(detail, sizeof(detail), "%llu", (unsigned long long)call->timeout_ms);
-	fail(call, -ETIMEDOUT, "%s: no response within %s ms", call->url.host, detail);
+	const char *what = call->state == CALL_RESOLVING    ? "name not resolved"
+			   : call->state == CALL_CONNECTING ? "no connection"
+							    : "no response";
+	fail(call, -ETIMEDOUT, "%s: %s within %llu ms", call->url.host, what,
+	     (unsigned long long)call->timeout_ms);
 }
 
 /* The request target: the URL's path and query ("/" when it has none),

@@ -53,6 +53,7 @@ struct relay_client {
 	uv_timer_t ping_timer;
 	int open_handles;
 	unsigned backoff_ms;
+	unsigned failed_attempts; /* since the last connection */
 
 	char ws_key[32];
 	char head[HTTP1_MAX_HEAD];
@@ -225,6 +226,8 @@ static void fail(struct relay_client *rc, const char *why)
 	rc->info.failures++;
 	if (was_connected)
 		log_info("lost relay %s: %s", rc->url.text, why);
+	else if (rc->failed_attempts++ == 0)
+		log_warn("cannot reach relay %s: %s (trying again)", rc->url.text, why);
 	else
 		log_debug("relay %s: %s", rc->url.text, why);
 	drop_connection(rc);
@@ -297,7 +300,12 @@ static void connected(struct relay_client *rc)
 	rc->info.protocol = rc->protocol;
 	rc->info.last_error = NULL;
 	uv_timer_stop(&rc->retry_timer);
-	log_info("connected to relay %s (%s)", rc->url.text, rc->protocol);
+	if (rc->failed_attempts > 0)
+		log_info("connected to relay %s (%s) after %u failed attempts", rc->url.text,
+			 rc->protocol, rc->failed_attempts);
+	else
+		log_info("connected to relay %s (%s)", rc->url.text, rc->protocol);
+	rc->failed_attempts = 0;
 	/* A first Ping at once measures the round trip (the home relay is
 	 * the nearest). */
 	send_ping(rc);
@@ -586,8 +594,18 @@ static void on_retry_timer(uv_timer_t *timer)
 		}
 		return;
 	}
-	if (rc->state != RC_CONNECTED && rc->state != RC_CLOSED)
-		fail(rc, "no connection within 10 s");
+	static const char *const stage[] = {
+	    [RC_RESOLVING] = "its name did not resolve",
+	    [RC_CONNECTING] = "no TCP/TLS connection",
+	    [RC_UPGRADING] = "no answer to the upgrade request",
+	    [RC_AUTHENTICATING] = "no answer to authentication",
+	};
+	if (rc->state >= RC_RESOLVING && rc->state <= RC_AUTHENTICATING) {
+		char why[96];
+		snprintf(why, sizeof(why), "%s within %d s", stage[rc->state],
+			 CONNECT_TIMEOUT_MS / 1000);
+		fail(rc, why);
+	}
 }
 
 static void schedule_retry(struct relay_client *rc)

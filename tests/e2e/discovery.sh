@@ -67,7 +67,8 @@ published() { # node: its record is in the dns-server with its relay
 	in_ns a dig +short +tries=1 +time=2 @10.98.0.254 TXT "_iroh.$(z32 "$1").$ORIGIN" |
 		grep -q "relay=$RELAY/"
 }
-check "B's record is published (relay and addresses)" wait_for 15 published b
+check "B's record is published (relay and addresses)" wait_for 15 published b ||
+	{ tail -5 "$WORK/b.log"; net_diag b r; }
 check "A's record is published" wait_for 15 published a
 txt=$(in_ns a dig +short @10.98.0.254 TXT "_iroh.$(z32 b).$ORIGIN" | tr '\n' ' ')
 echo "B's record: $txt" >>"$WORK/check.log"

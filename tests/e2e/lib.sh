@@ -77,11 +77,17 @@ not_ok() {
 	echo "not ok - $*"
 }
 
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
+# check DESCRIPTION COMMAND...: passes when the command succeeds (and
+# returns its status, for a caller that adds diagnostics).
 check() {
 	desc=$1
 	shift
-	if "$@" >>"$WORK/check.log" 2>&1; then ok "$desc"; else not_ok "$desc"; fi
+	if "$@" >>"$WORK/check.log" 2>&1; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		return 1
+	fi
 }
 
 finish() {
@@ -172,6 +178,23 @@ link_star() {
 		ip -n "$PREFIX$node" link set "${PREFIX}s$i" up
 		wait_for 5 ip netns exec "$PREFIX$node" ping -c 1 -W 1 10.98.0.254
 		i=$((i + 1))
+	done
+}
+
+# net_diag NAME...: prints what the kernel of each namespace knows about
+# its links, neighbours, TCP sockets and drops, for a failure that a
+# daemon's log cannot explain (a path that does not carry packets).
+net_diag() {
+	for n in "$@"; do
+		echo "# net_diag $n"
+		ip -n "$PREFIX$n" -br link 2>&1
+		ip -n "$PREFIX$n" -br addr 2>&1
+		ip -n "$PREFIX$n" neigh 2>&1
+		ip netns exec "$PREFIX$n" bridge fdb show 2>/dev/null | grep -v 'self permanent'
+		ip netns exec "$PREFIX$n" ss -tan 2>&1 | head -20
+		ip netns exec "$PREFIX$n" nstat -az 2>/dev/null |
+			grep -E '^(IpInDiscards|IpOutNoRoutes|IpInAddrErrors|TcpActiveOpens|TcpPassiveOpens|TcpAttemptFails|TcpRetransSegs|TcpExtListenDrops|TcpExtListenOverflows|TcpExtTCPTimeouts|UdpInErrors|UdpNoPorts) ' |
+			awk '{printf "%s=%s ", $1, $2} END {print ""}'
 	done
 }
 
