@@ -36,9 +36,6 @@ status_of() {
 
 # An AddressSanitizer build (IRON_BIN by hand): leaks and memory errors
 # are reported in the log; RSS and speed say nothing then.
-sanitized() {
-	grep -q __asan_init "$IRON"
-}
 
 rss_kb() {
 	awk '/^VmRSS:/ {print $2}' "/proc/$PID_a/status"

@@ -77,6 +77,12 @@ not_ok() {
 	echo "not ok - $*"
 }
 
+# sanitized: the binary under test is an AddressSanitizer build (its RSS
+# and speed are not the release's: tests bound them more loosely).
+sanitized() {
+	grep -q __asan_init "$IRON" 2>/dev/null
+}
+
 # check DESCRIPTION COMMAND...: passes when the command succeeds (and
 # returns its status, for a caller that adds diagnostics).
 check() {

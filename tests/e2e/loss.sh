@@ -30,7 +30,7 @@ echo "loss rule in b (input, output): $drops"
 # receiving side drops (a rule on the sender's output would drop a whole
 # batch at once), as bench/run --loss does. Not under a sanitizer: there
 # the daemons are slow enough that the inner TCP's own backoff decides.
-if grep -q __asan_init "$IRON" 2>/dev/null; then
+if sanitized; then
 	finish
 fi
 for n in a b; do

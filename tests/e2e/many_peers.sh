@@ -15,9 +15,6 @@ need_root
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOOLS=${IRON_BUILD_DIR:-$HERE/../../build}/tests/tools
 [ -x "$TOOLS/loadpeers" ] || skip "needs $TOOLS/loadpeers (build the tests first)"
-sanitized() {
-	grep -q __asan_init "$IRON"
-}
 PEERS=${MANY_PEERS:-4500}
 sanitized && PEERS=${MANY_PEERS:-1000}
 

@@ -23,9 +23,6 @@ HOLD=8
 # An AddressSanitizer build (IRON_BIN by hand) keeps freed memory in
 # quarantine and its allocator is not glibc's: RSS is bounded more loosely,
 # and the return after the attack is not checked.
-sanitized() {
-	grep -q __asan_init "$IRON"
-}
 if sanitized; then
 	PEAK_MB=160
 else
