@@ -11,8 +11,8 @@
 #   time to direct over TRIES fresh starts of A (median reported); a ping
 #   flood loses nothing; 10 MiB by curl, SHA-256 equal; status says direct.
 #   Then UDP between the NATs is cut during a transfer: the connection
-#   moves to the relay within 3 s, goes direct again when the cut ends, and
-#   the transfer completes intact.
+#   moves to the relay within 3 s (5 with a sanitizer), goes direct again
+#   when the cut ends, and the transfer completes intact.
 # - Symmetric NATs on both sides (masquerade random): the connection stays
 #   on the relay, traffic flows, and the probes stay few (nftables counter).
 # - One side symmetric (NB), the other ordinary: reported.
@@ -87,7 +87,10 @@ wait_for 10 sh -c "[ -s $WORK/got-big ] && [ \$(stat -c %s $WORK/got-big) -gt 20
 fallbacks0=$(status a | jq .peer_table.fallbacks)
 cut_udp
 cut_at=$(date +%s%N)
-check "cut: traffic moves to the relay within 3 s" wait_for 3 path_is a "$B" relay
+# An AddressSanitizer build on a busy machine takes longer to notice.
+limit=3
+sanitized && limit=5
+check "cut: traffic moves to the relay within $limit s" wait_for $limit path_is a "$B" relay
 echo "cut: on the relay $((($(date +%s%N) - cut_at) / 1000000)) ms after the cut" | tee -a "$WORK/check.log"
 fallbacks1=$(status a | jq .peer_table.fallbacks)
 # More than one when a try to go direct again came while the cut lasted.
