@@ -398,5 +398,6 @@ void transport_get_stats(const struct transport *t, struct transport_stats *out)
 		out->send_errors += u.send_errors;
 		out->send_dropped += u.send_dropped;
 		out->batches_sent += u.batches_sent;
+		out->gro_batches_received += u.gro_batches_received;
 	}
 }

@@ -17,15 +17,27 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
-#define UDP_RECV_BATCH 64
-#define UDP_RECV_SIZE  2048
-#define UDP_READS_PER_WAKE                                                                         \
-	4 /* recvmmsg calls per wake-up, so one socket cannot starve the loop                      \
-	   */
-#define UDP_GSO_MAX_SEGS  64
-#define UDP_GSO_MAX_BYTES 65000
-#define UDP_SOCKBUF	  (8 * 1024 * 1024)
+/* The largest datagram sent or taken alone (QUIC's are at most 1452). */
+#define UDP_MAX_DATAGRAM 2048
+/* Receive: without GRO, recvmmsg into 64 buffers of one datagram each.
+ * With UDP_GRO the kernel hands over runs of datagrams from one sender
+ * (a GSO batch that crossed a veth whole, or what the NIC's GRO merged)
+ * as one buffer of up to 64 KiB: 8 such buffers. */
+#define UDP_RECV_BATCH	   64
+#define UDP_GRO_BATCH	   8
+#define UDP_GRO_SIZE	   65536
+#define UDP_RECV_BUF_BYTES (UDP_GRO_BATCH * UDP_GRO_SIZE)
+/* recvmmsg calls per wake-up, and datagrams, so that one socket cannot
+ * starve the loop (or hold back the writes that batch_done sends). */
+#define UDP_READS_PER_WAKE     4
+#define UDP_DATAGRAMS_PER_WAKE 256
+#define UDP_GSO_MAX_SEGS       64
+#define UDP_GSO_MAX_BYTES      65000
+#define UDP_SOCKBUF	       (8 * 1024 * 1024)
 
 struct udp_socket {
 	uv_poll_t poll;
@@ -33,6 +45,7 @@ struct udp_socket {
 	struct udp_callbacks cb;
 	struct netaddr local;
 	int gso_ok;
+	int gro_ok; /* UDP_GRO is on: buffers of UDP_GRO_SIZE */
 	struct udp_stats stats;
 
 	/* The pending GSO batch: segments of seg_len bytes (the last may be
@@ -42,10 +55,15 @@ struct udp_socket {
 	size_t batch_len, batch_seg, batch_count;
 	uint8_t batch[UDP_GSO_MAX_BYTES];
 
-	uint8_t recv_buf[UDP_RECV_BATCH][UDP_RECV_SIZE];
+	/* UDP_RECV_BATCH buffers of UDP_MAX_DATAGRAM, or UDP_GRO_BATCH of
+	 * UDP_GRO_SIZE, in one region. */
+	int recv_count;
+	size_t recv_size;
+	uint8_t recv_buf[UDP_RECV_BUF_BYTES];
 	struct sockaddr_storage recv_addr[UDP_RECV_BATCH];
 	struct iovec recv_iov[UDP_RECV_BATCH];
 	struct mmsghdr recv_msg[UDP_RECV_BATCH];
+	char recv_control[UDP_RECV_BATCH][CMSG_SPACE(sizeof(int))];
 };
 
 int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr, struct netaddr *out)
@@ -139,7 +157,7 @@ int udp_send(struct udp_socket *sock, const struct sockaddr *remote, const uint8
 		sock->stats.send_errors++;
 		return rc;
 	}
-	if (len > UDP_RECV_SIZE || len == 0) {
+	if (len > UDP_MAX_DATAGRAM || len == 0) {
 		sock->stats.send_errors++;
 		return -EMSGSIZE;
 	}
@@ -171,6 +189,23 @@ void udp_flush(struct udp_socket *sock)
 	send_batch(sock);
 }
 
+/* The size of the datagrams in a received buffer: the UDP_GRO message
+ * says when the kernel merged several (all of that size but the last);
+ * without one the buffer is one datagram. */
+static size_t gro_segment_size(struct msghdr *h, size_t len)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
+		if (cm->cmsg_level != SOL_UDP || cm->cmsg_type != UDP_GRO ||
+		    cm->cmsg_len < CMSG_LEN(sizeof(int)))
+			continue;
+		int seg;
+		memcpy(&seg, CMSG_DATA(cm), sizeof(seg));
+		if (seg > 0 && (size_t)seg < len)
+			return (size_t)seg;
+	}
+	return len > 0 ? len : 1;
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events)
 {
 	struct udp_socket *sock = handle->data;
@@ -179,26 +214,42 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 		log_warn("socket error: %s", uv_strerror(status));
 		return;
 	}
-	for (int round = 0; round < UDP_READS_PER_WAKE; round++) {
-		for (int i = 0; i < UDP_RECV_BATCH; i++) {
+	uint64_t delivered = 0;
+	for (int round = 0; round < UDP_READS_PER_WAKE && delivered < UDP_DATAGRAMS_PER_WAKE;
+	     round++) {
+		for (int i = 0; i < sock->recv_count; i++) {
 			sock->recv_msg[i].msg_hdr.msg_namelen = sizeof(sock->recv_addr[i]);
+			sock->recv_msg[i].msg_hdr.msg_controllen =
+			    sock->gro_ok ? sizeof(sock->recv_control[i]) : 0;
 			sock->recv_msg[i].msg_len = 0;
 		}
-		int n = recvmmsg(sock->fd, sock->recv_msg, UDP_RECV_BATCH, MSG_DONTWAIT, NULL);
+		int n = recvmmsg(sock->fd, sock->recv_msg, (unsigned)sock->recv_count, MSG_DONTWAIT,
+				 NULL);
 		if (n <= 0) {
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
 				log_debug("recvmmsg: %s", strerror(errno));
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			if (sock->recv_msg[i].msg_hdr.msg_flags & MSG_TRUNC)
+			struct msghdr *h = &sock->recv_msg[i].msg_hdr;
+			if (h->msg_flags & MSG_TRUNC)
 				continue;
-			sock->stats.datagrams_received++;
-			sock->stats.bytes_received += sock->recv_msg[i].msg_len;
-			sock->cb.recv(sock->cb.user, sock, (struct sockaddr *)&sock->recv_addr[i],
-				      sock->recv_buf[i], sock->recv_msg[i].msg_len);
+			const uint8_t *data = h->msg_iov->iov_base;
+			size_t len = sock->recv_msg[i].msg_len;
+			size_t seg = gro_segment_size(h, len);
+			if (seg < len)
+				sock->stats.gro_batches_received++;
+			sock->stats.bytes_received += len;
+			for (size_t off = 0; off < len; off += seg) {
+				size_t k = len - off < seg ? len - off : seg;
+				sock->stats.datagrams_received++;
+				delivered++;
+				sock->cb.recv(sock->cb.user, sock,
+					      (struct sockaddr *)&sock->recv_addr[i], data + off,
+					      k);
+			}
 		}
-		if (n < UDP_RECV_BATCH)
+		if (n < sock->recv_count)
 			break;
 	}
 	if (sock->cb.batch_done)
@@ -265,12 +316,20 @@ int udp_open(uv_loop_t *loop, const struct sockaddr *addr, const struct udp_call
 	sock->fd = fd;
 	sock->cb = *callbacks;
 	sock->gso_ok = 1;
-	for (int i = 0; i < UDP_RECV_BATCH; i++) {
-		sock->recv_iov[i].iov_base = sock->recv_buf[i];
-		sock->recv_iov[i].iov_len = UDP_RECV_SIZE;
+	/* UDP_GRO since Linux 5.0; IRON_UDP_GRO=0 turns it off (to compare). */
+	int one = 1;
+	const char *gro = getenv("IRON_UDP_GRO");
+	sock->gro_ok = !(gro && strcmp(gro, "0") == 0) &&
+		       setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+	sock->recv_count = sock->gro_ok ? UDP_GRO_BATCH : UDP_RECV_BATCH;
+	sock->recv_size = sock->gro_ok ? UDP_GRO_SIZE : UDP_MAX_DATAGRAM;
+	for (int i = 0; i < sock->recv_count; i++) {
+		sock->recv_iov[i].iov_base = sock->recv_buf + (size_t)i * sock->recv_size;
+		sock->recv_iov[i].iov_len = sock->recv_size;
 		sock->recv_msg[i].msg_hdr.msg_name = &sock->recv_addr[i];
 		sock->recv_msg[i].msg_hdr.msg_iov = &sock->recv_iov[i];
 		sock->recv_msg[i].msg_hdr.msg_iovlen = 1;
+		sock->recv_msg[i].msg_hdr.msg_control = sock->recv_control[i];
 	}
 	rc = uv_poll_init(loop, &sock->poll, fd);
 	if (rc < 0)

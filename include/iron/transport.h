@@ -136,9 +136,10 @@ uint32_t transport_home_relay(const struct transport *t);
 struct transport_stats {
 	/* The UDP sockets together. */
 	uint64_t datagrams_received, datagrams_sent, bytes_received, bytes_sent;
-	uint64_t send_errors;  /* refused by the kernel or the socket */
-	uint64_t send_dropped; /* socket buffer full */
-	uint64_t batches_sent; /* GSO sends */
+	uint64_t send_errors;	       /* refused by the kernel or the socket */
+	uint64_t send_dropped;	       /* socket buffer full */
+	uint64_t batches_sent;	       /* GSO sends */
+	uint64_t gro_batches_received; /* reads that held several datagrams */
 	/* This module's own. */
 	uint64_t send_failed;	    /* transport_send() calls that returned an error */
 	uint64_t no_relay_link;	    /* of those: a relay placeholder without a link */

@@ -1,8 +1,8 @@
-/* UDP sockets for QUIC: batched receive (recvmmsg) and batched send (GSO,
- * UDP_SEGMENT, with a fallback to one datagram per sendmsg), on a libuv
- * loop. A socket bound to an IPv6 address is dual-stack; IPv4 peers then
- * appear as v4-mapped addresses (udp_normalize() gives the same form for
- * addresses from elsewhere). */
+/* UDP sockets for QUIC: batched receive (recvmmsg, with UDP_GRO where the
+ * kernel has it) and batched send (GSO, UDP_SEGMENT, with a fallback to
+ * one datagram per sendmsg), on a libuv loop. A socket bound to an IPv6 address is
+ * dual-stack; IPv4 peers then appear as v4-mapped addresses
+ * (udp_normalize() gives the same form for addresses from elsewhere). */
 #ifndef IRON_UDP_H
 #define IRON_UDP_H
 
@@ -55,6 +55,7 @@ int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr, st
 struct udp_stats {
 	uint64_t datagrams_received, datagrams_sent, bytes_received, bytes_sent;
 	uint64_t send_errors, send_dropped, batches_sent;
+	uint64_t gro_batches_received; /* buffers that held several datagrams */
 };
 void udp_get_stats(const struct udp_socket *sock, struct udp_stats *out);
 

@@ -58,6 +58,8 @@ for n in a b; do
 	check "offloads: $n wrote coalesced segments" test "$(counter "$n" tun_coalesced_segments)" -gt "$(counter "$n" tun_coalesced_writes)"
 	check "offloads: $n had more than 100 coalesced writes" test "$(counter "$n" tun_coalesced_writes)" -gt 100
 	check "offloads: $n no offload errors" test "$(counter "$n" tun_offload_errors)" -eq 0
+	# The peer's GSO batches cross the veth whole: UDP_GRO reads them so.
+	check "offloads: $n read GRO batches from the UDP socket" test "$(status_of "$n" transport.gro_batches_received)" -gt 0
 done
 
 # The same without offloads.
