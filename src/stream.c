@@ -2,9 +2,11 @@
 #include "iron/stream.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -338,6 +340,25 @@ static void on_connect(uv_connect_t *req, int status)
 	tls_progress(s); /* sends the ClientHello */
 }
 
+/* The system's CA store, and the PEM files added to it, are parsed at the
+ * first TLS connection, not at start: parsed, Debian's bundle takes some
+ * 3.5 MB, which a node with plain-HTTP relays (or none) never needs. */
+#define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+#define MAX_CA_FILES	 4
+#define CA_FILE_MAX	 (16u << 20)
+static char *ca_files[MAX_CA_FILES];
+static size_t n_ca_files;
+
+static int add_ca_file(const char *pem_file)
+{
+	int n = gnutls_certificate_set_x509_trust_file(client_credentials, pem_file,
+						       GNUTLS_X509_FMT_PEM);
+	if (n <= 0)
+		log_warn("no CA certificate could be read from %s: %s", pem_file,
+			 n < 0 ? gnutls_strerror(n) : "none in the file");
+	return n;
+}
+
 static int load_client_credentials(void)
 {
 	if (client_credentials || client_credentials_error)
@@ -350,25 +371,63 @@ static int load_client_credentials(void)
 	if (n <= 0)
 		log_warn("no CA certificates in the system store: TLS relays cannot be verified "
 			 "(install ca-certificates)");
+	for (size_t i = 0; i < n_ca_files; i++)
+		add_ca_file(ca_files[i]);
 	return 0;
+}
+
+/* Whether two paths name one file (SSL_CERT_FILE is often the system
+ * bundle itself: parsing it twice would double the memory it takes). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
 }
 
 int stream_client_add_ca_file(const char *pem_file, char *err, size_t err_cap)
 {
-	int rc = load_client_credentials();
-	if (rc < 0) {
-		snprintf(err, err_cap, "out of memory");
-		return rc;
-	}
-	int n = gnutls_certificate_set_x509_trust_file(client_credentials, pem_file,
-						       GNUTLS_X509_FMT_PEM);
-	if (n < 0) {
+	/* Checked now, so that a wrong name fails at start; parsed later. */
+	FILE *f = fopen(pem_file, "re");
+	if (!f) {
 		snprintf(err, err_cap, "cannot read CA certificates from %s: %s", pem_file,
-			 gnutls_strerror(n));
-		return n == GNUTLS_E_FILE_ERROR ? -ENOENT : -EINVAL;
+			 strerror(errno));
+		return -ENOENT;
 	}
-	if (n == 0) {
+	static const char marker[] = "-----BEGIN CERTIFICATE-----";
+	char chunk[4096 + sizeof(marker)];
+	size_t keep = 0, total = 0, got;
+	bool found = false;
+	while (!found && total < CA_FILE_MAX &&
+	       (got = fread(chunk + keep, 1, sizeof(chunk) - 1 - keep, f)) > 0) {
+		total += got;
+		chunk[keep + got] = '\0';
+		found = strstr(chunk, marker) != NULL;
+		/* The marker may straddle two reads. */
+		size_t len = keep + got;
+		keep = len < sizeof(marker) - 1 ? len : sizeof(marker) - 1;
+		memmove(chunk, chunk + len - keep, keep);
+	}
+	fclose(f);
+	if (!found) {
 		snprintf(err, err_cap, "no CA certificate in %s", pem_file);
+		return -EINVAL;
+	}
+	if (same_file(pem_file, SYSTEM_CA_BUNDLE))
+		return 0;
+	if (n_ca_files == MAX_CA_FILES) {
+		snprintf(err, err_cap, "too many CA files (at most %d)", MAX_CA_FILES);
+		return -E2BIG;
+	}
+	char *copy = strdup(pem_file);
+	if (!copy) {
+		snprintf(err, err_cap, "out of memory");
+		return -ENOMEM;
+	}
+	ca_files[n_ca_files++] = copy;
+	/* Connections already made have loaded the rest: this one now. */
+	if (client_credentials && add_ca_file(pem_file) <= 0) {
+		snprintf(err, err_cap, "cannot read CA certificates from %s", pem_file);
 		return -EINVAL;
 	}
 	return 0;

@@ -55,8 +55,10 @@ int stream_connect(uv_loop_t *loop, const struct sockaddr *addr, const char *tls
 
 /* Trusts the CA certificates of a PEM file as well as the system's, for
  * every TLS client stream opened after the call (a private relay's CA;
- * `iron serve` takes it from SSL_CERT_FILE). Returns 0, or a negative errno
- * with a one-line reason in err. */
+ * `iron serve` takes it from SSL_CERT_FILE). The file is checked now and
+ * parsed, with the system store, at the first TLS connection; the system
+ * bundle itself is not added twice. Returns 0, or a negative errno with a
+ * one-line reason in err. */
 int stream_client_add_ca_file(const char *pem_file, char *err, size_t err_cap);
 
 /* Accepts a pending connection on a listening TCP handle. tls NULL: plain
