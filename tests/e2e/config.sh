@@ -28,6 +28,14 @@ check "bad config: no TUN created" sh -c "! ip -n ${PREFIX}a link show iron0"
 out=$(in_ns a "$IRON" serve --state-dir "$WORK/a" --config "$WORK/missing.conf" 2>&1)
 check "missing config: exit 1 and says so" sh -c "test $? -eq 1 && echo \"\$0\" | grep -q missing.conf" "$out"
 
+# SSL_CERT_FILE (a private relay's CA) is checked at start, though parsed
+# only at the first TLS connection.
+out=$(SSL_CERT_FILE="$WORK/missing.pem" in_ns a "$IRON" serve --state-dir "$WORK/a" --no-dns-config --relay-url none 2>&1)
+check "SSL_CERT_FILE missing: exit 1 and says so" sh -c "test $? -eq 1 && echo \"\$0\" | grep -q 'SSL_CERT_FILE: cannot read CA certificates from .*missing.pem'" "$out"
+echo "not a certificate" >"$WORK/empty.pem"
+out=$(SSL_CERT_FILE="$WORK/empty.pem" in_ns a "$IRON" serve --state-dir "$WORK/a" --no-dns-config --relay-url none 2>&1)
+check "SSL_CERT_FILE without a certificate: exit 1 and says so" sh -c "test $? -eq 1 && echo \"\$0\" | grep -q 'no CA certificate in .*empty.pem'" "$out"
+
 # Settings and a peer from the file; --mtu on the command line wins.
 cat >"$WORK/a.conf" <<CONF
 # written by the test
