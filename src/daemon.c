@@ -108,6 +108,9 @@ struct daemon {
 	struct sysdns_state sysdns;
 	bool sysdns_configured;
 	struct config_file *reload_file; /* the config as last (re)loaded */
+	/* While a received datagram is handled: its arrival time, for the
+	 * packets it carries (one clock read per datagram, not two). */
+	uint64_t rx_now;
 };
 
 static uint64_t now_ns(void)
@@ -121,7 +124,9 @@ static void on_transport_quic(void *user, const struct sockaddr *local,
 			      const struct sockaddr *remote, const uint8_t *data, size_t len)
 {
 	struct daemon *d = user;
-	peer_table_receive(d->peers, local, remote, data, len, now_ns());
+	d->rx_now = now_ns();
+	peer_table_receive(d->peers, local, remote, data, len, d->rx_now);
+	d->rx_now = 0;
 }
 
 /* STUN answers go to the locator; hole-punching probes have done their
@@ -153,7 +158,7 @@ static int on_peer_route(void *user, const struct sockaddr *remote, struct netad
 static void on_peer_packet(void *user, const struct iron_id *from, const uint8_t *pkt, size_t len)
 {
 	struct daemon *d = user;
-	dataplane_from_peer(d->dataplane, from, pkt, len, now_ns());
+	dataplane_from_peer(d->dataplane, from, pkt, len, d->rx_now ? d->rx_now : now_ns());
 }
 
 static void on_peer_unreachable(void *user, const struct iron_id *to, const uint8_t *pkt,

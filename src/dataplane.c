@@ -21,8 +21,16 @@ struct dataplane {
 	struct dataplane_config config;
 	struct ratelimit icmp_limit;
 	struct dataplane_stats stats;
+	/* The last sender entered in the registry, and when: a burst from
+	 * one peer (connected, so never evicted meanwhile) refreshes its
+	 * entry once per REGISTRY_REFRESH_NS, not at every packet. */
+	struct iron_id last_from;
+	uint64_t last_from_ns;
+	bool have_last_from;
 	uint8_t out_buf[4200];
 };
+
+#define REGISTRY_REFRESH_NS (250ull * 1000000)
 
 int dataplane_new(const struct dataplane_config *config, struct dataplane **out)
 {
@@ -163,8 +171,17 @@ void dataplane_from_peer(struct dataplane *dp, const struct iron_id *from, const
 	 * This fails only when another ID owns that address (-EEXIST, logged
 	 * by the registry) or every entry is pinned (-ENOSPC); the packet is
 	 * delivered anyway, and replies to it find no route (unreachable). */
-	if (registry_insert(dp->config.registry, from, 0, now) < 0)
-		dp->stats.registry_refused++;
+	if (!dp->have_last_from || now - dp->last_from_ns >= REGISTRY_REFRESH_NS ||
+	    memcmp(&dp->last_from, from, sizeof(*from)) != 0) {
+		if (registry_insert(dp->config.registry, from, 0, now) < 0) {
+			dp->stats.registry_refused++;
+			dp->have_last_from = false;
+		} else {
+			dp->last_from = *from;
+			dp->last_from_ns = now;
+			dp->have_last_from = true;
+		}
+	}
 	if (dp->config.pinger && pkt[6] == IPV6_PROTO_ICMPV6 && len > IPV6_HEADER_LEN &&
 	    pkt[IPV6_HEADER_LEN] == IPV6_ICMP_ECHO_REPLY &&
 	    pinger_reply(dp->config.pinger, from, pkt, len, now))

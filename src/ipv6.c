@@ -36,49 +36,48 @@ static bool is_loopback(const struct in6_addr *addr)
 
 /* Adds the bytes to a one's complement sum kept as native-order 32-bit words
  * in a 64-bit accumulator (RFC 1071: the sum is independent of byte order
- * and may be taken over wider words, then folded). 2^32 words fit before
- * the accumulator could overflow, far beyond any packet. */
+ * and may be taken over wider words, then folded). Inside, 64-bit words go
+ * into a 128-bit accumulator (an add and an add-with-carry each); its high
+ * half counts the carries out of 64 bits, each worth 1 since 2^64 is 1
+ * modulo 2^16 - 1. The result is folded back under 2^33, so callers may
+ * add a few more words. */
+__extension__ typedef unsigned __int128 sum128;
+
 static uint64_t sum_bytes(const uint8_t *p, size_t len, uint64_t sum)
 {
+	sum128 acc = sum;
 	while (len >= 32) {
 		uint64_t a, b, c, d;
 		memcpy(&a, p, 8);
 		memcpy(&b, p + 8, 8);
 		memcpy(&c, p + 16, 8);
 		memcpy(&d, p + 24, 8);
-		sum += (a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32);
-		sum += (c & 0xffffffffu) + (c >> 32) + (d & 0xffffffffu) + (d >> 32);
+		acc += a;
+		acc += b;
+		acc += c;
+		acc += d;
 		p += 32;
 		len -= 32;
 	}
 	while (len >= 8) {
 		uint64_t a;
 		memcpy(&a, p, 8);
-		sum += (a & 0xffffffffu) + (a >> 32);
+		acc += a;
 		p += 8;
 		len -= 8;
 	}
-	if (len >= 4) {
-		uint32_t w;
-		memcpy(&w, p, 4);
-		sum += w;
-		p += 4;
-		len -= 4;
+	if (len > 0) {
+		/* The tail keeps its place in its 16-bit words (it starts at a
+		 * multiple of 8 from the start); an odd byte is padded with a
+		 * zero byte after it. */
+		uint64_t tail = 0;
+		memcpy(&tail, p, len);
+		acc += tail;
 	}
-	if (len >= 2) {
-		uint16_t w;
-		memcpy(&w, p, 2);
-		sum += w;
-		p += 2;
-		len -= 2;
-	}
-	if (len == 1) {
-		/* The odd byte is padded with a zero byte after it. */
-		uint16_t w = 0;
-		memcpy(&w, p, 1);
-		sum += w;
-	}
-	return sum;
+	uint64_t lo = (uint64_t)acc, hi = (uint64_t)(acc >> 64);
+	uint64_t s = lo + hi;
+	s += s < lo;
+	return (s & 0xffffffffu) + (s >> 32);
 }
 
 static uint16_t fold(uint64_t sum)
