@@ -68,7 +68,14 @@ published() { # node: its record is in the dns-server with its relay
 		grep -q "relay=$RELAY/"
 }
 check "B's record is published (relay and addresses)" wait_for 15 published b ||
-	{ tail -5 "$WORK/b.log"; net_diag b r; }
+	{
+		tail -5 "$WORK/b.log"
+		net_diag b r
+		# Is it iron, or can nothing in B reach R?
+		in_ns b ping -c 1 -W 1 10.98.0.254 >/dev/null && echo "B's namespace: ping R ok" || echo "B's namespace: ping R FAILED"
+		in_ns b curl -fsS -m 3 -o /dev/null http://10.98.0.254:8080/healthcheck && echo "B's namespace: curl R ok" || echo "B's namespace: curl R FAILED"
+		net_diag b r
+	}
 check "A's record is published" wait_for 15 published a
 txt=$(in_ns a dig +short @10.98.0.254 TXT "_iroh.$(z32 b).$ORIGIN" | tr '\n' ' ')
 echo "B's record: $txt" >>"$WORK/check.log"
