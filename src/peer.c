@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include <sodium.h>
+
 #include "iron/log.h"
 
 /* Enough that the chains stay short with 10 000 peers (issue 16); the
@@ -159,19 +161,23 @@ struct peer_table {
 	size_t candidates_len;
 	/* The inbound allow-list; NULL: open to every node. */
 	struct allow_list *allow;
+	/* Buckets by a keyed hash: IDs are chosen by whoever makes the key,
+	 * and grinding keys into one bucket would make every lookup walk
+	 * all the connections. */
+	uint8_t hash_key[crypto_shorthash_KEYBYTES];
 };
 
-static unsigned bucket_of(const struct iron_id *id)
+static unsigned bucket_of(const struct peer_table *table, const struct iron_id *id)
 {
-	unsigned h;
-	memcpy(&h, id->bytes + 24, sizeof(h));
-	return h & (PEER_BUCKETS - 1);
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, id->bytes, IRON_ID_LEN, table->hash_key);
+	return (unsigned)(h & (PEER_BUCKETS - 1));
 }
 
 static struct peer *peer_find(const struct peer_table *table, const struct iron_id *id)
 {
 	struct peer *p;
-	LIST_FOREACH(p, &table->buckets[bucket_of(id)], in_bucket)
+	LIST_FOREACH(p, &table->buckets[bucket_of(table, id)], in_bucket)
 	if (id_equal(&p->id, id))
 		return p;
 	return NULL;
@@ -191,7 +197,7 @@ static struct peer *peer_get(struct peer_table *table, const struct iron_id *id,
 	p->dialled_path = -1;
 	p->race_path = -1;
 	p->probe_path = -1;
-	LIST_INSERT_HEAD(&table->buckets[bucket_of(id)], p, in_bucket);
+	LIST_INSERT_HEAD(&table->buckets[bucket_of(table, id)], p, in_bucket);
 	LIST_INSERT_HEAD(&table->all, p, in_table);
 	table->npeers++;
 	return p;
@@ -1016,6 +1022,7 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 		return -ENOMEM;
 	table->config = *config;
 	table->cb = *callbacks;
+	randombytes_buf(table->hash_key, sizeof(table->hash_key));
 	struct quic_config qc = {
 	    .identity = config->identity,
 	    .client_alpns = config->client_alpns,
