@@ -35,6 +35,7 @@
 #define BACKOFF_MIN_MS		  1000
 #define BACKOFF_MAX_MS		  (5 * 60 * 1000)
 #define PUT_TIMEOUT_MS		  10000
+#define CHANGE_RETRY_MS		  1000
 #define PUT_MAX_RESPONSE	  4096
 #define DNS_ATTEMPTS		  3
 #define Z32_LEN			  52
@@ -238,10 +239,17 @@ void discovery_publish(struct discovery *d, const struct pkarr_record *rec)
 	d->record = copy;
 	d->have_record = true;
 	d->dirty = true;
-	/* A PUT in flight finishes first; after a failure the backoff
-	 * timer publishes whatever is current then. */
-	if (!d->put && d->failures == 0)
+	/* A PUT in flight finishes first. After a failure the backoff timer
+	 * publishes whatever is current then, but a new record (a relay
+	 * reached, an address gained: often what the failure was waiting
+	 * for) goes out within CHANGE_RETRY_MS: backoff is for a server that
+	 * keeps failing, not for a node whose network just came up. */
+	if (d->put)
+		return;
+	if (d->failures == 0)
 		publish_now(d);
+	else if (uv_timer_get_due_in(&d->publish_timer) > CHANGE_RETRY_MS)
+		uv_timer_start(&d->publish_timer, on_publish_timer, CHANGE_RETRY_MS, 0);
 }
 
 /* --------------------------------------------------------------- lookups */

@@ -4,10 +4,11 @@
  * the DNS server answers TXT queries from a table (NXDOMAIN for the rest)
  * or stays silent. Publishing (the packet as stored, no repeat for the same
  * record, a new one on change, republishing, a change while a PUT is in
- * flight, backoff after failures), lookups found by each source and both,
- * not found, bad signature, timeout with the DNS tries staggered,
- * deduplication, limits, deletion with everything in flight. Every handle
- * is closed and the loop must be empty at the end. */
+ * flight, backoff after failures, a new record during the backoff),
+ * lookups found by each source and both, not found, bad signature,
+ * timeout with the DNS tries staggered, deduplication, limits, deletion
+ * with everything in flight. Every handle is closed and the loop must be
+ * empty at the end. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,19 @@ static bool publishes_at_least(void *arg)
 	return info.publishes >= 1;
 }
 
+struct failures_arg {
+	struct events *e;
+	unsigned n;
+};
+
+static bool failures_at_least(void *arg)
+{
+	struct failures_arg *a = arg;
+	struct discovery_info info;
+	discovery_get_info(a->e->d, &info);
+	return info.publish_failures >= a->n;
+}
+
 static void make_identity(uint8_t fill, struct iron_identity *out)
 {
 	uint8_t seed[IDENTITY_SEED_LEN];
@@ -524,7 +538,7 @@ static void test_publish_backoff(void)
 
 	make_identity(6, &me);
 	reset_servers();
-	relay.fail_puts = 2;
+	relay.fail_puts = 3;
 	new_discovery(&e, &me, true, false, 60000, 0);
 	memset(&rec, 0, sizeof(rec));
 	strcpy(rec.relay, "https://r.example/");
@@ -536,25 +550,36 @@ static void test_publish_backoff(void)
 	CHECK_INT(info.publish_failures, 1);
 	CHECK_INT(info.last_publish_status, 500);
 	CHECK(strstr(info.last_error, "500") != NULL);
-	/* A change during the backoff waits for it. */
+	/* The same record again does not hurry the backoff: 1 s. */
+	discovery_publish(e.d, &rec);
+	want = 2;
+	CHECK(run_until(puts_at_least, &want, 3000));
+	CHECK(relay.put_times[1] - relay.put_times[0] >= 950);
+	CHECK(relay.put_times[1] - relay.put_times[0] < 1800);
+	CHECK(run_until(failures_at_least, &(struct failures_arg){&e, 2}, 1000));
+	/* The second failure set 2 s; a new record goes out within 1 s. */
 	strcpy(rec.relay, "https://r2.example/");
 	discovery_publish(e.d, &rec);
 	want = 3;
-	CHECK(run_until(puts_at_least, &want, 6000));
-	/* 1 s, then 2 s. */
-	CHECK(relay.put_times[1] - relay.put_times[0] >= 950);
-	CHECK(relay.put_times[1] - relay.put_times[0] < 1800);
-	CHECK(relay.put_times[2] - relay.put_times[1] >= 1950);
-	CHECK(relay.put_times[2] - relay.put_times[1] < 2900);
+	CHECK(run_until(puts_at_least, &want, 3000));
+	CHECK(relay.put_times[2] - relay.put_times[1] < 1500);
+	CHECK(run_until(failures_at_least, &(struct failures_arg){&e, 3}, 1000));
+	/* The third set 4 s; again a change is sent within 1 s. */
+	strcpy(rec.relay, "https://r3.example/");
+	discovery_publish(e.d, &rec);
+	want = 4;
+	CHECK(run_until(puts_at_least, &want, 3000));
+	CHECK(relay.put_times[3] - relay.put_times[2] >= 950);
+	CHECK(relay.put_times[3] - relay.put_times[2] < 1500);
 	CHECK(run_until(publishes_at_least, &e, 1000));
 	discovery_get_info(e.d, &info);
-	CHECK_INT(info.publish_failures, 2);
+	CHECK_INT(info.publish_failures, 3);
 	CHECK_INT(info.publishes, 1);
 	CHECK_INT(info.last_publish_status, 204);
 	CHECK_STR(info.last_error, "");
 	struct pkarr_record got;
 	stored_record(&me.id, &got);
-	CHECK_STR(got.relay, "https://r2.example/");
+	CHECK_STR(got.relay, "https://r3.example/");
 	end_discovery(&e);
 
 	/* A relay that refuses connections: a failure with the reason. */
