@@ -16,7 +16,8 @@ nat_routers() {
 	make_ns nb
 	make_ns a
 	make_ns b
-	ip -n "${PREFIX}r" link add br0 type bridge
+	# A fixed address: see link_star in lib.sh.
+	ip -n "${PREFIX}r" link add br0 address 02:00:00:00:98:fe type bridge
 	ip -n "${PREFIX}r" addr add 11.22.33.254/24 dev br0
 	ip -n "${PREFIX}r" link set br0 up
 	i=1
