@@ -205,6 +205,10 @@ static void tls_progress(struct stream *s)
 					 s->host ? s->host : "peer",
 					 text.data ? (char *)text.data : "not trusted");
 				gnutls_free(text.data);
+				/* GnuTLS ends each sentence with a space. */
+				size_t n = strlen(reason);
+				while (n > 0 && reason[n - 1] == ' ')
+					reason[--n] = '\0';
 			} else {
 				snprintf(reason, sizeof(reason), "TLS handshake: %s",
 					 gnutls_strerror(rc));
