@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "iron/log.h"
 #include "iron/relay_client.h"
 #include "iron/udp.h"
@@ -36,7 +38,8 @@ struct transport {
 	size_t nrelays;
 	struct iron_id *slot_ids; /* slot i at [i - 1] */
 	uint32_t nslots;
-	uint32_t *slot_table;	    /* hash of an ID -> its slot, 0 empty */
+	uint32_t *slot_table; /* hash of an ID -> its slot, 0 empty */
+	uint8_t slot_key[crypto_shorthash_KEYBYTES];
 	struct transport_stats own; /* this module's counters; UDP's are summed on demand */
 };
 
@@ -93,9 +96,12 @@ static void on_udp_recv(void *user, struct udp_socket *sock, const struct sockad
 int transport_new(uv_loop_t *loop, const struct transport_callbacks *callbacks,
 		  struct transport **out)
 {
+	if (sodium_init() < 0)
+		return -EIO;
 	struct transport *t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	crypto_shorthash_keygen(t->slot_key);
 	t->loop = loop;
 	t->cb = *callbacks;
 	*out = t;
@@ -115,12 +121,14 @@ void transport_del(struct transport *t)
 	free(t);
 }
 
-static size_t slot_hash(const uint8_t *id)
+static size_t slot_hash(const struct transport *t, const uint8_t *id)
 {
-	/* IDs are public keys chosen by others; they may be chosen to
-	 * collide here, which costs a longer probe, never a wrong answer. */
+	/* IDs are public keys chosen by others (keys cost nothing): with a
+	 * hash they could compute, they would grind theirs into one run of
+	 * the table and make every lookup walk it. Keyed, with a key of our
+	 * own. */
 	uint64_t h;
-	memcpy(&h, id + 8, sizeof(h));
+	crypto_shorthash((unsigned char *)&h, id, IRON_ID_LEN, t->slot_key);
 	return (size_t)(h % SLOT_TABLE);
 }
 
@@ -140,7 +148,7 @@ static uint32_t slot_of(struct transport *t, const uint8_t *id, bool create)
 			return 0;
 		}
 	}
-	for (size_t i = slot_hash(id), n = 0; n < SLOT_TABLE; i = (i + 1) % SLOT_TABLE, n++) {
+	for (size_t i = slot_hash(t, id), n = 0; n < SLOT_TABLE; i = (i + 1) % SLOT_TABLE, n++) {
 		uint32_t slot = t->slot_table[i];
 		if (slot == 0) {
 			if (!create || t->nslots == TRANSPORT_MAX_SLOTS)
