@@ -165,6 +165,9 @@ struct peer_table {
 	 * and grinding keys into one bucket would make every lookup walk
 	 * all the connections. */
 	uint8_t hash_key[crypto_shorthash_KEYBYTES];
+	/* The peer the last packet was sent to: a burst to one peer hashes
+	 * its ID once, not per packet (the hash was ~1.7 % of a sender). */
+	struct peer *recent;
 };
 
 static unsigned bucket_of(const struct peer_table *table, const struct iron_id *id)
@@ -176,7 +179,9 @@ static unsigned bucket_of(const struct peer_table *table, const struct iron_id *
 
 static struct peer *peer_find(const struct peer_table *table, const struct iron_id *id)
 {
-	struct peer *p;
+	struct peer *p = table->recent;
+	if (p && id_equal(&p->id, id))
+		return p;
 	LIST_FOREACH(p, &table->buckets[bucket_of(table, id)], in_bucket)
 	if (id_equal(&p->id, id))
 		return p;
@@ -207,6 +212,8 @@ static void peer_free(struct peer *p)
 {
 	if (p->table->sweep == p)
 		p->table->sweep = LIST_NEXT(p, in_table);
+	if (p->table->recent == p)
+		p->table->recent = NULL;
 	p->table->npeers--;
 	LIST_REMOVE(p, in_bucket);
 	LIST_REMOVE(p, in_table);
@@ -542,6 +549,7 @@ int peer_table_send(struct peer_table *table, const struct iron_id *id, const ui
 		    size_t len, uint64_t now)
 {
 	struct peer *p = peer_find(table, id);
+	table->recent = p;
 	table->now = now;
 	if (len > PEER_PACKET_MAX)
 		return -EMSGSIZE;
