@@ -81,6 +81,7 @@ struct peer_path {
 	uint64_t expires; /* 0: never */
 	uint64_t rtt_ns;
 	uint64_t skip_until; /* a dial failed on it: others first until then */
+	uint64_t hold_until; /* we fell back from it: not before then, news or not */
 	unsigned failures;
 	uint8_t rank; /* among equals, lower first: a peer's local candidate is 1 */
 };
@@ -743,8 +744,13 @@ static void on_control(void *user, struct quic_conn *conn, const uint8_t *data, 
 			continue;
 		p->paths[i].rank = c[k].kind == PUNCH_LOCAL ? 1 : 0;
 		if ((int)i != path_active(p)) {
+			/* Candidates come again while a path is dead (each side
+			 * sends its own when it hears from the other): that is
+			 * no news of the path, and clearing its hold made the
+			 * connection leave the relay for it again and again. */
 			p->paths[i].failures = 0;
-			p->paths[i].skip_until = 0;
+			p->paths[i].skip_until =
+			    now < p->paths[i].hold_until ? p->paths[i].hold_until : 0;
 		}
 	}
 	if (p->conn && netaddr_is_relay(quic_conn_remote(p->conn))) {
@@ -1010,6 +1016,7 @@ static void on_path_validated(void *user, struct quic_conn *conn, const struct s
 	if (i >= 0) {
 		p->paths[i].failures = 0;
 		p->paths[i].skip_until = 0;
+		p->paths[i].hold_until = 0;
 	}
 	log_info("connection with %s moved to %s (%s)", name, where,
 		 netaddr_is_relay(remote) ? "relay" : "direct");
@@ -1290,8 +1297,11 @@ static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now)
 		path_failed(p, dead, now);
 		/* Going back to it too soon would stall the traffic again
 		 * (a migration sends on the new path before it validates). */
-		if (dead >= 0 && p->paths[dead].skip_until < now + PEER_FALLBACK_HOLD_NS)
-			p->paths[dead].skip_until = now + PEER_FALLBACK_HOLD_NS;
+		if (dead >= 0) {
+			p->paths[dead].hold_until = now + PEER_FALLBACK_HOLD_NS;
+			if (p->paths[dead].skip_until < p->paths[dead].hold_until)
+				p->paths[dead].skip_until = p->paths[dead].hold_until;
+		}
 		log_info("direct path to %s silent for %llu ms: moving to its relay", name,
 			 (unsigned long long)((now - p->unanswered_since) / 1000000));
 	}
