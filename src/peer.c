@@ -880,6 +880,7 @@ static int on_established(void *user, struct quic_conn *conn)
 		const struct iron_id *ours = &table->config.identity->id;
 		if (memcmp(p->id.bytes, ours->bytes, IRON_ID_LEN) < 0) {
 			table->stats.tie_breaks++;
+			log_info("two connections with %s: its dial wins, ours is dropped", name);
 			quic_conn_close(p->conn, 0, now);
 			if (p->race)
 				quic_conn_close(p->race, 0, now);
@@ -907,8 +908,13 @@ static void on_packet(void *user, struct quic_conn *conn, const uint8_t *data, s
 		p->last_activity = table->now;
 		/* iron/packet/1: answer on the connection the peer sends on. Of
 		 * two it dialled at once it keeps one and closes the other, so
-		 * a reply sent on the other could be lost with it. */
-		if (conn != p->conn && quic_conn_alpn(conn) == QUIC_ALPN_PACKET1)
+		 * a reply sent on the other could be lost with it. Not while
+		 * our own dial is handshaking: that one wins the tie-break
+		 * (else it would have been closed already), and moving off it
+		 * would orphan it, so that when it completes it is dropped as
+		 * a lost race, and the peer drops the other: no connection. */
+		if (conn != p->conn && quic_conn_alpn(conn) == QUIC_ALPN_PACKET1 &&
+		    (!p->conn || quic_conn_is_established(p->conn)))
 			for (unsigned i = 0; i < p->nlive; i++)
 				if (p->conns[i] == conn)
 					p->conn = conn;
