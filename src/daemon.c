@@ -429,7 +429,7 @@ static void add_static_peers(struct daemon *d, const struct daemon_peer_config *
 			uint32_t number;
 			int rc = add_relay(d, sp->relay, false, &number);
 			if (rc == 0)
-				rc = transport_relay_path(d->transport, number, &sp->id,
+				rc = transport_relay_path(d->transport, number, &sp->id, true,
 							  &sp->relay_path);
 			if (rc == 0)
 				sp->has_relay_path = true;

@@ -502,6 +502,10 @@ static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 	ctl_reply_uint(reply, "send_errors", ts.send_errors);
 	ctl_reply_uint(reply, "send_failed", ts.send_failed);
 	ctl_reply_uint(reply, "no_relay_link", ts.no_relay_link);
+	ctl_reply_uint(reply, "relay_slots_used", ts.relay_slots_used);
+	ctl_reply_uint(reply, "relay_slots_reused", ts.relay_slots_reused);
+	ctl_reply_uint(reply, "relay_slot_stale", ts.relay_slot_stale);
+	ctl_reply_uint(reply, "relay_received_dropped", ts.relay_received_dropped);
 	ctl_reply_uint(reply, "received_stun", ts.received_stun);
 	ctl_reply_uint(reply, "received_iron", ts.received_iron);
 	ctl_reply_uint(reply, "received_unknown", ts.received_unknown);

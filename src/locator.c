@@ -403,7 +403,7 @@ static void add_paths(struct locator *l, const struct iron_id *id, const char *r
 						      l->config.resolver, l->config.identity, &url,
 						      &number);
 		if (rc == 0)
-			rc = transport_relay_path(l->config.transport, number, id, &path);
+			rc = transport_relay_path(l->config.transport, number, id, false, &path);
 		if (rc == 0)
 			rc =
 			    peer_table_add_path(l->config.peers, id, &path.sa, source, ttl_ns, now);

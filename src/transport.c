@@ -10,16 +10,14 @@
 
 #include "iron/log.h"
 #include "iron/relay_client.h"
+#include "iron/relay_slots.h"
 #include "iron/udp.h"
 
 #define STUN_HEADER_LEN	  20
 #define STUN_MAGIC_COOKIE 0x2112a442u
 
-/* A peer seen through relays gets one slot number, the same on every relay:
- * its placeholder is (relay, slot). Slots are found by ID through an
- * open-addressing table; they are never reused, and there are at most
- * TRANSPORT_MAX_SLOTS. */
-#define SLOT_TABLE (TRANSPORT_MAX_SLOTS * 2)
+/* A peer seen through relays gets one slot, the same on every relay: its
+ * placeholder is (relay, slot value); see relay_slots.h. */
 
 struct transport_relay {
 	struct transport *t;
@@ -36,10 +34,7 @@ struct transport {
 	size_t nsockets;
 	struct transport_relay relays[TRANSPORT_MAX_RELAYS];
 	size_t nrelays;
-	struct iron_id *slot_ids; /* slot i at [i - 1] */
-	uint32_t nslots;
-	uint32_t *slot_table; /* hash of an ID -> its slot, 0 empty */
-	uint8_t slot_key[crypto_shorthash_KEYBYTES];
+	struct relay_slots *slots;
 	struct transport_stats own; /* this module's counters; UDP's are summed on demand */
 };
 
@@ -101,7 +96,10 @@ int transport_new(uv_loop_t *loop, const struct transport_callbacks *callbacks,
 	struct transport *t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	crypto_shorthash_keygen(t->slot_key);
+	if (relay_slots_new(&t->slots) < 0) {
+		free(t);
+		return -ENOMEM;
+	}
 	t->loop = loop;
 	t->cb = *callbacks;
 	*out = t;
@@ -116,52 +114,8 @@ void transport_del(struct transport *t)
 		udp_close(t->sockets[i]);
 	for (size_t i = 0; i < t->nrelays; i++)
 		relay_client_del(t->relays[i].client);
-	free(t->slot_ids);
-	free(t->slot_table);
+	relay_slots_del(t->slots);
 	free(t);
-}
-
-static size_t slot_hash(const struct transport *t, const uint8_t *id)
-{
-	/* IDs are public keys chosen by others (keys cost nothing): with a
-	 * hash they could compute, they would grind theirs into one run of
-	 * the table and make every lookup walk it. Keyed, with a key of our
-	 * own. */
-	uint64_t h;
-	crypto_shorthash((unsigned char *)&h, id, IRON_ID_LEN, t->slot_key);
-	return (size_t)(h % SLOT_TABLE);
-}
-
-/* The slot of a peer, made when create and there is room; 0 when none. */
-static uint32_t slot_of(struct transport *t, const uint8_t *id, bool create)
-{
-	if (!t->slot_table) {
-		if (!create)
-			return 0;
-		t->slot_table = calloc(SLOT_TABLE, sizeof(*t->slot_table));
-		t->slot_ids = calloc(TRANSPORT_MAX_SLOTS, sizeof(*t->slot_ids));
-		if (!t->slot_table || !t->slot_ids) {
-			free(t->slot_table);
-			free(t->slot_ids);
-			t->slot_table = NULL;
-			t->slot_ids = NULL;
-			return 0;
-		}
-	}
-	for (size_t i = slot_hash(t, id), n = 0; n < SLOT_TABLE; i = (i + 1) % SLOT_TABLE, n++) {
-		uint32_t slot = t->slot_table[i];
-		if (slot == 0) {
-			if (!create || t->nslots == TRANSPORT_MAX_SLOTS)
-				return 0;
-			slot = ++t->nslots;
-			memcpy(t->slot_ids[slot - 1].bytes, id, IRON_ID_LEN);
-			t->slot_table[i] = slot;
-			return slot;
-		}
-		if (memcmp(t->slot_ids[slot - 1].bytes, id, IRON_ID_LEN) == 0)
-			return slot;
-	}
-	return 0;
 }
 
 static void on_relay_receive(void *user, struct relay_client *rc, const uint8_t src[32],
@@ -170,7 +124,7 @@ static void on_relay_receive(void *user, struct relay_client *rc, const uint8_t 
 	struct transport_relay *r = user;
 	struct transport *t = r->t;
 	(void)rc;
-	uint32_t slot = slot_of(t, src, true);
+	uint32_t slot = relay_slots_get(t->slots, src, true, false, uv_now(t->loop));
 	if (slot == 0) {
 		t->own.relay_received_dropped++;
 		return;
@@ -249,14 +203,16 @@ void transport_remove_relay(struct transport *t, uint32_t number)
 	t->relays[number - 1].in_map = false;
 }
 
-int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer,
+int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer, bool pin,
 			 struct netaddr *remote)
 {
 	if (relay == 0 || relay > t->nrelays)
 		return -ENOENT;
-	uint32_t slot = slot_of(t, peer->bytes, true);
+	uint32_t slot = relay_slots_get(t->slots, peer->bytes, true, true, uv_now(t->loop));
 	if (slot == 0)
 		return -ENOSPC;
+	if (pin)
+		relay_slots_pin(t->slots, slot);
 	netaddr_relay(relay, slot, remote);
 	return 0;
 }
@@ -348,14 +304,20 @@ int transport_send(struct transport *t, const struct sockaddr *local, const stru
 	int rc;
 	uint32_t relay, slot;
 	if (netaddr_relay_parts(remote, &relay, &slot) == 0) {
-		if (relay == 0 || relay > t->nrelays || !t->relays[relay - 1].client || slot == 0 ||
-		    slot > t->nslots) {
+		if (relay == 0 || relay > t->nrelays || !t->relays[relay - 1].client) {
 			t->own.no_relay_link++;
 			rc = -ENETUNREACH;
 			goto failed;
 		}
-		rc = relay_client_send(t->relays[relay - 1].client, t->slot_ids[slot - 1].bytes,
-				       data, len);
+		const uint8_t *id = relay_slots_id(t->slots, slot);
+		if (!id) {
+			/* Given to another peer since (or never made). */
+			t->own.relay_slot_stale++;
+			rc = -ENETUNREACH;
+			goto failed;
+		}
+		relay_slots_sent(t->slots, slot, uv_now(t->loop));
+		rc = relay_client_send(t->relays[relay - 1].client, id, data, len);
 		if (rc == 0) {
 			t->own.relay_datagrams_sent++;
 			return 0;
@@ -408,4 +370,8 @@ void transport_get_stats(const struct transport *t, struct transport_stats *out)
 		out->batches_sent += u.batches_sent;
 		out->gro_batches_received += u.gro_batches_received;
 	}
+	struct relay_slots_stats rs;
+	relay_slots_get_stats(t->slots, &rs);
+	out->relay_slots_used = rs.used;
+	out->relay_slots_reused = rs.reused;
 }

@@ -25,7 +25,6 @@
 
 #define TRANSPORT_MAX_SOCKETS 8
 #define TRANSPORT_MAX_RELAYS  8
-#define TRANSPORT_MAX_SLOTS   8192 /* peers ever seen through relays */
 
 /* The 8 bytes that start iron's own control datagrams. Their first byte
  * has QUIC's long-header bit (0x80) and fixed bit (0x40) clear. A QUIC
@@ -114,9 +113,11 @@ int transport_add_peer_relay(struct transport *t, uv_loop_t *loop, struct resolv
 /* Whether relay number is running and in the map. */
 bool transport_relay_in_map(const struct transport *t, uint32_t number);
 
-/* The placeholder remote address of peer through relay number. Returns 0,
- * -ENOENT (no such relay) or -ENOSPC (TRANSPORT_MAX_SLOTS peers seen). */
-int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer,
+/* The placeholder remote address of peer through relay number; pin: for
+ * the daemon's life (a static peer's), so its slot is never given to
+ * another peer (relay_slots.h). Returns 0, -ENOENT (no such relay) or
+ * -ENOSPC (every slot taken and none idle). */
+int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer, bool pin,
 			 struct netaddr *remote);
 
 /* Stops the relay client of a relay no longer in the map (SIGHUP); its
@@ -148,7 +149,9 @@ struct transport_stats {
 	uint64_t received_unknown;  /* neither QUIC, STUN nor iron: dropped */
 	uint64_t received_unwanted; /* STUN or iron with no one to take them: dropped */
 	uint64_t relay_datagrams_sent, relay_datagrams_received;
-	uint64_t relay_received_dropped; /* from a peer when every slot is taken */
+	uint64_t relay_received_dropped; /* from a peer when no slot could be had */
+	uint64_t relay_slot_stale; /* sends to a placeholder whose slot went to another peer */
+	uint64_t relay_slots_used, relay_slots_reused; /* relay_slots.h */
 };
 void transport_get_stats(const struct transport *t, struct transport_stats *out);
 

@@ -1,0 +1,67 @@
+/* Slots of peers seen through relays: the number that stands for a peer
+ * in a relayed path's placeholder address (transport.h), the same on every
+ * relay.
+ *
+ * A slot value is a slot's index (1..RELAY_SLOTS_MAX) in its low 16 bits
+ * and the slot's generation in its high 16 bits. When the table is full a
+ * slot idle long enough is given to a new peer and its generation moves
+ * on, so a placeholder kept from before (a path remembered by the peer
+ * table) no longer matches: datagrams to it are refused instead of going
+ * to the slot's new peer.
+ *
+ * Which slots may be given away, in this order of preference:
+ *  - a slot only ever received from (a relayed datagram from a key we
+ *    never answered or asked for), idle RELAY_SLOTS_UNANSWERED_IDLE_MS:
+ *    keys cost nothing, and a stream of datagrams from new keys must not
+ *    fill the table for good;
+ *  - any slot idle RELAY_SLOTS_IDLE_MS, longer than a QUIC connection
+ *    lives without a packet (its idle timeout is 30 s, and keep-alives
+ *    go every few seconds), so no live connection uses it.
+ * Pinned slots (static peers' relay paths, kept for the daemon's life)
+ * are never given away. */
+#ifndef IRON_RELAY_SLOTS_H
+#define IRON_RELAY_SLOTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RELAY_SLOTS_MAX		       8192
+#define RELAY_SLOTS_ID_LEN	       32
+#define RELAY_SLOTS_IDLE_MS	       120000
+#define RELAY_SLOTS_UNANSWERED_IDLE_MS 2000
+#define RELAY_SLOTS_SCAN	       1024 /* slots looked at per attempt to free one */
+
+struct relay_slots;
+
+struct relay_slots_stats {
+	size_t used;	  /* slots holding a peer */
+	uint64_t reused;  /* slots given to a new peer */
+	uint64_t refused; /* new peers refused: no slot could be freed */
+};
+
+/* Returns 0 or -ENOMEM. The table itself is allocated at first use. */
+int relay_slots_new(struct relay_slots **out);
+void relay_slots_del(struct relay_slots *s);
+
+/* The slot value of peer id: found, or when create made (freeing an idle
+ * slot if the table is full). With create the slot counts as used at
+ * now_ms, and ours says we asked for it (to dial, or as a path to
+ * remember), as opposed to a datagram received from it; without, it is a
+ * lookup that changes nothing. Returns 0 when there is none. */
+uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_LEN], bool create,
+			 bool ours, uint64_t now_ms);
+
+/* The peer behind a slot value, NULL when there is none: never made, or
+ * given to another peer since. */
+const uint8_t *relay_slots_id(const struct relay_slots *s, uint32_t slot);
+
+/* A datagram went to the slot: it is used, and answered. */
+void relay_slots_sent(struct relay_slots *s, uint32_t slot, uint64_t now_ms);
+
+/* The slot is never given away. */
+void relay_slots_pin(struct relay_slots *s, uint32_t slot);
+
+void relay_slots_get_stats(const struct relay_slots *s, struct relay_slots_stats *out);
+
+#endif

@@ -1,0 +1,222 @@
+/* Slots of peers seen through relays (relay_slots.h). */
+#include "iron/relay_slots.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INDEX_SIZE (RELAY_SLOTS_MAX * 2) /* open addressing, linear probing */
+
+struct slot {
+	uint8_t id[RELAY_SLOTS_ID_LEN];
+	uint64_t last_ms;
+	uint16_t generation;
+	bool used;
+	bool answered; /* we sent to it, or asked for it */
+	bool pinned;
+};
+
+struct relay_slots {
+	uint8_t key[crypto_shorthash_KEYBYTES];
+	struct slot *slots; /* slot i at [i - 1]; NULL until first use */
+	uint16_t *index;    /* hash of an ID -> its slot's index, 0 empty */
+	uint32_t nslots;    /* indices handed out so far */
+	uint32_t hand;	    /* where the search for a slot to free goes on */
+	struct relay_slots_stats stats;
+};
+
+int relay_slots_new(struct relay_slots **out)
+{
+	if (sodium_init() < 0)
+		return -ENOMEM;
+	struct relay_slots *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	/* IDs are public keys chosen by others (keys cost nothing): with a
+	 * hash they could compute, they would grind theirs into one run of
+	 * the index and make every lookup walk it. */
+	crypto_shorthash_keygen(s->key);
+	*out = s;
+	return 0;
+}
+
+void relay_slots_del(struct relay_slots *s)
+{
+	if (!s)
+		return;
+	free(s->slots);
+	free(s->index);
+	free(s);
+}
+
+static size_t home_of(const struct relay_slots *s, const uint8_t *id)
+{
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, id, RELAY_SLOTS_ID_LEN, s->key);
+	return (size_t)(h % INDEX_SIZE);
+}
+
+static uint32_t value_of(const struct relay_slots *s, uint32_t i)
+{
+	return (uint32_t)s->slots[i - 1].generation << 16 | i;
+}
+
+static struct slot *slot_at(const struct relay_slots *s, uint32_t value)
+{
+	uint32_t i = value & 0xffff;
+	if (!s->slots || i == 0 || i > s->nslots)
+		return NULL;
+	struct slot *sl = &s->slots[i - 1];
+	if (!sl->used || sl->generation != value >> 16)
+		return NULL;
+	return sl;
+}
+
+/* Takes slot i's entry out of the index (backward-shift deletion: the
+ * entries after it in its run move up, so no lookup stops short). */
+static void index_remove(struct relay_slots *s, uint32_t i)
+{
+	size_t at = home_of(s, s->slots[i - 1].id);
+	while (s->index[at] != i)
+		at = (at + 1) % INDEX_SIZE;
+	size_t hole = at;
+	for (size_t next = (hole + 1) % INDEX_SIZE; s->index[next];
+	     next = (next + 1) % INDEX_SIZE) {
+		size_t home = home_of(s, s->slots[s->index[next] - 1].id);
+		/* Stays unless its home is at or before the hole, cyclically
+		 * seen from next. */
+		size_t from_home = (next + INDEX_SIZE - home) % INDEX_SIZE;
+		size_t from_hole = (next + INDEX_SIZE - hole) % INDEX_SIZE;
+		if (from_home >= from_hole) {
+			s->index[hole] = s->index[next];
+			hole = next;
+		}
+	}
+	s->index[hole] = 0;
+}
+
+static bool may_free(const struct slot *sl, uint64_t now_ms)
+{
+	if (sl->pinned)
+		return false;
+	uint64_t idle = now_ms > sl->last_ms ? now_ms - sl->last_ms : 0;
+	return idle >= RELAY_SLOTS_IDLE_MS ||
+	       (!sl->answered && idle >= RELAY_SLOTS_UNANSWERED_IDLE_MS);
+}
+
+/* A slot to give to a new peer with the table full: the first that may be
+ * freed from the hand on, an unanswered one preferred among the next
+ * RELAY_SLOTS_SCAN. Returns its index, out of the index, or 0. */
+static uint32_t free_one(struct relay_slots *s, uint64_t now_ms)
+{
+	uint32_t found = 0;
+	for (uint32_t n = 0; n < RELAY_SLOTS_SCAN && n < s->nslots; n++) {
+		uint32_t i = s->hand % s->nslots + 1;
+		s->hand = i % s->nslots;
+		const struct slot *sl = &s->slots[i - 1];
+		if (!may_free(sl, now_ms))
+			continue;
+		if (!sl->answered) {
+			found = i;
+			break;
+		}
+		if (!found)
+			found = i;
+	}
+	if (found)
+		index_remove(s, found);
+	return found;
+}
+
+static int ensure_table(struct relay_slots *s)
+{
+	if (s->slots)
+		return 0;
+	/* calloc: the pages of slots never used are never touched. */
+	s->slots = calloc(RELAY_SLOTS_MAX, sizeof(*s->slots));
+	s->index = calloc(INDEX_SIZE, sizeof(*s->index));
+	if (!s->slots || !s->index) {
+		free(s->slots);
+		free(s->index);
+		s->slots = NULL;
+		s->index = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_LEN], bool create,
+			 bool ours, uint64_t now_ms)
+{
+	if (!s->slots && (!create || ensure_table(s) < 0))
+		return 0;
+	size_t at = home_of(s, id);
+	for (size_t n = 0; n < INDEX_SIZE; n++, at = (at + 1) % INDEX_SIZE) {
+		uint32_t i = s->index[at];
+		if (i == 0)
+			break;
+		struct slot *sl = &s->slots[i - 1];
+		if (memcmp(sl->id, id, RELAY_SLOTS_ID_LEN) == 0) {
+			if (create) {
+				sl->last_ms = now_ms;
+				sl->answered |= ours;
+			}
+			return value_of(s, i);
+		}
+	}
+	if (!create)
+		return 0;
+	uint32_t i;
+	if (s->nslots < RELAY_SLOTS_MAX) {
+		i = ++s->nslots;
+	} else {
+		i = free_one(s, now_ms);
+		if (i == 0) {
+			s->stats.refused++;
+			return 0;
+		}
+		s->stats.reused++;
+		s->stats.used--;
+	}
+	struct slot *sl = &s->slots[i - 1];
+	uint16_t generation = (uint16_t)(sl->generation + (sl->used ? 1 : 0));
+	*sl = (struct slot){
+	    .last_ms = now_ms, .generation = generation, .used = true, .answered = ours};
+	memcpy(sl->id, id, RELAY_SLOTS_ID_LEN);
+	/* The index has a free entry: it holds at most half as many as it
+	 * has, and the one freed above left. */
+	at = home_of(s, id);
+	while (s->index[at])
+		at = (at + 1) % INDEX_SIZE;
+	s->index[at] = (uint16_t)i;
+	s->stats.used++;
+	return value_of(s, i);
+}
+
+const uint8_t *relay_slots_id(const struct relay_slots *s, uint32_t slot)
+{
+	const struct slot *sl = slot_at(s, slot);
+	return sl ? sl->id : NULL;
+}
+
+void relay_slots_sent(struct relay_slots *s, uint32_t slot, uint64_t now_ms)
+{
+	struct slot *sl = slot_at(s, slot);
+	if (sl) {
+		sl->last_ms = now_ms;
+		sl->answered = true;
+	}
+}
+
+void relay_slots_pin(struct relay_slots *s, uint32_t slot)
+{
+	struct slot *sl = slot_at(s, slot);
+	if (sl)
+		sl->pinned = true;
+}
+
+void relay_slots_get_stats(const struct relay_slots *s, struct relay_slots_stats *out)
+{
+	*out = s->stats;
+}
