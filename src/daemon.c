@@ -190,6 +190,8 @@ static void on_peer_connection(void *user, const struct iron_id *peer, bool conn
 	 * only asked for, or loaded from the file. */
 	if (connected && registry_insert(d->registry, peer, REGISTRY_AUTHENTICATED, now_ns()) < 0)
 		log_debug("a connected peer's address is taken by another node");
+	if (connected)
+		transport_relay_peer_known(d->transport, peer);
 	registry_set_connected(d->registry, peer, connected);
 }
 

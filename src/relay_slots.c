@@ -13,7 +13,7 @@ struct slot {
 	uint64_t last_ms;
 	uint16_t generation;
 	bool used;
-	bool answered; /* we sent to it, or asked for it */
+	bool known; /* we asked for it, or it completed a handshake */
 	bool pinned;
 };
 
@@ -23,6 +23,7 @@ struct relay_slots {
 	uint16_t *index;    /* hash of an ID -> its slot's index, 0 empty */
 	uint32_t nslots;    /* indices handed out so far */
 	uint32_t hand;	    /* where the search for a slot to free goes on */
+	uint64_t retry_ms;  /* no slot can be freed before (free_one) */
 	struct relay_slots_stats stats;
 };
 
@@ -101,31 +102,41 @@ static bool may_free(const struct slot *sl, uint64_t now_ms)
 	if (sl->pinned)
 		return false;
 	uint64_t idle = now_ms > sl->last_ms ? now_ms - sl->last_ms : 0;
-	return idle >= RELAY_SLOTS_IDLE_MS ||
-	       (!sl->answered && idle >= RELAY_SLOTS_UNANSWERED_IDLE_MS);
+	return !sl->known || idle >= RELAY_SLOTS_IDLE_MS;
 }
 
 /* A slot to give to a new peer with the table full: the first that may be
- * freed from the hand on, an unanswered one preferred among the next
- * RELAY_SLOTS_SCAN. Returns its index, out of the index, or 0. */
+ * freed from the hand on, a stranger's preferred. Returns its index, out
+ * of the index, or 0. With none, no slot can be freed before the time
+ * noted in retry_ms (only known and pinned slots are left, and using a
+ * slot only puts that off), so until then the answer is 0 at once. */
 static uint32_t free_one(struct relay_slots *s, uint64_t now_ms)
 {
+	if (now_ms < s->retry_ms)
+		return 0;
 	uint32_t found = 0;
-	for (uint32_t n = 0; n < RELAY_SLOTS_SCAN && n < s->nslots; n++) {
+	uint64_t first_idle = UINT64_MAX;
+	for (uint32_t n = 0; n < s->nslots; n++) {
 		uint32_t i = s->hand % s->nslots + 1;
 		s->hand = i % s->nslots;
 		const struct slot *sl = &s->slots[i - 1];
-		if (!may_free(sl, now_ms))
+		if (!may_free(sl, now_ms)) {
+			if (!sl->pinned && sl->last_ms + RELAY_SLOTS_IDLE_MS < first_idle)
+				first_idle = sl->last_ms + RELAY_SLOTS_IDLE_MS;
 			continue;
-		if (!sl->answered) {
+		}
+		if (!sl->known) {
 			found = i;
 			break;
 		}
 		if (!found)
 			found = i;
 	}
-	if (found)
-		index_remove(s, found);
+	if (!found) {
+		s->retry_ms = first_idle;
+		return 0;
+	}
+	index_remove(s, found);
 	return found;
 }
 
@@ -160,7 +171,7 @@ uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_
 		if (memcmp(sl->id, id, RELAY_SLOTS_ID_LEN) == 0) {
 			if (create) {
 				sl->last_ms = now_ms;
-				sl->answered |= ours;
+				sl->known |= ours;
 			}
 			return value_of(s, i);
 		}
@@ -181,8 +192,8 @@ uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_
 	}
 	struct slot *sl = &s->slots[i - 1];
 	uint16_t generation = (uint16_t)(sl->generation + (sl->used ? 1 : 0));
-	*sl = (struct slot){
-	    .last_ms = now_ms, .generation = generation, .used = true, .answered = ours};
+	*sl =
+	    (struct slot){.last_ms = now_ms, .generation = generation, .used = true, .known = ours};
 	memcpy(sl->id, id, RELAY_SLOTS_ID_LEN);
 	/* The index has a free entry: it holds at most half as many as it
 	 * has, and the one freed above left. */
@@ -203,10 +214,16 @@ const uint8_t *relay_slots_id(const struct relay_slots *s, uint32_t slot)
 void relay_slots_sent(struct relay_slots *s, uint32_t slot, uint64_t now_ms)
 {
 	struct slot *sl = slot_at(s, slot);
-	if (sl) {
+	if (sl)
 		sl->last_ms = now_ms;
-		sl->answered = true;
-	}
+}
+
+void relay_slots_known(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_LEN])
+{
+	uint32_t slot = relay_slots_get(s, id, false, false, 0);
+	struct slot *sl = slot ? slot_at(s, slot) : NULL;
+	if (sl)
+		sl->known = true;
 }
 
 void relay_slots_pin(struct relay_slots *s, uint32_t slot)

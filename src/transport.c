@@ -217,6 +217,11 @@ int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_
 	return 0;
 }
 
+void transport_relay_peer_known(struct transport *t, const struct iron_id *peer)
+{
+	relay_slots_known(t->slots, peer->bytes);
+}
+
 size_t transport_relay_count(const struct transport *t)
 {
 	return t->nrelays;

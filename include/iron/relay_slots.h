@@ -10,10 +10,14 @@
  * to the slot's new peer.
  *
  * Which slots may be given away, in this order of preference:
- *  - a slot only ever received from (a relayed datagram from a key we
- *    never answered or asked for), idle RELAY_SLOTS_UNANSWERED_IDLE_MS:
- *    keys cost nothing, and a stream of datagrams from new keys must not
- *    fill the table for good;
+ *  - a stranger's (a key that sent relayed datagrams, that we never asked
+ *    for and that never completed a handshake with us), at once: keys
+ *    cost nothing, and a stream of datagrams from new keys must not fill
+ *    the table for good. Answering does not make a key known (an Initial
+ *    from anybody is answered). The search goes round the table like a
+ *    clock hand, so the slot given last is the last to go again: a
+ *    stranger in the middle of its handshake loses its slot only after
+ *    RELAY_SLOTS_MAX others came;
  *  - any slot idle RELAY_SLOTS_IDLE_MS, longer than a QUIC connection
  *    lives without a packet (its idle timeout is 30 s, and keep-alives
  *    go every few seconds), so no live connection uses it.
@@ -26,11 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RELAY_SLOTS_MAX		       8192
-#define RELAY_SLOTS_ID_LEN	       32
-#define RELAY_SLOTS_IDLE_MS	       120000
-#define RELAY_SLOTS_UNANSWERED_IDLE_MS 2000
-#define RELAY_SLOTS_SCAN	       1024 /* slots looked at per attempt to free one */
+#define RELAY_SLOTS_MAX	    8192
+#define RELAY_SLOTS_ID_LEN  32
+#define RELAY_SLOTS_IDLE_MS 120000
 
 struct relay_slots;
 
@@ -47,8 +49,9 @@ void relay_slots_del(struct relay_slots *s);
 /* The slot value of peer id: found, or when create made (freeing an idle
  * slot if the table is full). With create the slot counts as used at
  * now_ms, and ours says we asked for it (to dial, or as a path to
- * remember), as opposed to a datagram received from it; without, it is a
- * lookup that changes nothing. Returns 0 when there is none. */
+ * remember), which makes the peer known, as opposed to a datagram
+ * received from it; without, it is a lookup that changes nothing.
+ * Returns 0 when there is none. */
 uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_LEN], bool create,
 			 bool ours, uint64_t now_ms);
 
@@ -56,8 +59,12 @@ uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_
  * given to another peer since. */
 const uint8_t *relay_slots_id(const struct relay_slots *s, uint32_t slot);
 
-/* A datagram went to the slot: it is used, and answered. */
+/* A datagram went to the slot: it is used. */
 void relay_slots_sent(struct relay_slots *s, uint32_t slot, uint64_t now_ms);
+
+/* Peer id completed a handshake with us: its slot, if it has one, is
+ * known. */
+void relay_slots_known(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_LEN]);
 
 /* The slot is never given away. */
 void relay_slots_pin(struct relay_slots *s, uint32_t slot);

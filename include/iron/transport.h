@@ -120,6 +120,10 @@ bool transport_relay_in_map(const struct transport *t, uint32_t number);
 int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer, bool pin,
 			 struct netaddr *remote);
 
+/* peer completed a handshake with us: its relay slot, if it has one, is
+ * no longer a stranger's (relay_slots.h). */
+void transport_relay_peer_known(struct transport *t, const struct iron_id *peer);
+
 /* Stops the relay client of a relay no longer in the map (SIGHUP); its
  * number stays, and transport_add_relay() with its URL starts it again.
  * Datagrams to its placeholders fail with -ENETUNREACH meanwhile. */

@@ -1,5 +1,5 @@
 /* relay_slots: a peer's slot is stable, the table never runs out for good
- * (idle slots go to new peers, unanswered ones first), placeholders kept
+ * (idle slots go to new peers, strangers' first), placeholders kept
  * from before a slot was given away stop matching, and pinned slots stay. */
 #include <string.h>
 
@@ -41,7 +41,7 @@ static void test_basic(void)
 	relay_slots_del(s);
 }
 
-/* Fills the table with peers 0..MAX-1 at time now, answered or not. */
+/* Fills the table with peers 0..MAX-1 at time now, asked for or not. */
 static void fill(struct relay_slots *s, uint8_t tag, bool ours, uint64_t now, uint32_t *values)
 {
 	uint8_t id[32];
@@ -59,23 +59,22 @@ static void test_full(void)
 	uint8_t id[32], fresh[32];
 	struct relay_slots_stats st;
 	CHECK_INT(relay_slots_new(&s), 0);
-	/* A flood of relayed datagrams from new keys, never answered. */
+	/* A flood of relayed datagrams from new keys. */
 	fill(s, 0x01, false, 1000, values);
 	bool all = true;
 	for (unsigned i = 0; i < RELAY_SLOTS_MAX; i++)
 		all = all && values[i] != 0;
 	CHECK(all);
-	/* Answer one of them (a real peer among them), pin another. */
-	relay_slots_sent(s, values[7], 1000);
+	/* One of them completes a handshake (a real peer among them), we
+	 * answer another (as any Initial is: that makes nobody known), and
+	 * pin a third. */
+	make_id(id, 7, 0x01);
+	relay_slots_known(s, id);
+	relay_slots_sent(s, values[8], 1000);
 	relay_slots_pin(s, values[9]);
 	make_id(fresh, 1u << 20, 0x02);
-	/* Full, and none idle long enough: refused. */
-	CHECK_INT(relay_slots_get(s, fresh, true, true, 1000 + RELAY_SLOTS_UNANSWERED_IDLE_MS - 1),
-		  0);
-	relay_slots_get_stats(s, &st);
-	CHECK_INT(st.refused, 1);
-	/* 2 s later the unanswered ones may go: a new peer gets a slot. */
-	uint64_t later = 1000 + RELAY_SLOTS_UNANSWERED_IDLE_MS;
+	/* Full of strangers: a new peer gets one's slot at once. */
+	uint64_t later = 1000;
 	uint32_t v = relay_slots_get(s, fresh, true, true, later);
 	CHECK(v != 0);
 	CHECK(relay_slots_id(s, v) && memcmp(relay_slots_id(s, v), fresh, 32) == 0);
@@ -98,21 +97,25 @@ static void test_full(void)
 		found = found && relay_slots_get(s, id, false, false, later) == values[i];
 	}
 	CHECK(found);
-	/* Many more new peers: the unanswered slots go, the answered and
-	 * the pinned one stay while they are not idle for 2 minutes. */
+	/* Many more new strangers: strangers' slots go (the one answered
+	 * too), the known ones stay while not idle for 2 minutes, and the
+	 * pinned one. */
 	unsigned got = 0;
 	for (unsigned i = 0; i < RELAY_SLOTS_MAX; i++) {
 		make_id(id, i, 0x03);
 		if (relay_slots_get(s, id, true, false, later) != 0)
 			got++;
 	}
-	CHECK_INT(got, RELAY_SLOTS_MAX - 3); /* minus fresh, 7 and 9 */
+	CHECK_INT(got, RELAY_SLOTS_MAX);
 	CHECK(relay_slots_id(s, values[7]) != NULL);
+	CHECK(relay_slots_id(s, values[8]) == NULL);
 	CHECK(relay_slots_id(s, values[9]) != NULL);
+	CHECK_INT(relay_slots_get(s, fresh, false, false, later), v);
 	relay_slots_get_stats(s, &st);
 	CHECK_INT(st.used, RELAY_SLOTS_MAX);
-	CHECK_INT(st.reused, RELAY_SLOTS_MAX - 2);
-	/* Two minutes on, the answered one may go too; the pinned one never. */
+	CHECK_INT(st.reused, RELAY_SLOTS_MAX + 1);
+	CHECK_INT(st.refused, 0);
+	/* Two minutes on, the known one may go too; the pinned one never. */
 	uint64_t much_later = later + RELAY_SLOTS_IDLE_MS;
 	got = 0;
 	for (unsigned i = 0; i < RELAY_SLOTS_MAX + 10; i++) {
@@ -128,9 +131,32 @@ static void test_full(void)
 	relay_slots_del(s);
 }
 
+/* Full of known peers, all busy: a new one is refused until one has been
+ * idle for RELAY_SLOTS_IDLE_MS. */
+static void test_full_known(void)
+{
+	struct relay_slots *s;
+	uint8_t id[32];
+	struct relay_slots_stats st;
+	CHECK_INT(relay_slots_new(&s), 0);
+	fill(s, 0x05, true, 0, values);
+	for (unsigned i = 1; i < RELAY_SLOTS_MAX; i++)
+		relay_slots_sent(s, values[i], 60000); /* all but peer 0 busy */
+	make_id(id, 1u << 20, 0x06);
+	CHECK_INT(relay_slots_get(s, id, true, false, RELAY_SLOTS_IDLE_MS - 1), 0);
+	relay_slots_get_stats(s, &st);
+	CHECK_INT(st.refused, 1);
+	uint32_t v = relay_slots_get(s, id, true, false, RELAY_SLOTS_IDLE_MS);
+	CHECK(v != 0 && (v & 0xffff) == (values[0] & 0xffff));
+	CHECK(relay_slots_id(s, values[0]) == NULL);
+	CHECK(relay_slots_id(s, values[1]) != NULL);
+	relay_slots_del(s);
+}
+
 int main(void)
 {
 	test_basic();
 	test_full();
+	test_full_known();
 	return check_done();
 }
