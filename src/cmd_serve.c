@@ -86,11 +86,15 @@ int cmd_serve(const struct cli_globals *globals, int argc, char **argv)
 	/* The environment is read here, once, and nowhere below the command
 	 * layer. IRON_TUN_OFFLOAD=0 keeps a plain TUN (to compare, or to get
 	 * around a kernel that misbehaves); IRON_QUIC_RETRY=always sends every
-	 * new client through a Retry round trip (interop tests). */
+	 * new client through a Retry round trip (interop tests);
+	 * IRON_RELAY_SLOTS=N keeps N slots for peers seen through relays
+	 * instead of 8192, so that tests can fill them. */
 	const char *env = getenv("IRON_TUN_OFFLOAD");
 	config->tun_offload = !(env && strcmp(env, "0") == 0);
 	env = getenv("IRON_QUIC_RETRY");
 	config->quic_retry_always = env && strcmp(env, "always") == 0;
+	env = getenv("IRON_RELAY_SLOTS");
+	config->relay_slots = env ? (unsigned)strtoul(env, NULL, 10) : 0;
 	config->log_env = getenv("IRON_LOG");
 	/* A private relay's CA, the variable OpenSSL and curl read too. */
 	config->ca_file = getenv("SSL_CERT_FILE");

@@ -774,6 +774,8 @@ static int start_network(struct daemon *d)
 		cli_error("serve: cannot set up the transport: %s", strerror(-rc));
 		return rc;
 	}
+	if (cfg->relay_slots && transport_set_relay_slots(d->transport, cfg->relay_slots) < 0)
+		log_warn("IRON_RELAY_SLOTS=%u ignored: 1 to 8192", cfg->relay_slots);
 	const struct peer_table_config pc = {
 	    .identity = &d->identity,
 	    .idle_close_ns = IDLE_CLOSE_NS,

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INDEX_SIZE (RELAY_SLOTS_MAX * 2) /* open addressing, linear probing */
-
 struct slot {
 	uint8_t id[RELAY_SLOTS_ID_LEN];
 	uint64_t last_ms;
@@ -22,6 +20,8 @@ struct relay_slots {
 	struct slot *slots; /* slot i at [i - 1]; NULL until first use */
 	uint16_t *index;    /* hash of an ID -> its slot's index, 0 empty */
 	uint32_t nslots;    /* indices handed out so far */
+	uint32_t max;	    /* RELAY_SLOTS_MAX, or fewer (tests) */
+	size_t index_size;  /* twice max: open addressing, linear probing */
 	uint32_t hand;	    /* where the search for a slot to free goes on */
 	uint64_t retry_ms;  /* no slot can be freed before (free_one) */
 	struct relay_slots_stats stats;
@@ -38,7 +38,18 @@ int relay_slots_new(struct relay_slots **out)
 	 * hash they could compute, they would grind theirs into one run of
 	 * the index and make every lookup walk it. */
 	crypto_shorthash_keygen(s->key);
+	s->max = RELAY_SLOTS_MAX;
+	s->index_size = 2 * RELAY_SLOTS_MAX;
 	*out = s;
+	return 0;
+}
+
+int relay_slots_set_max(struct relay_slots *s, uint32_t max)
+{
+	if (s->slots || max == 0 || max > RELAY_SLOTS_MAX)
+		return -EINVAL;
+	s->max = max;
+	s->index_size = 2 * (size_t)max;
 	return 0;
 }
 
@@ -55,7 +66,7 @@ static size_t home_of(const struct relay_slots *s, const uint8_t *id)
 {
 	uint64_t h;
 	crypto_shorthash((unsigned char *)&h, id, RELAY_SLOTS_ID_LEN, s->key);
-	return (size_t)(h % INDEX_SIZE);
+	return (size_t)(h % s->index_size);
 }
 
 static uint32_t value_of(const struct relay_slots *s, uint32_t i)
@@ -80,15 +91,15 @@ static void index_remove(struct relay_slots *s, uint32_t i)
 {
 	size_t at = home_of(s, s->slots[i - 1].id);
 	while (s->index[at] != i)
-		at = (at + 1) % INDEX_SIZE;
+		at = (at + 1) % s->index_size;
 	size_t hole = at;
-	for (size_t next = (hole + 1) % INDEX_SIZE; s->index[next];
-	     next = (next + 1) % INDEX_SIZE) {
+	for (size_t next = (hole + 1) % s->index_size; s->index[next];
+	     next = (next + 1) % s->index_size) {
 		size_t home = home_of(s, s->slots[s->index[next] - 1].id);
 		/* Stays unless its home is at or before the hole, cyclically
 		 * seen from next. */
-		size_t from_home = (next + INDEX_SIZE - home) % INDEX_SIZE;
-		size_t from_hole = (next + INDEX_SIZE - hole) % INDEX_SIZE;
+		size_t from_home = (next + s->index_size - home) % s->index_size;
+		size_t from_hole = (next + s->index_size - hole) % s->index_size;
 		if (from_home >= from_hole) {
 			s->index[hole] = s->index[next];
 			hole = next;
@@ -145,8 +156,8 @@ static int ensure_table(struct relay_slots *s)
 	if (s->slots)
 		return 0;
 	/* calloc: the pages of slots never used are never touched. */
-	s->slots = calloc(RELAY_SLOTS_MAX, sizeof(*s->slots));
-	s->index = calloc(INDEX_SIZE, sizeof(*s->index));
+	s->slots = calloc(s->max, sizeof(*s->slots));
+	s->index = calloc(s->index_size, sizeof(*s->index));
 	if (!s->slots || !s->index) {
 		free(s->slots);
 		free(s->index);
@@ -163,7 +174,7 @@ uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_
 	if (!s->slots && (!create || ensure_table(s) < 0))
 		return 0;
 	size_t at = home_of(s, id);
-	for (size_t n = 0; n < INDEX_SIZE; n++, at = (at + 1) % INDEX_SIZE) {
+	for (size_t n = 0; n < s->index_size; n++, at = (at + 1) % s->index_size) {
 		uint32_t i = s->index[at];
 		if (i == 0)
 			break;
@@ -179,7 +190,7 @@ uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_
 	if (!create)
 		return 0;
 	uint32_t i;
-	if (s->nslots < RELAY_SLOTS_MAX) {
+	if (s->nslots < s->max) {
 		i = ++s->nslots;
 	} else {
 		i = free_one(s, now_ms);
@@ -199,7 +210,7 @@ uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_
 	 * has, and the one freed above left. */
 	at = home_of(s, id);
 	while (s->index[at])
-		at = (at + 1) % INDEX_SIZE;
+		at = (at + 1) % s->index_size;
 	s->index[at] = (uint16_t)i;
 	s->stats.used++;
 	return value_of(s, i);

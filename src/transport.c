@@ -217,6 +217,11 @@ int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_
 	return 0;
 }
 
+int transport_set_relay_slots(struct transport *t, unsigned max)
+{
+	return relay_slots_set_max(t->slots, max);
+}
+
 void transport_relay_peer_known(struct transport *t, const struct iron_id *peer)
 {
 	relay_slots_known(t->slots, peer->bytes);

@@ -81,6 +81,7 @@ struct daemon_config {
 	int no_dns_config;
 	bool tun_offload;	/* IRON_TUN_OFFLOAD=0 turns TUN offloads off */
 	bool quic_retry_always; /* IRON_QUIC_RETRY=always (tests) */
+	unsigned relay_slots;	/* IRON_RELAY_SLOTS=N: fewer relay slots (tests); 0: all */
 	const char *log_env;	/* IRON_LOG, else RUST_LOG: the log filter */
 	struct netaddr listen[DAEMON_MAX_LISTEN];
 	size_t nlisten;

@@ -46,6 +46,10 @@ struct relay_slots_stats {
 int relay_slots_new(struct relay_slots **out);
 void relay_slots_del(struct relay_slots *s);
 
+/* Fewer slots than RELAY_SLOTS_MAX (tests: IRON_RELAY_SLOTS), before the
+ * first is made. Returns 0 or -EINVAL. */
+int relay_slots_set_max(struct relay_slots *s, uint32_t max);
+
 /* The slot value of peer id: found, or when create made (freeing an idle
  * slot if the table is full). With create the slot counts as used at
  * now_ms, and ours says we asked for it (to dial, or as a path to

@@ -120,6 +120,10 @@ bool transport_relay_in_map(const struct transport *t, uint32_t number);
 int transport_relay_path(struct transport *t, uint32_t relay, const struct iron_id *peer, bool pin,
 			 struct netaddr *remote);
 
+/* Fewer relay slots than RELAY_SLOTS_MAX (tests), before any is used.
+ * Returns 0 or -EINVAL. */
+int transport_set_relay_slots(struct transport *t, unsigned max);
+
 /* peer completed a handshake with us: its relay slot, if it has one, is
  * no longer a stranger's (relay_slots.h). */
 void transport_relay_peer_known(struct transport *t, const struct iron_id *peer);
