@@ -97,6 +97,7 @@ struct daemon {
 
 	uv_timer_t peer_timer;
 	uv_timer_t save_timer;
+	uint8_t saved_digest[REGISTRY_DIGEST_LEN]; /* of known_peers.json as last read or written */
 	uv_timer_t trim_timer;
 	uv_check_t flush_check;
 	bool handles_started;
@@ -276,7 +277,9 @@ static void on_flush(uv_check_t *check)
 
 static void save_registry(struct daemon *d)
 {
-	int rc = registry_save(d->registry, d->peers_path);
+	/* Every minute, but only when it changed: an idle node leaves the
+	 * disk alone. */
+	int rc = registry_save_changed(d->registry, d->peers_path, d->saved_digest);
 	if (rc < 0)
 		log_warn("cannot save %s: %s", d->peers_path, strerror(-rc));
 }
@@ -991,6 +994,8 @@ static int start(struct daemon *d)
 	rc = registry_load(d->registry, d->peers_path);
 	if (rc < 0 && rc != -ENOENT)
 		log_warn("ignoring %s: %s", d->peers_path, registry_strerror(rc));
+	else if (rc == 0)
+		registry_digest(d->registry, d->saved_digest);
 	if ((rc = start_network(d)) < 0 || (rc = start_tunnel(d)) < 0 ||
 	    (rc = start_discovery(d)) < 0)
 		return rc;

@@ -453,14 +453,9 @@ int registry_foreach(const struct registry *reg,
 	return rc;
 }
 
-struct save_state {
-	FILE *f;
-	bool first;
-};
-
 static int save_one(const struct registry_entry *entry, void *ctx)
 {
-	struct save_state *st = ctx;
+	FILE *f = ctx;
 	char b32[IRON_ID_BASE32_LEN + 1];
 	/* A name someone asked the DNS for proves nothing: saved, it would
 	 * take the address from the real node after a restart. */
@@ -468,8 +463,25 @@ static int save_one(const struct registry_entry *entry, void *ctx)
 		return 0;
 	id_to_base32(&entry->id, b32);
 	/* serde_json's pretty layout, which the original writes. */
-	fprintf(st->f, "%s\n  \"%s\"", st->first ? "" : ",", b32);
-	st->first = false;
+	fprintf(f, "%s\n  \"%s\"", ftell(f) > 1 ? "," : "", b32);
+	return 0;
+}
+
+/* The file's text, in memory (malloc'd into *out). Returns 0 or -ENOMEM. */
+static int serialize(const struct registry *reg, char **out, size_t *len)
+{
+	FILE *f = open_memstream(out, len);
+	if (!f)
+		return -ENOMEM;
+	fputc('[', f);
+	registry_foreach(reg, save_one, f);
+	fputs(ftell(f) > 1 ? "\n]\n" : "]\n", f);
+	bool failed = ferror(f) != 0;
+	if (fclose(f) != 0 || failed) {
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -496,10 +508,10 @@ static int fsync_parent(const char *path)
 	return err;
 }
 
-int registry_save(const struct registry *reg, const char *path)
+/* Writes text to path atomically (registry_save()). */
+static int write_atomically(const char *path, const char *text, size_t len)
 {
 	char tmp[4096];
-	FILE *f = NULL;
 	int fd = -1, err = 0;
 	bool created = false;
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp))
@@ -515,26 +527,22 @@ int registry_save(const struct registry *reg, const char *path)
 		err = -errno;
 		goto out;
 	}
-	f = fdopen(fd, "w");
-	if (!f) {
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, text + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	if (fsync(fd) != 0) {
 		err = -errno;
 		goto out;
 	}
+	int rc = close(fd);
 	fd = -1;
-	struct save_state st = {.f = f, .first = true};
-	fputc('[', f);
-	registry_foreach(reg, save_one, &st);
-	fputs(st.first ? "]\n" : "\n]\n", f);
-	if (fflush(f) != 0 || ferror(f)) {
-		err = errno ? -errno : -EIO;
-		goto out;
-	}
-	if (fsync(fileno(f)) != 0) {
-		err = -errno;
-		goto out;
-	}
-	int rc = fclose(f);
-	f = NULL;
 	if (rc != 0) {
 		err = -errno;
 		goto out;
@@ -546,13 +554,51 @@ int registry_save(const struct registry *reg, const char *path)
 	created = false;
 	err = fsync_parent(path);
 out:
-	if (f)
-		fclose(f);
 	if (fd >= 0)
 		close(fd);
 	if (created)
 		unlink(tmp);
 	return err;
+}
+
+int registry_save(const struct registry *reg, const char *path)
+{
+	return registry_save_changed(reg, path, NULL);
+}
+
+int registry_save_changed(const struct registry *reg, const char *path,
+			  uint8_t digest[REGISTRY_DIGEST_LEN])
+{
+	char *text;
+	size_t len;
+	uint8_t now[REGISTRY_DIGEST_LEN];
+	int rc = serialize(reg, &text, &len);
+	if (rc < 0)
+		return rc;
+	if (digest) {
+		crypto_generichash(now, sizeof(now), (const unsigned char *)text, len, NULL, 0);
+		if (memcmp(now, digest, sizeof(now)) == 0) {
+			free(text);
+			return 1;
+		}
+	}
+	rc = write_atomically(path, text, len);
+	free(text);
+	if (rc == 0 && digest)
+		memcpy(digest, now, sizeof(now));
+	return rc;
+}
+
+void registry_digest(const struct registry *reg, uint8_t digest[REGISTRY_DIGEST_LEN])
+{
+	char *text;
+	size_t len;
+	if (serialize(reg, &text, &len) < 0) {
+		memset(digest, 0, REGISTRY_DIGEST_LEN);
+		return;
+	}
+	crypto_generichash(digest, REGISTRY_DIGEST_LEN, (const unsigned char *)text, len, NULL, 0);
+	free(text);
 }
 
 static int load_one(const char *str, size_t len, void *ctx)

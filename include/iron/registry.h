@@ -105,6 +105,17 @@ int registry_foreach(const struct registry *reg,
  * and no temporary file is left. Returns 0 or -errno. */
 int registry_save(const struct registry *reg, const char *path);
 
+/* The same, unless the file's text would be what digest (in and out)
+ * says was written last: then nothing is written and it returns 1. An
+ * idle daemon does not write and fsync its file every minute. */
+#define REGISTRY_DIGEST_LEN 32
+int registry_save_changed(const struct registry *reg, const char *path,
+			  uint8_t digest[REGISTRY_DIGEST_LEN]);
+
+/* The digest of what registry_save() would write now (for a registry
+ * just loaded from its file: nothing to write until it changes). */
+void registry_digest(const struct registry *reg, uint8_t digest[REGISTRY_DIGEST_LEN]);
+
 /* Inserts the IDs of a file written by registry_save() (or the original)
  * as REGISTRY_KNOWN, in file order, so the last one ends most recently
  * used. Strings that are not valid node IDs, and IDs whose address is

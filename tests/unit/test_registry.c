@@ -726,6 +726,47 @@ static void test_json(void)
 	CHECK_INT(accepted, 0);
 }
 
+/* registry_save_changed(): written only when the text changes, so an idle
+ * daemon leaves its file (and the disk) alone. */
+static void test_save_changed(void)
+{
+	struct registry *reg, *back;
+	struct iron_id a = new_id(), b = new_id();
+	char path[256];
+	uint8_t digest[REGISTRY_DIGEST_LEN] = {0}, loaded[REGISTRY_DIGEST_LEN];
+	struct stat st1, st2;
+	path_in_tmp("changed.json", path, sizeof(path));
+	CHECK_INT(registry_new(8, &reg), 0);
+	CHECK_INT(registry_insert(reg, &a, REGISTRY_AUTHENTICATED, 1), 0);
+	CHECK_INT(registry_save_changed(reg, path, digest), 0);
+	CHECK_INT(stat(path, &st1), 0);
+	/* Nothing changed: not written (a write renames a new file in). */
+	CHECK_INT(registry_save_changed(reg, path, digest), 1);
+	CHECK_INT(stat(path, &st2), 0);
+	CHECK(st1.st_ino == st2.st_ino);
+	/* A tentative entry (a DNS name only) is not saved: no change. */
+	struct iron_id t = new_id();
+	CHECK_INT(registry_insert(reg, &t, 0, 2), 0);
+	CHECK_INT(registry_save_changed(reg, path, digest), 1);
+	/* A new authenticated peer: written. */
+	CHECK_INT(registry_insert(reg, &b, REGISTRY_AUTHENTICATED, 3), 0);
+	CHECK_INT(registry_save_changed(reg, path, digest), 0);
+	CHECK_INT(stat(path, &st1), 0);
+	CHECK(st1.st_ino != st2.st_ino);
+	/* Loaded back, its digest says there is nothing to write. */
+	CHECK_INT(registry_new(8, &back), 0);
+	CHECK_INT(registry_load(back, path), 0);
+	registry_digest(back, loaded);
+	CHECK_INT(registry_save_changed(back, path, loaded), 1);
+	/* Without a digest, registry_save() always writes. */
+	CHECK_INT(registry_save(back, path), 0);
+	CHECK_INT(stat(path, &st2), 0);
+	CHECK(st1.st_ino != st2.st_ino);
+	registry_del(back);
+	registry_del(reg);
+	unlink(path);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -739,6 +780,7 @@ int main(void)
 	test_protected_entries();
 	test_bounded();
 	test_persistence();
+	test_save_changed();
 	test_ranks();
 	test_name_flood();
 	test_file_checks();
