@@ -994,8 +994,8 @@ static int start(struct daemon *d)
 	rc = registry_load(d->registry, d->peers_path);
 	if (rc < 0 && rc != -ENOENT)
 		log_warn("ignoring %s: %s", d->peers_path, registry_strerror(rc));
-	else if (rc == 0)
-		registry_digest(d->registry, d->saved_digest);
+	else if (rc == 0 && access(d->peers_path, F_OK) == 0)
+		registry_digest(d->registry, d->saved_digest); /* what is on disk already */
 	if ((rc = start_network(d)) < 0 || (rc = start_tunnel(d)) < 0 ||
 	    (rc = start_discovery(d)) < 0)
 		return rc;
