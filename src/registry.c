@@ -566,21 +566,29 @@ int registry_save(const struct registry *reg, const char *path)
 	return registry_save_changed(reg, path, NULL);
 }
 
+/* The file's text and its digest. */
+static int serialize_digest(const struct registry *reg, char **text, size_t *len,
+			    uint8_t digest[REGISTRY_DIGEST_LEN])
+{
+	int rc = serialize(reg, text, len);
+	if (rc == 0)
+		crypto_generichash(digest, REGISTRY_DIGEST_LEN, (const unsigned char *)*text, *len,
+				   NULL, 0);
+	return rc;
+}
+
 int registry_save_changed(const struct registry *reg, const char *path,
 			  uint8_t digest[REGISTRY_DIGEST_LEN])
 {
 	char *text;
 	size_t len;
 	uint8_t now[REGISTRY_DIGEST_LEN];
-	int rc = serialize(reg, &text, &len);
+	int rc = serialize_digest(reg, &text, &len, now);
 	if (rc < 0)
 		return rc;
-	if (digest) {
-		crypto_generichash(now, sizeof(now), (const unsigned char *)text, len, NULL, 0);
-		if (memcmp(now, digest, sizeof(now)) == 0) {
-			free(text);
-			return 1;
-		}
+	if (digest && memcmp(now, digest, sizeof(now)) == 0) {
+		free(text);
+		return 1;
 	}
 	rc = write_atomically(path, text, len);
 	free(text);
@@ -593,12 +601,10 @@ void registry_digest(const struct registry *reg, uint8_t digest[REGISTRY_DIGEST_
 {
 	char *text;
 	size_t len;
-	if (serialize(reg, &text, &len) < 0) {
+	if (serialize_digest(reg, &text, &len, digest) < 0)
 		memset(digest, 0, REGISTRY_DIGEST_LEN);
-		return;
-	}
-	crypto_generichash(digest, REGISTRY_DIGEST_LEN, (const unsigned char *)text, len, NULL, 0);
-	free(text);
+	else
+		free(text);
 }
 
 static int load_one(const char *str, size_t len, void *ctx)

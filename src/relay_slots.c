@@ -10,21 +10,20 @@ struct slot {
 	uint8_t id[RELAY_SLOTS_ID_LEN];
 	uint64_t last_ms;
 	uint16_t generation;
-	bool used;
 	bool known; /* we asked for it, or it completed a handshake */
 	bool pinned;
 };
 
 struct relay_slots {
 	uint8_t key[crypto_shorthash_KEYBYTES];
-	struct slot *slots; /* slot i at [i - 1]; NULL until first use */
-	uint16_t *index;    /* hash of an ID -> its slot's index, 0 empty */
-	uint32_t nslots;    /* indices handed out so far */
-	uint32_t max;	    /* RELAY_SLOTS_MAX, or fewer (tests) */
-	size_t index_size;  /* twice max: open addressing, linear probing */
-	uint32_t hand;	    /* where the search for a slot to free goes on */
-	uint64_t retry_ms;  /* no slot can be freed before (free_one) */
-	struct relay_slots_stats stats;
+	struct slot *slots;	  /* slot i at [i - 1]; NULL until first use */
+	uint16_t *index;	  /* hash of an ID -> its slot's index, 0 empty */
+	uint32_t nslots;	  /* indices handed out so far, each holding a peer */
+	uint32_t max;		  /* RELAY_SLOTS_MAX, or fewer (tests) */
+	size_t index_size;	  /* twice max: open addressing, linear probing */
+	uint32_t hand;		  /* where the search for a slot to free goes on */
+	uint64_t retry_ms;	  /* no slot can be freed before (free_one) */
+	uint64_t reused, refused; /* relay_slots_stats */
 };
 
 int relay_slots_new(struct relay_slots **out)
@@ -80,9 +79,7 @@ static struct slot *slot_at(const struct relay_slots *s, uint32_t value)
 	if (!s->slots || i == 0 || i > s->nslots)
 		return NULL;
 	struct slot *sl = &s->slots[i - 1];
-	if (!sl->used || sl->generation != value >> 16)
-		return NULL;
-	return sl;
+	return sl->generation == value >> 16 ? sl : NULL;
 }
 
 /* Takes slot i's entry out of the index (backward-shift deletion: the
@@ -168,51 +165,52 @@ static int ensure_table(struct relay_slots *s)
 	return 0;
 }
 
+/* The index of id's slot, 0 when it has none. */
+static uint32_t find(const struct relay_slots *s, const uint8_t *id)
+{
+	if (!s->slots)
+		return 0;
+	size_t at = home_of(s, id);
+	for (size_t n = 0; n < s->index_size && s->index[at]; n++, at = (at + 1) % s->index_size)
+		if (memcmp(s->slots[s->index[at] - 1].id, id, RELAY_SLOTS_ID_LEN) == 0)
+			return s->index[at];
+	return 0;
+}
+
 uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_LEN], bool create,
 			 bool ours, uint64_t now_ms)
 {
-	if (!s->slots && (!create || ensure_table(s) < 0))
-		return 0;
-	size_t at = home_of(s, id);
-	for (size_t n = 0; n < s->index_size; n++, at = (at + 1) % s->index_size) {
-		uint32_t i = s->index[at];
-		if (i == 0)
-			break;
-		struct slot *sl = &s->slots[i - 1];
-		if (memcmp(sl->id, id, RELAY_SLOTS_ID_LEN) == 0) {
-			if (create) {
-				sl->last_ms = now_ms;
-				sl->known |= ours;
-			}
-			return value_of(s, i);
+	uint32_t i = find(s, id);
+	if (i) {
+		if (create) {
+			s->slots[i - 1].last_ms = now_ms;
+			s->slots[i - 1].known |= ours;
 		}
+		return value_of(s, i);
 	}
-	if (!create)
+	if (!create || ensure_table(s) < 0)
 		return 0;
-	uint32_t i;
+	uint16_t generation = 0;
 	if (s->nslots < s->max) {
 		i = ++s->nslots;
 	} else {
 		i = free_one(s, now_ms);
 		if (i == 0) {
-			s->stats.refused++;
+			s->refused++;
 			return 0;
 		}
-		s->stats.reused++;
-		s->stats.used--;
+		s->reused++;
+		generation = (uint16_t)(s->slots[i - 1].generation + 1);
 	}
 	struct slot *sl = &s->slots[i - 1];
-	uint16_t generation = (uint16_t)(sl->generation + (sl->used ? 1 : 0));
-	*sl =
-	    (struct slot){.last_ms = now_ms, .generation = generation, .used = true, .known = ours};
+	*sl = (struct slot){.last_ms = now_ms, .generation = generation, .known = ours};
 	memcpy(sl->id, id, RELAY_SLOTS_ID_LEN);
 	/* The index has a free entry: it holds at most half as many as it
 	 * has, and the one freed above left. */
-	at = home_of(s, id);
+	size_t at = home_of(s, id);
 	while (s->index[at])
 		at = (at + 1) % s->index_size;
 	s->index[at] = (uint16_t)i;
-	s->stats.used++;
 	return value_of(s, i);
 }
 
@@ -222,19 +220,20 @@ const uint8_t *relay_slots_id(const struct relay_slots *s, uint32_t slot)
 	return sl ? sl->id : NULL;
 }
 
-void relay_slots_sent(struct relay_slots *s, uint32_t slot, uint64_t now_ms)
+const uint8_t *relay_slots_sent(struct relay_slots *s, uint32_t slot, uint64_t now_ms)
 {
 	struct slot *sl = slot_at(s, slot);
-	if (sl)
-		sl->last_ms = now_ms;
+	if (!sl)
+		return NULL;
+	sl->last_ms = now_ms;
+	return sl->id;
 }
 
 void relay_slots_known(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_LEN])
 {
-	uint32_t slot = relay_slots_get(s, id, false, false, 0);
-	struct slot *sl = slot ? slot_at(s, slot) : NULL;
-	if (sl)
-		sl->known = true;
+	uint32_t i = find(s, id);
+	if (i)
+		s->slots[i - 1].known = true;
 }
 
 void relay_slots_pin(struct relay_slots *s, uint32_t slot)
@@ -246,5 +245,6 @@ void relay_slots_pin(struct relay_slots *s, uint32_t slot)
 
 void relay_slots_get_stats(const struct relay_slots *s, struct relay_slots_stats *out)
 {
-	*out = s->stats;
+	*out = (struct relay_slots_stats){
+	    .used = s->nslots, .reused = s->reused, .refused = s->refused};
 }

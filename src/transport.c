@@ -319,14 +319,13 @@ int transport_send(struct transport *t, const struct sockaddr *local, const stru
 			rc = -ENETUNREACH;
 			goto failed;
 		}
-		const uint8_t *id = relay_slots_id(t->slots, slot);
+		const uint8_t *id = relay_slots_sent(t->slots, slot, uv_now(t->loop));
 		if (!id) {
 			/* Given to another peer since (or never made). */
 			t->own.relay_slot_stale++;
 			rc = -ENETUNREACH;
 			goto failed;
 		}
-		relay_slots_sent(t->slots, slot, uv_now(t->loop));
 		rc = relay_client_send(t->relays[relay - 1].client, id, data, len);
 		if (rc == 0) {
 			t->own.relay_datagrams_sent++;

@@ -63,8 +63,9 @@ uint32_t relay_slots_get(struct relay_slots *s, const uint8_t id[RELAY_SLOTS_ID_
  * given to another peer since. */
 const uint8_t *relay_slots_id(const struct relay_slots *s, uint32_t slot);
 
-/* A datagram went to the slot: it is used. */
-void relay_slots_sent(struct relay_slots *s, uint32_t slot, uint64_t now_ms);
+/* A datagram goes to the slot: it counts as used at now_ms. Returns the
+ * peer to send to, NULL when there is none (as relay_slots_id()). */
+const uint8_t *relay_slots_sent(struct relay_slots *s, uint32_t slot, uint64_t now_ms);
 
 /* Peer id completed a handshake with us: its slot, if it has one, is
  * known. */
