@@ -130,6 +130,7 @@ static void reply_peer(void *arg, const struct peer_info *info)
 	ctl_reply_uint(reply, "packets_in", info->stats.packets_received);
 	ctl_reply_uint(reply, "packets_out", info->stats.packets_sent);
 	ctl_reply_uint(reply, "packets_dropped", info->stats.packets_dropped);
+	ctl_reply_uint(reply, "stall_probes", info->stats.stall_probes);
 	if (info->connected) {
 		ctl_reply_uint(reply, "path_mtu", info->stats.path_mtu);
 		ctl_reply_bool(reply, "path_mtu_settled", info->stats.path_mtu_settled);

@@ -127,6 +127,9 @@ struct quic_conn {
 	struct quic_stream *streams; /* the peer's */
 	unsigned dgram_refused;	     /* fresh packets the head datagram missed */
 	bool tail_exposed;	     /* datagrams sent since the last tail probe */
+	/* While datagrams wait for the window with packets in flight: when
+	 * the next stall probe is due (0: not waiting). */
+	uint64_t stall_probe_at;
 
 	/* Path MTU discovery (pmtu.h), on the path in pmtu_local/remote. */
 	struct pmtu_search pmtu;

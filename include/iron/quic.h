@@ -310,6 +310,7 @@ struct quic_conn_stats {
 	uint64_t packets_sent;	   /* IP packets handed to QUIC */
 	uint64_t packets_received; /* IP packets delivered */
 	uint64_t packets_dropped;  /* IP packets dropped: queue full, too big */
+	uint64_t stall_probes;	   /* probes sent while datagrams waited for the window */
 	uint64_t last_activity_ns; /* last IP packet sent or received */
 	uint64_t last_received_ns; /* last QUIC packet read on the current path */
 	uint64_t last_sent_ns;	   /* last ack-eliciting packet sent; 0: none */
