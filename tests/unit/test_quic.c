@@ -1349,39 +1349,61 @@ static void test_datagram_tail_loss(void)
  * delivering to the end, nothing may be dropped from the queue (the window,
  * not the packet size, is what holds a datagram back), and once the load
  * stops every lost packet must be declared lost: bytes in flight drain. */
-static void test_datagram_sustained_loss(void)
-{
-	const char *env = getenv("IRON_QUIC_LOSS");
-	size_t total = env ? strtoul(env, NULL, 10) : 20000;
-	uint8_t pkt[1420];
-	struct quic_conn_stats cst, sst;
-	uint64_t start, last_progress, longest_gap = 0;
-	size_t seq = 0, delivered = 0;
+/* A steady load from the client: up to backlog packets of 1420 bytes kept
+ * queued, until total have been queued (total > 0) or duration has passed,
+ * 1 ms of fake time at a time. Stops early when nothing arrives for 10 s or
+ * the connection is gone. */
+struct load_result {
+	size_t queued;		  /* packets handed to the connection */
+	uint64_t longest_gap;	  /* the longest time without a new packet at the server */
+	uint64_t gaps_over_100ms; /* deliveries that ended a wait of over 100 ms */
+	uint64_t elapsed;
+};
 
-	setup_pair(NULL, NULL);
-	dial(client, server, NULL);
-	CHECK(pump(both_established, 5 * SEC));
-	net.loss_percent = 5;
-	start = last_progress = now_ns;
-	while (seq < total) {
+static void load_client(size_t total, uint64_t duration, size_t backlog, struct load_result *r)
+{
+	uint8_t pkt[1420];
+	struct quic_conn_stats cst;
+	uint64_t start = now_ns, last_progress = now_ns;
+	size_t delivered = server->packets;
+
+	memset(r, 0, sizeof(*r));
+	while (client->conn && (total ? r->queued < total : now_ns - start < duration)) {
 		quic_conn_get_stats(client->conn, &cst);
-		size_t queued = seq - (size_t)(cst.packets_sent + cst.packets_dropped);
-		while (queued < 200 && seq < total) {
-			fill(pkt, sizeof(pkt), (uint32_t)seq++);
+		size_t queued = r->queued - (size_t)(cst.packets_sent + cst.packets_dropped);
+		while (queued < backlog && (!total || r->queued < total)) {
+			fill(pkt, sizeof(pkt), (uint32_t)r->queued++);
 			CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
 			queued++;
 		}
 		pump(NULL, 1 * MS);
 		if (server->packets > delivered) {
+			if (now_ns - last_progress > 100 * MS)
+				r->gaps_over_100ms++;
 			delivered = server->packets;
 			last_progress = now_ns;
 		}
-		if (now_ns - last_progress > longest_gap)
-			longest_gap = now_ns - last_progress;
+		if (now_ns - last_progress > r->longest_gap)
+			r->longest_gap = now_ns - last_progress;
 		/* Stalled: give up rather than loop for ever. */
-		if (now_ns - last_progress > 10 * SEC || !client->conn)
+		if (now_ns - last_progress > 10 * SEC)
 			break;
 	}
+	r->elapsed = now_ns - start;
+}
+
+static void test_datagram_sustained_loss(void)
+{
+	const char *env = getenv("IRON_QUIC_LOSS");
+	size_t total = env ? strtoul(env, NULL, 10) : 20000;
+	struct quic_conn_stats cst, sst;
+	struct load_result load;
+
+	setup_pair(NULL, NULL);
+	dial(client, server, NULL);
+	CHECK(pump(both_established, 5 * SEC));
+	net.loss_percent = 5;
+	load_client(total, 0, 200, &load);
 	CHECK(client->conn != NULL);
 	if (!client->conn) {
 		teardown();
@@ -1390,12 +1412,12 @@ static void test_datagram_sustained_loss(void)
 	quic_conn_get_stats(client->conn, &cst);
 	printf("/1 sustained 5 %% loss: %zu of %zu queued, %zu delivered in %.1f s (%.1f Mbit/s), "
 	       "longest gap %.0f ms, cwnd %llu, in flight %llu\n",
-	       seq, total, server->packets, (double)(now_ns - start) / 1e9,
-	       (double)server->packets * 1420 * 8 / ((double)(now_ns - start) / 1e9) / 1e6,
-	       (double)longest_gap / 1e6, (unsigned long long)cst.cwnd,
+	       load.queued, total, server->packets, (double)load.elapsed / 1e9,
+	       (double)server->packets * 1420 * 8 / ((double)load.elapsed / 1e9) / 1e6,
+	       (double)load.longest_gap / 1e6, (unsigned long long)cst.cwnd,
 	       (unsigned long long)cst.bytes_in_flight);
-	CHECK_INT(seq, total);
-	CHECK(longest_gap < 1 * SEC);
+	CHECK_INT(load.queued, total);
+	CHECK(load.longest_gap < 1 * SEC);
 	/* The load stops; the loss goes on. */
 	want_packets = total;
 	pump(NULL, 5 * SEC);
@@ -1424,35 +1446,15 @@ static void test_datagram_sustained_loss(void)
  * so not a timing test. */
 static void test_datagram_heavy_loss(void)
 {
-	uint8_t pkt[1420];
 	struct quic_conn_stats cst;
-	uint64_t start, last_progress, longest_gap = 0, gaps_over_100ms = 0;
-	size_t seq = 0, delivered = 0;
+	struct load_result load;
 
 	setup_pair(NULL, NULL);
 	dial(client, server, NULL);
 	CHECK(pump(both_established, 5 * SEC));
 	net.rng = 0x9e3779b97f4a7c15ull;
 	net.loss_percent = 30;
-	start = last_progress = now_ns;
-	while (now_ns - start < 20 * SEC && client->conn) {
-		quic_conn_get_stats(client->conn, &cst);
-		size_t queued = seq - (size_t)(cst.packets_sent + cst.packets_dropped);
-		while (queued < 100) {
-			fill(pkt, sizeof(pkt), (uint32_t)seq++);
-			CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
-			queued++;
-		}
-		pump(NULL, 1 * MS);
-		if (server->packets > delivered) {
-			if (now_ns - last_progress > 100 * MS)
-				gaps_over_100ms++;
-			delivered = server->packets;
-			last_progress = now_ns;
-		}
-		if (now_ns - last_progress > longest_gap)
-			longest_gap = now_ns - last_progress;
-	}
+	load_client(0, 20 * SEC, 100, &load);
 	CHECK(client->conn != NULL);
 	if (!client->conn) {
 		teardown();
@@ -1461,15 +1463,16 @@ static void test_datagram_heavy_loss(void)
 	quic_conn_get_stats(client->conn, &cst);
 	printf("/1 30 %% loss each way for 20 s: %zu delivered, longest gap %.0f ms, %llu gaps "
 	       "over 100 ms, %llu stall probes, cwnd %llu\n",
-	       server->packets, (double)longest_gap / 1e6, (unsigned long long)gaps_over_100ms,
-	       (unsigned long long)cst.stall_probes, (unsigned long long)cst.cwnd);
+	       server->packets, (double)load.longest_gap / 1e6,
+	       (unsigned long long)load.gaps_over_100ms, (unsigned long long)cst.stall_probes,
+	       (unsigned long long)cst.cwnd);
 	CHECK(server->packets > 1000);
 	CHECK(cst.stall_probes > 0);
 	/* RTT 10 ms here: the inner TCP's RTO would be 200 ms. Without the
 	 * stall probes: longest gap 475 ms, 24 gaps over 100 ms; with them
 	 * 154 ms and 4 (ngtcp2's PTO still decides once the window is full). */
-	CHECK(longest_gap < 250 * MS);
-	CHECK(gaps_over_100ms < 10);
+	CHECK(load.longest_gap < 250 * MS);
+	CHECK(load.gaps_over_100ms < 10);
 	CHECK_INT(client->closed + server->closed, 0);
 	teardown();
 }
