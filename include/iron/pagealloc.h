@@ -11,10 +11,13 @@
  * one resident page per block). Zeroed allocations (calloc) are the
  * exception and stay on the heap: the one ngtcp2 makes of that size, the
  * connection struct (8.2 KB), is written across all three of its pages.
- * ngtcp2 makes these allocations when a connection is created, not per
- * packet (~20 mappings per daemon over a 10 s iperf3 run), so the system
- * calls are off the hot path. When a mapping fails (e.g. vm.max_map_count
- * reached) the allocation falls back to malloc.
+ * ngtcp2 makes these allocations when a connection is created and during
+ * its handshake, not per packet (~20 mappings per daemon over a 10 s
+ * iperf3 run). A freed mapping is kept for reuse (up to 32, with only
+ * their first page resident), since a handshake frees eight of them when
+ * its keys go: mmap and munmap were a sixth of a handshake's CPU. When a
+ * mapping fails (e.g. vm.max_map_count reached) the allocation falls back
+ * to malloc.
  *
  * Memory from these functions must be given back to pagealloc_free() or
  * pagealloc_realloc(), never to free(). */

@@ -1,6 +1,7 @@
 /* pagealloc: malloc semantics on both sides of the threshold, contents
  * kept across every realloc transition, overflow refused, and the reason
- * it exists: an untouched big zeroed block costs no resident memory. */
+ * it exists: an untouched big zeroed block costs no resident memory; a
+ * freed mapping is reused with only its first page resident. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,10 +127,56 @@ static void test_lazy(void)
 		pagealloc_free(blocks[i]);
 }
 
+/* A freed mapping is kept for the next block of the same length (the
+ * handshake's short-lived blocks), with only its first page resident:
+ * the block taken from the cache costs what a fresh one does. */
+static void test_reuse(void)
+{
+	enum { SIZE = 3 * 4096 };
+	unsigned char *a = pagealloc_malloc(SIZE);
+	CHECK(a != NULL);
+	if (!a)
+		return;
+	memset(a, 0xa5, SIZE);
+	CHECK_INT(resident_pages(a, SIZE), 4);
+	pagealloc_free(a);
+	unsigned char *b = pagealloc_malloc(SIZE);
+	CHECK(b == a);
+	CHECK_INT(resident_pages(b, SIZE), 1);
+	fill(b, SIZE, 3);
+	CHECK(same(b, SIZE, 3));
+	/* Another length gets a mapping of its own. */
+	unsigned char *c = pagealloc_malloc(SIZE + 8192);
+	CHECK(c != NULL && c != b);
+	pagealloc_free(c);
+	pagealloc_free(b);
+
+	/* The cache is bounded: many blocks freed at once are unmapped
+	 * beyond it, and every one of them can be allocated again. */
+	enum { MANY = 100 };
+	unsigned char *many[MANY];
+	for (int i = 0; i < MANY; i++) {
+		many[i] = pagealloc_malloc(SIZE);
+		CHECK(many[i] != NULL);
+		if (many[i])
+			many[i][SIZE - 1] = (unsigned char)i;
+	}
+	for (int i = 0; i < MANY; i++)
+		pagealloc_free(many[i]);
+	for (int i = 0; i < MANY; i++) {
+		many[i] = pagealloc_malloc(SIZE);
+		CHECK(many[i] != NULL);
+		CHECK_INT(resident_pages(many[i], SIZE), 1);
+	}
+	for (int i = 0; i < MANY; i++)
+		pagealloc_free(many[i]);
+}
+
 int main(void)
 {
 	test_sizes();
 	test_realloc();
 	test_lazy();
+	test_reuse();
 	return check_done();
 }
