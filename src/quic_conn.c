@@ -2335,6 +2335,13 @@ const struct sockaddr *quic_conn_remote(const struct quic_conn *qc)
 	return ngtcp2_conn_get_path(qc->conn)->remote.addr;
 }
 
+uint64_t quic_conn_rtt(const struct quic_conn *qc)
+{
+	ngtcp2_conn_stat cs;
+	ngtcp2_conn_get_conn_stat(qc->conn, &cs);
+	return cs.smoothed_rtt;
+}
+
 const struct sockaddr *quic_conn_local(const struct quic_conn *qc)
 {
 	return ngtcp2_conn_get_path(qc->conn)->local.addr;
