@@ -96,6 +96,7 @@ struct daemon {
 	struct daemon_ctl ctl; /* what the control commands see */
 
 	uv_timer_t peer_timer;
+	uv_idle_t peer_idle; /* instead of the timer while work is due now */
 	uv_timer_t save_timer;
 	uint8_t saved_digest[REGISTRY_DIGEST_LEN]; /* of known_peers.json as last read or written */
 	uv_timer_t trim_timer;
@@ -219,16 +220,30 @@ static void on_dns_id(void *user, const struct iron_id *id)
 /* ---- timers and the flush ---- */
 
 static void on_peer_timer(uv_timer_t *timer);
+static void on_peer_idle(uv_idle_t *idle);
 
 /* The QUIC timers (loss detection and probes, ACK delay, pacing,
  * keep-alive, idle and handshake timeouts) and peer housekeeping all run
  * from this one timer. uv_timer_start() needs the callback every time:
- * with NULL it fails with UV_EINVAL and leaves the timer stopped. */
+ * with NULL it fails with UV_EINVAL and leaves the timer stopped.
+ *
+ * Work due now (connections left to write, handshakes waiting for their
+ * turn) runs from an idle handle instead: once per loop iteration, with
+ * a poll for I/O in between. A timer of 0 ms started from its own
+ * callback runs again at once in libuv 1.44 (libuv issue 4245, fixed in
+ * 1.48), so the loop did not poll until all the work was done: with a
+ * queue of handshakes, an established peer's packets waited 5-10 ms. */
 static void arm_peer_timer(struct daemon *d)
 {
 	uint64_t next = peer_table_next_expiry(d->peers);
 	uint64_t now = now_ns();
-	uint64_t ms = next == UINT64_MAX ? 1000 : next <= now ? 0 : (next - now + 999999) / 1000000;
+	if (next <= now) {
+		uv_timer_stop(&d->peer_timer);
+		uv_idle_start(&d->peer_idle, on_peer_idle);
+		return;
+	}
+	uv_idle_stop(&d->peer_idle);
+	uint64_t ms = next == UINT64_MAX ? 1000 : (next - now + 999999) / 1000000;
 	uv_timer_start(&d->peer_timer, on_peer_timer, ms, 0);
 }
 
@@ -251,6 +266,13 @@ static void flush_and_arm(struct daemon *d)
 static void on_peer_timer(uv_timer_t *timer)
 {
 	struct daemon *d = timer->data;
+	peer_table_timer(d->peers, now_ns());
+	flush_and_arm(d);
+}
+
+static void on_peer_idle(uv_idle_t *idle)
+{
+	struct daemon *d = idle->data;
 	peer_table_timer(d->peers, now_ns());
 	flush_and_arm(d);
 }
@@ -621,6 +643,7 @@ static void close_parts(struct daemon *d)
 	d->dns = NULL;
 	if (d->handles_started) {
 		close_if_active((uv_handle_t *)&d->peer_timer);
+		close_if_active((uv_handle_t *)&d->peer_idle);
 		close_if_active((uv_handle_t *)&d->save_timer);
 		close_if_active((uv_handle_t *)&d->trim_timer);
 		close_if_active((uv_handle_t *)&d->flush_check);
@@ -949,6 +972,8 @@ static int start_loop_handles(struct daemon *d)
 {
 	int rc = uv_timer_init(&d->loop, &d->peer_timer);
 	if (rc == 0)
+		rc = uv_idle_init(&d->loop, &d->peer_idle);
+	if (rc == 0)
 		rc = uv_timer_init(&d->loop, &d->save_timer);
 	if (rc == 0)
 		rc = uv_timer_init(&d->loop, &d->trim_timer);
@@ -959,7 +984,8 @@ static int start_loop_handles(struct daemon *d)
 		return rc;
 	}
 	d->handles_started = true;
-	d->peer_timer.data = d->save_timer.data = d->trim_timer.data = d->flush_check.data = d;
+	d->peer_timer.data = d->peer_idle.data = d->save_timer.data = d->trim_timer.data =
+	    d->flush_check.data = d;
 	heaptrim_init(&d->heaptrim);
 	rc = uv_timer_start(&d->save_timer, on_save_timer, REGISTRY_SAVE_MS, REGISTRY_SAVE_MS);
 	if (rc == 0)
