@@ -32,8 +32,15 @@
 #define UDP_GRO_SIZE	   65536
 #define UDP_RECV_BUF_BYTES (UDP_GRO_BATCH * UDP_GRO_SIZE)
 /* recvmmsg calls per wake-up, and datagrams, so that one socket cannot
- * starve the loop (or hold back the writes that batch_done sends). */
-#define UDP_READS_PER_WAKE     4
+ * starve the loop (or hold back the writes that batch_done sends). The
+ * datagrams are the limit: with GRO a call returns 8 buffers, and when
+ * nothing coalesces (a thousand clients' handshakes) 4 calls read 32
+ * datagrams a turn. An established peer's packet then waited behind the
+ * socket's backlog for several turns (10-14 ms RTT p99 in bench/peers,
+ * issue 16); read whole, the backlog's handshake datagrams wait in the
+ * endpoint's own queue instead (QUIC_ACCEPT_BURST a turn) and the rest
+ * goes on at once. */
+#define UDP_READS_PER_WAKE     32
 #define UDP_DATAGRAMS_PER_WAKE 256
 #define UDP_GSO_MAX_SEGS       64
 #define UDP_GSO_MAX_BYTES      65000
