@@ -15,9 +15,9 @@
  * its handshake, not per packet (~20 mappings per daemon over a 10 s
  * iperf3 run). A freed mapping is kept for reuse (up to 32, with only
  * their first page resident), since a handshake frees eight of them when
- * its keys go: mmap and munmap were a sixth of a handshake's CPU. When a
- * mapping fails (e.g. vm.max_map_count reached) the allocation falls back
- * to malloc.
+ * its keys go: mmap, munmap and their page faults were ~15 % of a busy
+ * server's CPU. When a mapping fails (e.g. vm.max_map_count reached) the
+ * allocation falls back to malloc.
  *
  * Memory from these functions must be given back to pagealloc_free() or
  * pagealloc_realloc(), never to free(). */
