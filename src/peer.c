@@ -1290,7 +1290,8 @@ static void paths_watch(struct peer_table *table, struct peer *p, uint64_t now)
 	short_id(&p->id, name);
 	int rc = table->cb.route(table->cb.user, &p->paths[target].addr.sa, &local, &remote);
 	if (rc == 0)
-		rc = quic_conn_migrate(conn, &local.sa, &remote.sa, now);
+		rc = fallback ? quic_conn_migrate_now(conn, &local.sa, &remote.sa, now)
+			      : quic_conn_migrate(conn, &local.sa, &remote.sa, now);
 	if (rc < 0) {
 		log_debug("cannot move the connection with %s: %s", name, strerror(-rc));
 		path_failed(p, target, now);

@@ -2214,8 +2214,8 @@ void quic_conn_expire(struct quic_conn *qc, uint64_t now)
 	quic_conn_mark_dirty(qc);
 }
 
-int quic_conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
-		      const struct sockaddr *remote, uint64_t now_ns)
+static int conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
+			const struct sockaddr *remote, bool now, uint64_t now_ns)
 {
 	ngtcp2_path path;
 	int rv;
@@ -2228,7 +2228,8 @@ int quic_conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
 	    netaddr_equal(local, quic_conn_local(qc)))
 		return -EINVAL;
 	make_path(&path, local, remote);
-	rv = ngtcp2_conn_initiate_migration(qc->conn, &path, now_ns);
+	rv = now ? ngtcp2_conn_initiate_immediate_migration(qc->conn, &path, now_ns)
+		 : ngtcp2_conn_initiate_migration(qc->conn, &path, now_ns);
 	switch (rv) {
 	case 0:
 		break;
@@ -2248,13 +2249,26 @@ int quic_conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
 	}
 	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
 		char from[NETADDR_STR_SIZE], to[NETADDR_STR_SIZE];
-		log_debug("migrating to %s -> %s", netaddr_format(local, from, sizeof(from)),
+		log_debug("%s to %s -> %s", now ? "moving" : "migrating",
+			  netaddr_format(local, from, sizeof(from)),
 			  netaddr_format(remote, to, sizeof(to)));
 	}
 	/* The PATH_CHALLENGE goes out at the next flush. */
 	conn_update_expiry(qc);
 	quic_conn_mark_dirty(qc);
 	return 0;
+}
+
+int quic_conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
+		      const struct sockaddr *remote, uint64_t now_ns)
+{
+	return conn_migrate(qc, local, remote, false, now_ns);
+}
+
+int quic_conn_migrate_now(struct quic_conn *qc, const struct sockaddr *local,
+			  const struct sockaddr *remote, uint64_t now_ns)
+{
+	return conn_migrate(qc, local, remote, true, now_ns);
 }
 
 void quic_conn_close(struct quic_conn *qc, uint64_t app_error_code, uint64_t now_ns)

@@ -276,6 +276,17 @@ int quic_conn_update_keys(struct quic_conn *conn, uint64_t now_ns);
 int quic_conn_migrate(struct quic_conn *conn, const struct sockaddr *local,
 		      const struct sockaddr *remote, uint64_t now_ns);
 
+/* The same, but the connection moves at once, before the new path
+ * validates, with a fresh congestion state there; if validation fails it
+ * stays on the new path all the same. For leaving a path that went
+ * silent: with quic_conn_migrate() the old path's window, full of packets
+ * nobody will acknowledge, held the PATH_CHALLENGE back (ngtcp2 0.12.1
+ * writes it only below the congestion window, or in a PTO probe, and the
+ * PTO backs off while the path is dead), often until the validation timed
+ * out. Same return values. */
+int quic_conn_migrate_now(struct quic_conn *conn, const struct sockaddr *local,
+			  const struct sockaddr *remote, uint64_t now_ns);
+
 /* Accessors. The peer is the dialled ID on a dialled connection before the
  * handshake, and the authenticated ID once established. */
 /* Sends a control message on a new unidirectional stream of an

@@ -2176,6 +2176,64 @@ static void test_migration(void)
 	teardown();
 }
 
+/* Leaving a path that went silent while packets were in flight (peer.c's
+ * fall back to the relay): the old path's window is full of packets
+ * nobody will acknowledge. quic_conn_migrate_now() moves at once, with a
+ * fresh congestion state, and the new path validates within a round trip
+ * or two. quic_conn_migrate() keeps the old path's state until the new one
+ * validates, and ngtcp2 0.12.1 writes the PATH_CHALLENGE only below the
+ * window or in a PTO probe (backed off while the path was dead): that one
+ * is only measured here. */
+static void test_migration_dead_path(void)
+{
+	uint64_t took[2] = {0, 0};
+	for (int immediate = 0; immediate < 2; immediate++) {
+		struct sockaddr_in6 client_new = test_addr(1, 11), server_new = test_addr(12, 2);
+		struct quic_conn_stats st;
+		uint8_t pkt[600];
+
+		setup_pair(NULL, NULL);
+		client->aliases[client->naliases++] = client_new;
+		server->aliases[server->naliases++] = server_new;
+		struct quic_conn *c = dial(client, server, NULL);
+		CHECK(pump(both_established, 5 * SEC));
+		pump(NULL, 100 * MS); /* the server's spare connection IDs */
+		memset(pkt, 0x5a, sizeof(pkt));
+		net.blackhole = server->addr;
+		for (int i = 0; i < 4000; i++) {
+			(void)quic_conn_send_packet(c, pkt, sizeof(pkt), now_ns);
+			pump(NULL, MS);
+		}
+		quic_conn_get_stats(c, &st);
+		CHECK(st.bytes_in_flight >= st.cwnd);
+		uint64_t start = now_ns;
+		int rv = immediate
+			     ? quic_conn_migrate_now(c, (const struct sockaddr *)&client_new,
+						     (const struct sockaddr *)&server_new, now_ns)
+			     : quic_conn_migrate(c, (const struct sockaddr *)&client_new,
+						 (const struct sockaddr *)&server_new, now_ns);
+		CHECK_INT(rv, 0);
+		if (immediate)
+			CHECK(same_sa(quic_conn_remote(c), &server_new));
+		while (!client_path_done() && now_ns - start < 10 * SEC) {
+			(void)quic_conn_send_packet(c, pkt, sizeof(pkt), now_ns);
+			pump(NULL, MS);
+		}
+		took[immediate] = now_ns - start;
+		printf(
+		    "dead path, window full (%llu of %llu bytes): %s validated %s after %.0f ms\n",
+		    (unsigned long long)st.bytes_in_flight, (unsigned long long)st.cwnd,
+		    immediate ? "an immediate move" : "a validate-first move",
+		    client->paths_ok ? "" : "NOT", (double)took[immediate] / 1e6);
+		if (immediate) {
+			CHECK_INT(client->paths_ok, 1);
+			CHECK(took[immediate] <= 2 * LATENCY + 5 * MS);
+			CHECK(same_sa(quic_conn_remote(c), &server_new));
+		}
+		teardown();
+	}
+}
+
 static double cpu_seconds(void)
 {
 	struct timespec ts;
@@ -2263,6 +2321,7 @@ int main(void)
 	test_version_negotiation();
 	test_stateless_reset();
 	test_migration();
+	test_migration_dead_path();
 	measure();
 
 	free(net.q);
