@@ -24,9 +24,9 @@
 #define PEER_TICK_NS	      (250ull * 1000000)
 /* Housekeeping visits every peer once a tick, PEER_SLICE peers a turn,
  * the turns spread over the tick: with 10 000 peers a whole visit held
- * the loop for ~8 ms, and a tenth of it still 1-4 ms (an established
- * peer's packets wait behind it), where 256 peers take ~0.2 ms. A few
- * hundred peers take one turn a tick. */
+ * the loop for ~8 ms (an established peer's packets wait behind it);
+ * 256 peers take well under 0.5 ms. A few hundred peers take one turn a
+ * tick. */
 #define PEER_SLICE 256
 /* Connections no peer uses are looked at for idleness this often (a walk
  * of all connections; the idle limit is minutes). */
