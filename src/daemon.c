@@ -263,18 +263,20 @@ static void flush_and_arm(struct daemon *d)
 /* Flushes and re-arms by itself: libuv computes the poll timeout before
  * the check phase, so what a timer left to on_flush (the probes it wrote,
  * the next expiry) would wait for the next I/O event. */
-static void on_peer_timer(uv_timer_t *timer)
+static void peer_work(struct daemon *d)
 {
-	struct daemon *d = timer->data;
 	peer_table_timer(d->peers, now_ns());
 	flush_and_arm(d);
 }
 
+static void on_peer_timer(uv_timer_t *timer)
+{
+	peer_work(timer->data);
+}
+
 static void on_peer_idle(uv_idle_t *idle)
 {
-	struct daemon *d = idle->data;
-	peer_table_timer(d->peers, now_ns());
-	flush_and_arm(d);
+	peer_work(idle->data);
 }
 
 /* After every loop iteration: write what the iteration produced.

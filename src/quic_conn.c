@@ -2215,7 +2215,7 @@ void quic_conn_expire(struct quic_conn *qc, uint64_t now)
 }
 
 static int conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
-			const struct sockaddr *remote, bool now, uint64_t now_ns)
+			const struct sockaddr *remote, bool immediate, uint64_t now_ns)
 {
 	ngtcp2_path path;
 	int rv;
@@ -2228,8 +2228,8 @@ static int conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
 	    netaddr_equal(local, quic_conn_local(qc)))
 		return -EINVAL;
 	make_path(&path, local, remote);
-	rv = now ? ngtcp2_conn_initiate_immediate_migration(qc->conn, &path, now_ns)
-		 : ngtcp2_conn_initiate_migration(qc->conn, &path, now_ns);
+	rv = immediate ? ngtcp2_conn_initiate_immediate_migration(qc->conn, &path, now_ns)
+		       : ngtcp2_conn_initiate_migration(qc->conn, &path, now_ns);
 	switch (rv) {
 	case 0:
 		break;
@@ -2249,7 +2249,7 @@ static int conn_migrate(struct quic_conn *qc, const struct sockaddr *local,
 	}
 	if (log_enabled(LOG_MODULE, LOG_DEBUG)) {
 		char from[NETADDR_STR_SIZE], to[NETADDR_STR_SIZE];
-		log_debug("%s to %s -> %s", now ? "moving" : "migrating",
+		log_debug("%s to %s -> %s", immediate ? "moving" : "migrating",
 			  netaddr_format(local, from, sizeof(from)),
 			  netaddr_format(remote, to, sizeof(to)));
 	}

@@ -227,8 +227,7 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 	}
 	uint64_t delivered = 0;
 	uint64_t start = uv_hrtime();
-	for (int round = 0; round < UDP_READS_PER_WAKE && delivered < UDP_DATAGRAMS_PER_WAKE &&
-			    (round == 0 || uv_hrtime() - start < UDP_WAKE_BUDGET_NS);
+	for (int round = 0; round < UDP_READS_PER_WAKE && delivered < UDP_DATAGRAMS_PER_WAKE;
 	     round++) {
 		for (int i = 0; i < sock->recv_count; i++) {
 			sock->recv_msg[i].msg_hdr.msg_namelen = sizeof(sock->recv_addr[i]);
@@ -262,7 +261,7 @@ static void on_readable(uv_poll_t *handle, int status, int events)
 					      k);
 			}
 		}
-		if (n < sock->recv_count)
+		if (n < sock->recv_count || uv_hrtime() - start >= UDP_WAKE_BUDGET_NS)
 			break;
 	}
 	if (sock->cb.batch_done)
