@@ -29,7 +29,7 @@
  * tick. */
 #define PEER_SLICE 256
 /* Connections no peer uses are looked at for idleness this often (a walk
- * of all connections; the idle limit is minutes). */
+ * of all connections, PEER_SLICE a turn; the idle limit is minutes). */
 #define PEER_IDLE_SWEEP_NS (2ull * 1000000000)
 /* A peer with no connection, no static address and no traffic for this long
  * is forgotten. */
@@ -1385,18 +1385,18 @@ static bool housekeeping(struct peer_table *table, uint64_t now)
 		    now - p->last_activity > PEER_FORGET_NS)
 			peer_free(p);
 	}
-	if (table->sweep)
-		return false;
 	/* Every other connection carrying nothing goes too: the peers'
 	 * iron/packet/0 connections (we only receive on those), a second
 	 * iron/packet/1 one. Without this, an accepted connection kept alive
-	 * by its peer lived for ever. */
+	 * by its peer lived for ever. A slice of them a turn, as the peers. */
 	if (table->config.idle_close_ns && now >= table->idle_sweep_at) {
-		table->stats.idle_closes +=
-		    quic_endpoint_close_idle(table->quic, table->config.idle_close_ns, now);
-		table->idle_sweep_at = now + PEER_IDLE_SWEEP_NS;
+		bool finished;
+		table->stats.idle_closes += quic_endpoint_close_idle(
+		    table->quic, table->config.idle_close_ns, now, PEER_SLICE, &finished);
+		if (finished)
+			table->idle_sweep_at = now + PEER_IDLE_SWEEP_NS;
 	}
-	return true;
+	return !table->sweep;
 }
 
 void peer_table_timer(struct peer_table *table, uint64_t now)

@@ -2277,11 +2277,20 @@ void quic_conn_close(struct quic_conn *qc, uint64_t app_error_code, uint64_t now
 	conn_request_close(qc, QUIC_CLOSE_APPLICATION, app_error_code, 0, "closed by us");
 }
 
-size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint64_t now_ns)
+size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint64_t now_ns,
+				size_t budget, bool *finished)
 {
 	size_t closed = 0;
+	struct quic_conn *qc;
 
-	for (struct quic_conn *qc = ep->conns; qc; qc = qc->next) {
+	if (!ep->idle_walk) {
+		ep->idle_cursor = ep->conns;
+		ep->idle_walk = true;
+	}
+	for (; budget > 0 && (qc = ep->idle_cursor); budget--) {
+		/* Past it first: closing may free it (detach moves the
+		 * cursor past a connection it frees). */
+		ep->idle_cursor = qc->next;
 		uint64_t last = qc->stats.last_activity_ns > qc->established_ns
 				    ? qc->stats.last_activity_ns
 				    : qc->established_ns;
@@ -2291,6 +2300,8 @@ size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint
 		conn_request_close(qc, QUIC_CLOSE_APPLICATION, 0, 0, "idle");
 		closed++;
 	}
+	ep->idle_walk = ep->idle_cursor != NULL;
+	*finished = !ep->idle_walk;
 	return closed;
 }
 

@@ -118,6 +118,8 @@ void quic_endpoint_detach(struct quic_endpoint *ep, struct quic_conn *qc)
 	quic_conn_unmark_dirty(qc);
 	if (qc->half_open)
 		ep->nhalf_open--;
+	if (ep->idle_cursor == qc)
+		ep->idle_cursor = qc->next;
 	if (qc->prev)
 		qc->prev->next = qc->next;
 	else

@@ -163,6 +163,10 @@ struct quic_endpoint {
 
 	struct quic_conn *conns;
 	size_t nconns, nhalf_open;
+	/* The next connection quic_endpoint_close_idle looks at; idle_walk:
+	 * a walk is under way (else the next call starts at conns). */
+	struct quic_conn *idle_cursor;
+	bool idle_walk;
 	struct quic_conn *dirty_head, *dirty_tail;
 	struct timerheap timers;
 	struct cidmap cids;   /* our connection IDs and clients' first DCIDs */

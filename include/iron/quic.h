@@ -247,8 +247,13 @@ void quic_endpoint_close_all(struct quic_endpoint *ep, uint64_t now_ns);
  * that has carried no IP packet in either direction for idle_ns (counted
  * from its establishment when it never has), dialled or accepted, on
  * either protocol. Keep-alives and stream frames without a packet do not
- * count. Returns how many it closed. */
-size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint64_t now_ns);
+ * count. Looks at no more than budget connections a call, going on where
+ * the previous call stopped (one walk of 10 000 connections held the loop
+ * for 3-8 ms); *finished tells whether this call reached the last one, so
+ * that the next starts over. Connections that arrive during a walk wait
+ * for the next. Returns how many it closed. */
+size_t quic_endpoint_close_idle(struct quic_endpoint *ep, uint64_t idle_ns, uint64_t now_ns,
+				size_t budget, bool *finished);
 
 /* Sends a PING when nothing was sent for interval_ns, keeping the
  * connection and NAT bindings alive; 0 turns it off (the default). */

@@ -1074,6 +1074,17 @@ static void test_stream_budget(void)
 	teardown();
 }
 
+/* One whole walk of quic_endpoint_close_idle, one connection a call. */
+static size_t close_idle_all(struct quic_endpoint *ep, uint64_t idle_ns)
+{
+	size_t closed = 0, calls = 0;
+	bool finished = false;
+	while (!finished && calls++ < 100)
+		closed += quic_endpoint_close_idle(ep, idle_ns, now_ns, 1, &finished);
+	CHECK(finished);
+	return closed;
+}
+
 /* quic_endpoint_close_idle(): an accepted iron/packet/0 connection that
  * carries no packet is closed, whatever keeps it alive; one that carries
  * packets is not. */
@@ -1086,21 +1097,71 @@ static void test_close_idle(void)
 	dial(client, server, NULL);
 	CHECK(pump(both_established, 5 * SEC));
 	quic_conn_set_keepalive(client->conn, 5 * SEC);
-	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 0);
+	CHECK_INT(close_idle_all(server->ep, 60 * SEC), 0);
 	pump(NULL, 50 * SEC);
 	fill(pkt, sizeof(pkt), 1);
 	CHECK_INT(quic_conn_send_packet(client->conn, pkt, sizeof(pkt), now_ns), 0);
 	want_packets = 1;
 	CHECK(pump(server_got_all, 1 * SEC));
 	pump(NULL, 50 * SEC);
-	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 0);
+	CHECK_INT(close_idle_all(server->ep, 60 * SEC), 0);
 	pump(NULL, 11 * SEC);
 	CHECK_INT(server->closed + client->closed, 0);
-	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns), 1);
+	CHECK_INT(close_idle_all(server->ep, 60 * SEC), 1);
 	CHECK(pump(both_closed, 1 * SEC));
 	CHECK_STR(server->close_reason, "idle");
 	CHECK_INT(server->close_error, 0);
 	CHECK_INT(client->close_error, -ECONNRESET);
+	teardown();
+}
+
+static bool server_has_three(void)
+{
+	return server->established >= 3;
+}
+
+static bool server_has_one(void)
+{
+	return server_stats().connections == 1;
+}
+
+/* The idle walk looks at budget connections a call and goes on where it
+ * stopped, also when the connection under its cursor is freed between
+ * two calls (ASan would see the use after free). */
+static void test_close_idle_slices(void)
+{
+	struct node *c[3];
+	bool finished = true;
+
+	setup_pair(NULL, NULL);
+	c[0] = client;
+	c[1] = node_new(0x33, 3, NULL);
+	c[2] = node_new(0x44, 4, NULL);
+	for (int i = 0; i < 3; i++)
+		dial(c[i], server, NULL);
+	CHECK(pump(server_has_three, 5 * SEC));
+	for (int i = 0; i < 3; i++)
+		quic_conn_set_keepalive(c[i]->conn, 5 * SEC);
+	pump(NULL, 61 * SEC);
+	CHECK_INT(server_stats().connections, 3);
+	/* Newest first: the connection of c[2], then c[1]'s, then c[0]'s. */
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns, 1, &finished), 1);
+	CHECK(!finished);
+	pump(NULL, 100 * MS);
+	CHECK_INT(c[2]->closed, 1);
+	CHECK_INT(c[1]->closed + c[0]->closed, 0);
+	/* c[1] leaves: its connection on the server, under the cursor,
+	 * drains and is freed. */
+	quic_conn_close(c[1]->conn, 0, now_ns);
+	CHECK(pump(server_has_one, 5 * SEC));
+	CHECK_INT(c[0]->closed, 0);
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns, 1, &finished), 1);
+	CHECK(finished);
+	CHECK(pump(both_closed, 1 * SEC));
+	CHECK_STR(server->close_reason, "idle");
+	/* A new walk: nothing left to close. */
+	CHECK_INT(quic_endpoint_close_idle(server->ep, 60 * SEC, now_ns, 10, &finished), 0);
+	CHECK(finished);
 	teardown();
 }
 
@@ -2304,6 +2365,7 @@ int main(void)
 	test_stream_deadline();
 	test_stream_budget();
 	test_close_idle();
+	test_close_idle_slices();
 	test_alpn();
 	test_idle_and_keepalive();
 	test_close();
