@@ -32,16 +32,132 @@ static size_t page_size(void)
 	return cached;
 }
 
-/* Mappings freed recently, kept for the next allocation of the same
- * length: a handshake in ngtcp2 0.12.1 maps eight blocks (4-8 KB) that
- * live only until the handshake keys are discarded, and mapping and
- * unmapping them took ~15 % of a busy server's CPU (perf, 2000
- * handshakes). A kept mapping has only its first page resident (its tail
- * is given back with MADV_DONTNEED, one system call instead of munmap and
- * mmap), so a block taken from here costs the same resident memory as a
- * fresh one: the first page, which ngtcp2 writes at once, plus what is
- * written. At most CACHE_SLOTS mappings of at most CACHE_MAX_LEN bytes
- * wait here. Per thread (iron has one), so no lock. */
+/* Blocks of up to SLAB_MAX_LEN bytes (ngtcp2's: 8-16 KB with the header)
+ * are carved, page-aligned, from chunks of SLAB_CHUNK bytes, one chunk
+ * per block length, and a freed block goes back to its chunk's free list
+ * as it is. Each block of its own mapping cost an mmap at the start and
+ * a munmap (or madvise) at the end, and every munmap flushes the TLB of
+ * each CPU the process ran on: when 10 000 peers left at once, munmap and
+ * madvise were two thirds of the daemon's CPU (perf, a paravirtualized
+ * machine where those flushes are interrupts between CPUs) and an
+ * established peer's RTT reached 1.1 s for 4 s. A chunk is unmapped when
+ * its last block is freed, but for one empty chunk kept per length; the
+ * memory of free blocks in chunks still in use stays resident until a
+ * block of that length is allocated again (the peak, not more). A
+ * handshake's short-lived blocks are found again in their chunk, their
+ * first page already resident.
+ *
+ * The chunk's first page holds its struct chunk; its blocks follow. The
+ * lists are per thread (iron's QUIC runs on one): a block must be freed
+ * by the thread that allocated it. */
+enum { SLAB_CHUNK = 512 * 1024, SLAB_MAX_LEN = 16 * 1024, SLAB_CLASSES = SLAB_MAX_LEN / 4096 + 1 };
+
+/* header.mapped of a slab block: its length with this bit set (lengths
+ * are whole pages). */
+#define SLAB_FLAG ((size_t)1)
+
+struct chunk {
+	struct chunk *prev, *next; /* in the list of chunks of this length with room */
+	struct header *free;	   /* freed blocks, linked through their header's size */
+	size_t len;		   /* of each block */
+	size_t live, carved, capacity;
+	bool listed;
+};
+
+static _Thread_local struct chunk *room[SLAB_CLASSES];
+
+static size_t block_len(const struct header *h)
+{
+	return h->mapped & ~SLAB_FLAG;
+}
+
+static void room_add(struct chunk *c, unsigned cls)
+{
+	c->prev = NULL;
+	c->next = room[cls];
+	if (room[cls])
+		room[cls]->prev = c;
+	room[cls] = c;
+	c->listed = true;
+}
+
+static void room_remove(struct chunk *c, unsigned cls)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		room[cls] = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->listed = false;
+}
+
+/* A chunk aligned to SLAB_CHUNK, so that a block finds its chunk by its
+ * address. */
+static struct chunk *chunk_new(size_t len)
+{
+	size_t page = page_size();
+	unsigned char *p =
+	    mmap(NULL, 2 * SLAB_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	uintptr_t start = ((uintptr_t)p + SLAB_CHUNK - 1) & ~(uintptr_t)(SLAB_CHUNK - 1);
+	size_t head = start - (uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	munmap((unsigned char *)start + SLAB_CHUNK, SLAB_CHUNK - head);
+	struct chunk *c = (struct chunk *)start;
+	c->len = len;
+	c->capacity = (SLAB_CHUNK - page) / len;
+	return c;
+}
+
+static struct header *slab_take(size_t len)
+{
+	unsigned cls = (unsigned)(len / page_size());
+	struct chunk *c = room[cls];
+	struct header *h;
+	if (!c) {
+		c = chunk_new(len);
+		if (!c)
+			return NULL;
+		room_add(c, cls);
+	}
+	if (c->free) {
+		h = c->free;
+		c->free = (struct header *)h->size;
+	} else {
+		h = (struct header *)((unsigned char *)c + page_size() + c->carved * len);
+		c->carved++;
+	}
+	c->live++;
+	if (!c->free && c->carved == c->capacity)
+		room_remove(c, cls);
+	h->mapped = len | SLAB_FLAG;
+	return h;
+}
+
+static void slab_put(struct header *h)
+{
+	struct chunk *c = (struct chunk *)((uintptr_t)h & ~(uintptr_t)(SLAB_CHUNK - 1));
+	unsigned cls = (unsigned)(c->len / page_size());
+	h->size = (size_t)c->free;
+	c->free = h;
+	c->live--;
+	if (!c->listed)
+		room_add(c, cls);
+	/* Empty: unmapped, unless it is the only one with room. */
+	if (c->live == 0 && (c->prev || c->next)) {
+		room_remove(c, cls);
+		munmap(c, SLAB_CHUNK);
+	}
+}
+
+/* Mappings of blocks too long for the slab, freed recently, kept for the
+ * next allocation of the same length. A kept mapping has only its first
+ * page resident (its tail is given back with MADV_DONTNEED, one system
+ * call instead of munmap and mmap). At most CACHE_SLOTS mappings of at
+ * most CACHE_MAX_LEN bytes wait here. Per thread, so no lock. */
 enum { CACHE_SLOTS = 32, CACHE_MAX_LEN = 64 * 1024 };
 
 static _Thread_local struct {
@@ -85,8 +201,11 @@ static void *allocate(size_t size, bool zero)
 	 * its pages, which mapped would cost three whole pages. */
 	if (size >= PAGEALLOC_THRESHOLD && !zero) {
 		size_t len = (total + page_size() - 1) & ~(page_size() - 1);
-		h = cache_take(len);
-		if (!h) {
+		if (len <= SLAB_MAX_LEN)
+			h = slab_take(len);
+		else
+			h = cache_take(len);
+		if (!h && len > SLAB_MAX_LEN) {
 			void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (p != MAP_FAILED) {
@@ -122,7 +241,9 @@ void pagealloc_free(void *ptr)
 	if (!ptr)
 		return;
 	struct header *h = header_of(ptr);
-	if (h->mapped) {
+	if (h->mapped & SLAB_FLAG)
+		slab_put(h);
+	else if (h->mapped) {
 		if (!cache_put(h))
 			munmap(h, h->mapped);
 	} else
@@ -146,7 +267,7 @@ void *pagealloc_realloc(void *ptr, size_t size)
 		n->size = size;
 		return n + 1;
 	}
-	if (h->mapped && size + sizeof(*h) <= h->mapped && size >= PAGEALLOC_THRESHOLD) {
+	if (h->mapped && size + sizeof(*h) <= block_len(h) && size >= PAGEALLOC_THRESHOLD) {
 		h->size = size;
 		return ptr;
 	}

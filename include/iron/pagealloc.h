@@ -1,7 +1,7 @@
 /* An allocator for long-lived, sparsely used memory: each allocation of
- * PAGEALLOC_THRESHOLD bytes or more gets its own anonymous mapping, so
- * only the pages that are written count as resident; smaller ones come
- * from malloc.
+ * PAGEALLOC_THRESHOLD bytes or more starts on a page of its own in
+ * anonymous memory, so only the pages that are written count as
+ * resident; smaller ones come from malloc.
  *
  * Why: a connection in ngtcp2 0.12.1 keeps seven blocks of 4-12 KB
  * (object pools, skip-list blocks; more during the handshake) and, while
@@ -12,15 +12,19 @@
  * exception and stay on the heap: the one ngtcp2 makes of that size, the
  * connection struct (8.2 KB), is written across all three of its pages.
  * ngtcp2 makes these allocations when a connection is created and during
- * its handshake, not per packet (~20 mappings per daemon over a 10 s
- * iperf3 run). A freed mapping is kept for reuse (up to 32, with only
- * their first page resident), since a handshake frees eight of them when
- * its keys go: mmap, munmap and their page faults were ~15 % of a busy
- * server's CPU. When a mapping fails (e.g. vm.max_map_count reached) the
+ * its handshake, not per packet.
+ *
+ * Blocks of up to 16 KB (with a 16-byte header) are carved from chunks of
+ * 512 KB, one chunk per length, and a freed block goes back to its chunk
+ * without a system call; a chunk is unmapped when all its blocks are
+ * free (one empty chunk per length is kept). Longer blocks get a mapping
+ * each, and up to 32 freed ones are kept for reuse with only their first
+ * page resident. When a mapping fails (e.g. vm.max_map_count reached) the
  * allocation falls back to malloc.
  *
  * Memory from these functions must be given back to pagealloc_free() or
- * pagealloc_realloc(), never to free(). */
+ * pagealloc_realloc(), never to free(), and by the thread that allocated
+ * it (iron's QUIC runs on one thread). */
 #ifndef IRON_PAGEALLOC_H
 #define IRON_PAGEALLOC_H
 

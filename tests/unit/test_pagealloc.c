@@ -1,7 +1,8 @@
 /* pagealloc: malloc semantics on both sides of the threshold, contents
  * kept across every realloc transition, overflow refused, and the reason
- * it exists: an untouched big zeroed block costs no resident memory; a
- * freed mapping is reused with only its first page resident. */
+ * it exists: an untouched big block costs one resident page; a freed
+ * block is reused without a system call, and chunks of free blocks are
+ * unmapped. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,49 +128,63 @@ static void test_lazy(void)
 		pagealloc_free(blocks[i]);
 }
 
-/* A freed mapping is kept for the next block of the same length (the
- * handshake's short-lived blocks), with only its first page resident:
- * the block taken from the cache costs what a fresh one does. */
+/* Blocks of the slab's lengths (up to 16 KB with the header) are carved
+ * from chunks: page-aligned, one resident page when fresh; a freed block
+ * comes back as it was, with no system call (what it had resident stays);
+ * a chunk whose blocks are all free is unmapped, but for one kept per
+ * length. */
 static void test_reuse(void)
 {
-	enum { SIZE = 3 * 4096 };
-	unsigned char *a = pagealloc_malloc(SIZE);
-	CHECK(a != NULL);
-	if (!a)
-		return;
-	memset(a, 0xa5, SIZE);
-	CHECK_INT(resident_pages(a, SIZE), 4);
-	pagealloc_free(a);
-	unsigned char *b = pagealloc_malloc(SIZE);
-	CHECK(b == a);
-	CHECK_INT(resident_pages(b, SIZE), 1);
-	fill(b, SIZE, 3);
-	CHECK(same(b, SIZE, 3));
-	/* Another length gets a mapping of its own. */
-	unsigned char *c = pagealloc_malloc(SIZE + 8192);
-	CHECK(c != NULL && c != b);
-	pagealloc_free(c);
-	pagealloc_free(b);
-
-	/* The cache is bounded: many blocks freed at once are unmapped
-	 * beyond it, and every one of them can be allocated again. */
-	enum { MANY = 100 };
+	enum { SIZE = 3 * 4096, MANY = 100, PER_CHUNK = (512 - 4) / 16 };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	unsigned char *many[MANY];
+	long fresh = 0, gone = 0;
+
+	for (int i = 0; i < MANY; i++) {
+		many[i] = pagealloc_malloc(SIZE);
+		CHECK(many[i] != NULL);
+		if (!many[i])
+			return;
+		CHECK_INT((uintptr_t)many[i] & (page - 1), 16);
+		fresh += resident_pages(many[i], SIZE) == 1;
+	}
+	/* All but the few test_sizes freed in this length (written whole). */
+	CHECK(fresh >= MANY - 4);
+
+	memset(many[0], 0xa5, SIZE);
+	pagealloc_free(many[0]);
+	unsigned char *again = pagealloc_malloc(SIZE);
+	CHECK(again == many[0]);
+	CHECK_INT(resident_pages(again, SIZE), 4);
+	fill(again, SIZE, 3);
+	CHECK(same(again, SIZE, 3));
+	many[0] = again;
+	/* Another length comes from a chunk of its own. */
+	unsigned char *other = pagealloc_malloc(SIZE - 4096);
+	CHECK(other != NULL);
+	for (int i = 0; i < MANY; i++)
+		CHECK(other != many[i]);
+	pagealloc_free(other);
+
+	for (int i = 0; i < MANY; i++)
+		pagealloc_free(many[i]);
+	for (int i = 0; i < MANY; i++)
+		gone += resident_pages(many[i], SIZE) < 0;
+	printf("# %d blocks of %d B freed: %ld of them in chunks unmapped\n", MANY, SIZE, gone);
+	CHECK(gone >= MANY - PER_CHUNK);
+	CHECK(gone < MANY);
+
+	/* And all of them can be allocated again. */
 	for (int i = 0; i < MANY; i++) {
 		many[i] = pagealloc_malloc(SIZE);
 		CHECK(many[i] != NULL);
 		if (many[i])
-			many[i][SIZE - 1] = (unsigned char)i;
+			fill(many[i], SIZE, (unsigned)i);
 	}
-	for (int i = 0; i < MANY; i++)
-		pagealloc_free(many[i]);
 	for (int i = 0; i < MANY; i++) {
-		many[i] = pagealloc_malloc(SIZE);
-		CHECK(many[i] != NULL);
-		CHECK_INT(resident_pages(many[i], SIZE), 1);
-	}
-	for (int i = 0; i < MANY; i++)
+		CHECK(many[i] && same(many[i], SIZE, (unsigned)i));
 		pagealloc_free(many[i]);
+	}
 }
 
 int main(void)
