@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "iron/log.h"
+#include "iron/objpool.h"
 
 /* Enough that the chains stay short with 10 000 peers (issue 16); the
  * array is calloc'd, so buckets never used are never resident. */
@@ -28,6 +29,8 @@
  * 256 peers take well under 0.5 ms. A few hundred peers take one turn a
  * tick. */
 #define PEER_SLICE 256
+/* Peers a block of the table's pool (~55 KB). */
+#define PEER_POOL_BLOCK 64
 /* Connections no peer uses are looked at for idleness this often (a walk
  * of all connections, PEER_SLICE a turn; the idle limit is minutes). */
 #define PEER_IDLE_SWEEP_NS (2ull * 1000000000)
@@ -148,6 +151,10 @@ struct peer_table {
 	struct peer_list buckets[PEER_BUCKETS];
 	struct peer_list all;
 	size_t npeers;
+	/* Where peers come from (objpool.h: a peer outlives its connection,
+	 * and one by one in the heap they kept the connections' freed memory
+	 * in pieces). */
+	struct objpool pool;
 	uint64_t next_tick;
 	/* Housekeeping: the next peer to visit (NULL: the next turn starts
 	 * a new visit), when the visit started, when connections were last
@@ -194,7 +201,7 @@ static struct peer *peer_get(struct peer_table *table, const struct iron_id *id,
 	struct peer *p = peer_find(table, id);
 	if (p)
 		return p;
-	p = calloc(1, sizeof(*p));
+	p = objpool_alloc(&table->pool);
 	if (!p)
 		return NULL;
 	p->id = *id;
@@ -219,7 +226,7 @@ static void peer_free(struct peer *p)
 	LIST_REMOVE(p, in_bucket);
 	LIST_REMOVE(p, in_table);
 	free(p->pending);
-	free(p);
+	objpool_free(&p->table->pool, p);
 }
 
 static void short_id(const struct iron_id *id, char *out)
@@ -1043,6 +1050,7 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 		return -ENOMEM;
 	table->config = *config;
 	table->cb = *callbacks;
+	objpool_init(&table->pool, sizeof(struct peer), PEER_POOL_BLOCK);
 	randombytes_buf(table->hash_key, sizeof(table->hash_key));
 	struct quic_config qc = {
 	    .identity = config->identity,
@@ -1086,6 +1094,7 @@ void peer_table_del(struct peer_table *table)
 	quic_endpoint_del(table->quic);
 	while (!LIST_EMPTY(&table->all))
 		peer_free(LIST_FIRST(&table->all));
+	objpool_release(&table->pool);
 	allow_list_del(table->allow);
 	free(table);
 }
