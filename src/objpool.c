@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iron/poison.h"
+
 /* Each slot starts with this, then the object. 16 bytes keep malloc's
  * alignment. */
 struct slot {
@@ -15,7 +17,7 @@ struct slot {
 _Static_assert(sizeof(struct slot) == 16, "the slot header keeps 16-byte alignment");
 
 struct objpool_block {
-	struct objpool_block *prev, *next; /* in the pool's room list */
+	LIST_ENTRY(objpool_block) link; /* in the pool's room list */
 	struct slot *free;
 	unsigned live, carved;
 	bool listed;
@@ -25,6 +27,7 @@ struct objpool_block {
 void objpool_init(struct objpool *pool, size_t size, unsigned per_block)
 {
 	memset(pool, 0, sizeof(*pool));
+	LIST_INIT(&pool->room);
 	pool->object = size;
 	pool->size = sizeof(struct slot) + ((size + 15) & ~(size_t)15);
 	pool->per_block = per_block;
@@ -32,28 +35,19 @@ void objpool_init(struct objpool *pool, size_t size, unsigned per_block)
 
 static void room_add(struct objpool *pool, struct objpool_block *b)
 {
-	b->prev = NULL;
-	b->next = pool->room;
-	if (pool->room)
-		pool->room->prev = b;
-	pool->room = b;
+	LIST_INSERT_HEAD(&pool->room, b, link);
 	b->listed = true;
 }
 
-static void room_remove(struct objpool *pool, struct objpool_block *b)
+static void room_remove(struct objpool_block *b)
 {
-	if (b->prev)
-		b->prev->next = b->next;
-	else
-		pool->room = b->next;
-	if (b->next)
-		b->next->prev = b->prev;
+	LIST_REMOVE(b, link);
 	b->listed = false;
 }
 
 void *objpool_alloc(struct objpool *pool)
 {
-	struct objpool_block *b = pool->room;
+	struct objpool_block *b = LIST_FIRST(&pool->room);
 	struct slot *s;
 
 	if (!b) {
@@ -74,9 +68,10 @@ void *objpool_alloc(struct objpool *pool)
 	}
 	b->live++;
 	if (!b->free && b->carved == pool->per_block)
-		room_remove(pool, b);
+		room_remove(b);
 	s->block = b;
 	s->next_free = NULL;
+	UNPOISON(s + 1, pool->object);
 	memset(s + 1, 0, pool->object);
 	return s + 1;
 }
@@ -89,12 +84,13 @@ void objpool_free(struct objpool *pool, void *obj)
 	struct objpool_block *b = s->block;
 	s->next_free = b->free;
 	b->free = s;
+	POISON(s + 1, pool->object);
 	b->live--;
 	if (!b->listed)
 		room_add(pool, b);
 	/* Empty: freed, unless it is the only one with room. */
-	if (b->live == 0 && (b->prev || b->next)) {
-		room_remove(pool, b);
+	if (b->live == 0 && (LIST_FIRST(&pool->room) != b || LIST_NEXT(b, link))) {
+		room_remove(b);
 		pool->blocks--;
 		free(b);
 	}
@@ -102,9 +98,9 @@ void objpool_free(struct objpool *pool, void *obj)
 
 void objpool_release(struct objpool *pool)
 {
-	while (pool->room) {
-		struct objpool_block *b = pool->room;
-		room_remove(pool, b);
+	struct objpool_block *b;
+	while ((b = LIST_FIRST(&pool->room))) {
+		room_remove(b);
 		pool->blocks--;
 		free(b);
 	}

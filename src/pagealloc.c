@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/queue.h>
 #include <unistd.h>
+
+#include "iron/poison.h"
 
 /* Every block starts with this header, so free() knows where the block
  * came from without guessing from its address. 16 bytes keep malloc's
@@ -57,14 +60,14 @@ enum { SLAB_CHUNK = 512 * 1024, SLAB_MAX_LEN = 16 * 1024, SLAB_CLASSES = SLAB_MA
 #define SLAB_FLAG ((size_t)1)
 
 struct chunk {
-	struct chunk *prev, *next; /* in the list of chunks of this length with room */
-	struct header *free;	   /* freed blocks, linked through their header's size */
-	size_t len;		   /* of each block */
+	LIST_ENTRY(chunk) link; /* in the list of chunks of this length with room */
+	struct header *free;	/* freed blocks, linked through their header's size */
+	size_t len;		/* of each block */
 	size_t live, carved, capacity;
 	bool listed;
 };
 
-static _Thread_local struct chunk *room[SLAB_CLASSES];
+static _Thread_local LIST_HEAD(chunk_list, chunk) room[SLAB_CLASSES];
 
 static size_t block_len(const struct header *h)
 {
@@ -73,22 +76,13 @@ static size_t block_len(const struct header *h)
 
 static void room_add(struct chunk *c, unsigned cls)
 {
-	c->prev = NULL;
-	c->next = room[cls];
-	if (room[cls])
-		room[cls]->prev = c;
-	room[cls] = c;
+	LIST_INSERT_HEAD(&room[cls], c, link);
 	c->listed = true;
 }
 
-static void room_remove(struct chunk *c, unsigned cls)
+static void room_remove(struct chunk *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		room[cls] = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 	c->listed = false;
 }
 
@@ -115,7 +109,7 @@ static struct chunk *chunk_new(size_t len)
 static struct header *slab_take(size_t len)
 {
 	unsigned cls = (unsigned)(len / page_size());
-	struct chunk *c = room[cls];
+	struct chunk *c = LIST_FIRST(&room[cls]);
 	struct header *h;
 	if (!c) {
 		c = chunk_new(len);
@@ -132,7 +126,7 @@ static struct header *slab_take(size_t len)
 	}
 	c->live++;
 	if (!c->free && c->carved == c->capacity)
-		room_remove(c, cls);
+		room_remove(c);
 	h->mapped = len | SLAB_FLAG;
 	return h;
 }
@@ -143,12 +137,15 @@ static void slab_put(struct header *h)
 	unsigned cls = (unsigned)(c->len / page_size());
 	h->size = (size_t)c->free;
 	c->free = h;
+	POISON(h + 1, c->len - sizeof(*h));
 	c->live--;
 	if (!c->listed)
 		room_add(c, cls);
 	/* Empty: unmapped, unless it is the only one with room. */
-	if (c->live == 0 && (c->prev || c->next)) {
-		room_remove(c, cls);
+	if (c->live == 0 && (LIST_FIRST(&room[cls]) != c || LIST_NEXT(c, link))) {
+		room_remove(c);
+		/* The next mapping here must not find this one's poison. */
+		UNPOISON(c, SLAB_CHUNK);
 		munmap(c, SLAB_CHUNK);
 	}
 }
@@ -221,6 +218,8 @@ static void *allocate(size_t size, bool zero)
 		h->mapped = 0;
 	}
 	h->size = size;
+	if (h->mapped & SLAB_FLAG)
+		UNPOISON(h + 1, size);
 	return h + 1;
 }
 
@@ -269,6 +268,8 @@ void *pagealloc_realloc(void *ptr, size_t size)
 	}
 	if (h->mapped && size + sizeof(*h) <= block_len(h) && size >= PAGEALLOC_THRESHOLD) {
 		h->size = size;
+		if (h->mapped & SLAB_FLAG)
+			UNPOISON(ptr, size);
 		return ptr;
 	}
 	void *p = allocate(size, false);

@@ -17,6 +17,7 @@
 #define IRON_OBJPOOL_H
 
 #include <stddef.h>
+#include <sys/queue.h>
 
 struct objpool_block;
 
@@ -24,8 +25,8 @@ struct objpool {
 	size_t size;   /* of a slot: the object rounded up, with its header */
 	size_t object; /* the caller's size */
 	unsigned per_block;
-	struct objpool_block *room; /* blocks with a free slot */
-	size_t blocks;		    /* allocated */
+	LIST_HEAD(objpool_room, objpool_block) room; /* blocks with a free slot */
+	size_t blocks;				     /* allocated */
 };
 
 /* size: of each object (> 0); per_block: objects a block (> 0). */

@@ -67,7 +67,7 @@ static void test_pool(void)
 	}
 	objpool_release(&pool);
 	CHECK_INT(pool.blocks, 0);
-	CHECK(pool.room == NULL);
+	CHECK(LIST_EMPTY(&pool.room));
 }
 
 int main(void)
