@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/queue.h>
 #include <unistd.h>
 
 #include "iron/poison.h"
+#include "iron/slotblock.h"
 
 /* Every block starts with this header, so free() knows where the block
  * came from without guessing from its address. 16 bytes keep malloc's
@@ -59,36 +59,24 @@ enum { SLAB_CHUNK = 512 * 1024, SLAB_MAX_LEN = 16 * 1024, SLAB_CLASSES = SLAB_MA
  * are whole pages). */
 #define SLAB_FLAG ((size_t)1)
 
+/* A freed block is linked through its header's first word, size
+ * (slotblock.h). */
 struct chunk {
-	LIST_ENTRY(chunk) link; /* in the list of chunks of this length with room */
-	struct header *free;	/* freed blocks, linked through their header's size */
-	size_t len;		/* of each block */
-	size_t live, carved, capacity;
-	bool listed;
+	struct slotblock sb; /* first: the lists of chunks with room hold these */
+	size_t len;	     /* of each block */
 };
 
-static _Thread_local LIST_HEAD(chunk_list, chunk) room[SLAB_CLASSES];
+/* Per block length (in pages), the chunks with a free block. */
+static _Thread_local struct slotblock_list room[SLAB_CLASSES];
 
 static size_t block_len(const struct header *h)
 {
 	return h->mapped & ~SLAB_FLAG;
 }
 
-static void room_add(struct chunk *c, unsigned cls)
-{
-	LIST_INSERT_HEAD(&room[cls], c, link);
-	c->listed = true;
-}
-
-static void room_remove(struct chunk *c)
-{
-	LIST_REMOVE(c, link);
-	c->listed = false;
-}
-
 /* A chunk aligned to SLAB_CHUNK, so that a block finds its chunk by its
- * address. */
-static struct chunk *chunk_new(size_t len)
+ * address, on the list of its length. */
+static struct chunk *chunk_new(size_t len, unsigned cls)
 {
 	size_t page = page_size();
 	unsigned char *p =
@@ -102,31 +90,20 @@ static struct chunk *chunk_new(size_t len)
 	munmap((unsigned char *)start + SLAB_CHUNK, SLAB_CHUNK - head);
 	struct chunk *c = (struct chunk *)start;
 	c->len = len;
-	c->capacity = (SLAB_CHUNK - page) / len;
+	slotblock_init(&c->sb, (SLAB_CHUNK - page) / len, &room[cls]);
 	return c;
 }
 
 static struct header *slab_take(size_t len)
 {
 	unsigned cls = (unsigned)(len / page_size());
-	struct chunk *c = LIST_FIRST(&room[cls]);
-	struct header *h;
+	struct chunk *c = (struct chunk *)LIST_FIRST(&room[cls]);
 	if (!c) {
-		c = chunk_new(len);
+		c = chunk_new(len, cls);
 		if (!c)
 			return NULL;
-		room_add(c, cls);
 	}
-	if (c->free) {
-		h = c->free;
-		c->free = (struct header *)h->size;
-	} else {
-		h = (struct header *)((unsigned char *)c + page_size() + c->carved * len);
-		c->carved++;
-	}
-	c->live++;
-	if (!c->free && c->carved == c->capacity)
-		room_remove(c);
+	struct header *h = slotblock_take(&c->sb, (unsigned char *)c + page_size(), len);
 	h->mapped = len | SLAB_FLAG;
 	return h;
 }
@@ -134,16 +111,8 @@ static struct header *slab_take(size_t len)
 static void slab_put(struct header *h)
 {
 	struct chunk *c = (struct chunk *)((uintptr_t)h & ~(uintptr_t)(SLAB_CHUNK - 1));
-	unsigned cls = (unsigned)(c->len / page_size());
-	h->size = (size_t)c->free;
-	c->free = h;
 	POISON(h + 1, c->len - sizeof(*h));
-	c->live--;
-	if (!c->listed)
-		room_add(c, cls);
-	/* Empty: unmapped, unless it is the only one with room. */
-	if (c->live == 0 && (LIST_FIRST(&room[cls]) != c || LIST_NEXT(c, link))) {
-		room_remove(c);
+	if (slotblock_put(&c->sb, h, &room[c->len / page_size()])) {
 		/* The next mapping here must not find this one's poison. */
 		UNPOISON(c, SLAB_CHUNK);
 		munmap(c, SLAB_CHUNK);

@@ -10,23 +10,21 @@
  * blocks, the freed memory is a few large pieces.
  *
  * A freed object goes to its block's free list; a block whose objects are
- * all free is freed, but for one kept (so that one object coming and
- * going does not malloc and free a block each time). Objects are zeroed
+ * all free is freed, but for one kept (slotblock.h). Objects are zeroed
  * and aligned to 16 bytes. Not thread-safe. */
 #ifndef IRON_OBJPOOL_H
 #define IRON_OBJPOOL_H
 
 #include <stddef.h>
-#include <sys/queue.h>
 
-struct objpool_block;
+#include "iron/slotblock.h"
 
 struct objpool {
 	size_t size;   /* of a slot: the object rounded up, with its header */
 	size_t object; /* the caller's size */
 	unsigned per_block;
-	LIST_HEAD(objpool_room, objpool_block) room; /* blocks with a free slot */
-	size_t blocks;				     /* allocated */
+	struct slotblock_list room; /* blocks with a free slot */
+	size_t blocks;		    /* allocated */
 };
 
 /* size: of each object (> 0); per_block: objects a block (> 0). */

@@ -8,17 +8,11 @@
 #include <unistd.h>
 
 #include "iron/heaptrim.h"
+#include "iron/poison.h" /* IRON_ASAN */
 
 #include "../check.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define NO_GLIBC_HEAP 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NO_GLIBC_HEAP 1
-#endif
-#endif
-#if !defined(__GLIBC__)
+#if defined(IRON_ASAN) || !defined(__GLIBC__)
 #define NO_GLIBC_HEAP 1
 #endif
 
