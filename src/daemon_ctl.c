@@ -139,6 +139,8 @@ static void reply_peer(void *arg, const struct peer_info *info)
 		ctl_reply_uint(reply, "stream_packets_out", info->stats.stream_packets_sent);
 		ctl_reply_uint(reply, "pmtu_probes", info->stats.pmtu_probes_sent);
 		ctl_reply_uint(reply, "pmtu_probes_lost", info->stats.pmtu_probes_lost);
+		ctl_reply_uint(reply, "cwnd", info->stats.cwnd);
+		ctl_reply_uint(reply, "bytes_in_flight", info->stats.bytes_in_flight);
 	} else {
 		ctl_reply_null(reply, "path_mtu");
 		ctl_reply_null(reply, "path_mtu_settled");
@@ -147,6 +149,8 @@ static void reply_peer(void *arg, const struct peer_info *info)
 		ctl_reply_null(reply, "stream_packets_out");
 		ctl_reply_null(reply, "pmtu_probes");
 		ctl_reply_null(reply, "pmtu_probes_lost");
+		ctl_reply_null(reply, "cwnd");
+		ctl_reply_null(reply, "bytes_in_flight");
 	}
 	if (info->connected && info->stats.last_activity_ns > 0 &&
 	    info->stats.last_activity_ns <= ctx->now)

@@ -61,6 +61,9 @@ scenario() {
 	got=$(peer_json a | jq -r '.path_mtu')
 	echo "$name: A's path MTU (UDP payload) $got, max packet $(peer_json a | jq -r '.max_packet')"
 	check "$name: path MTU (UDP payload) $got, exactly $want_pmtu" test "$got" = "$want_pmtu"
+	cc=$(peer_json a | jq -c '{cwnd, bytes_in_flight}')
+	check "$name: status shows the congestion window ($cc)" \
+		sh -c "echo '$cc' | jq -e '(.cwnd | type) == \"number\" and .cwnd > 0 and (.bytes_in_flight | type) == \"number\"' >/dev/null"
 
 	# -M do: the host may not fragment; the first oversized ping gets the
 	# PTB, the later ones fail locally with the MTU it learnt.
