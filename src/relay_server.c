@@ -1321,7 +1321,7 @@ void relay_server_get_stats(const struct relay_server *s, struct relay_server_st
 	*out = s->stats;
 	out->nodes = relay_table_nodes(s->table);
 	size_t mem =
-	    sizeof(*s) + relay_table_memory(s->table) + s->timers.cap * sizeof(*s->timers.nodes);
+	    sizeof(*s) + relay_table_memory(s->table) + s->timers.cap * sizeof(*s->timers.slots);
 	for (const struct conn *c = s->conns; c; c = c->next) {
 		mem += sizeof(*c);
 		if (c->head)

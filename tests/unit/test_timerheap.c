@@ -35,14 +35,15 @@ static uint64_t model_min(void)
 	return min;
 }
 
-/* Every node's index points back at it, and every parent expires no
- * later than its children. */
+/* Every node's index points back at it, its slot holds its expiry, and
+ * every parent expires no later than its children. */
 static bool heap_valid(const struct timerheap *heap)
 {
 	for (size_t i = 0; i < heap->len; i++) {
-		if (heap->nodes[i]->index != i)
+		const struct timerheap_slot *slot = &heap->slots[i];
+		if (slot->node->index != i || slot->expiry != slot->node->expiry)
 			return false;
-		if (i > 0 && heap->nodes[(i - 1) / 2]->expiry > heap->nodes[i]->expiry)
+		if (i > 0 && heap->slots[(i - 1) / 2].expiry > slot->expiry)
 			return false;
 	}
 	return true;
@@ -87,7 +88,7 @@ static void test_edges(void)
 	CHECK_INT(timerheap_insert(&heap, &a.node, 1), 0);
 	timerheap_free(&heap);
 	CHECK(a.node.index == TIMERHEAP_NONE);
-	CHECK(heap.nodes == NULL && heap.len == 0);
+	CHECK(heap.slots == NULL && heap.len == 0);
 }
 
 static void test_model(void)
