@@ -574,6 +574,45 @@ static void test_rebinding(void)
 	reset();
 }
 
+/* A peer at rest (an established connection, no traffic, nothing
+ * pending) is looked at once a second, not every tick; a path that dies
+ * under it is still noticed. B's NAT gives B a new port while the
+ * connection is idle: A's next keep-alive goes unanswered, and A dials B
+ * again where B's keep-alives now come from. */
+static void test_quiet_rebinding(void)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	struct peer_info info;
+	struct peer_table_stats st;
+	char text[NETADDR_STR_SIZE];
+
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(netaddr_parse("192.0.2.1:4766", &a->pub), 0);
+	CHECK_INT(netaddr_parse("192.0.2.2:4766", &b->pub), 0);
+	CHECK_INT(peer_table_set_static(a->table, &b->identity.id, &b->pub, 1), 0);
+	CHECK(stream_for(a, b, 200 * MS) != 0);
+	run(now + 20 * SEC); /* quiet: keep-alives only */
+	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
+	CHECK(info.connected);
+
+	CHECK_INT(netaddr_parse("192.0.2.2:5766", &b->pub), 0);
+	uint64_t t = now, moved = 0;
+	while (!moved && now - t < 30 * SEC) {
+		run(now + 100 * MS);
+		if (peer_table_get(a->table, &b->identity.id, &info) == 0 && info.connected &&
+		    !strcmp(netaddr_format(&info.remote.sa, text, sizeof(text)), "192.0.2.2:5766"))
+			moved = now;
+	}
+	printf("idle connection redialled %.2f s after the peer's NAT moved\n",
+	       moved ? (double)(moved - t) / 1e9 : -1.0);
+	/* Two keep-alive intervals at most, the stall, a visit, a handshake. */
+	CHECK(moved != 0 && moved - t <= 12 * SEC);
+	peer_table_get_stats(a->table, &st);
+	CHECK_INT(st.redials, 1);
+	reset();
+}
+
 /* Sends one echo request from one node to another and runs the network
  * for a while. */
 static void send_echo(struct node *from, struct node *to, uint16_t seq, uint64_t run_for)
@@ -736,6 +775,7 @@ int main(void)
 	test_allow_list();
 	test_allow_reply();
 	test_rebinding();
+	test_quiet_rebinding();
 	test_idle_accepted();
 	free(queue);
 	return check_done();
