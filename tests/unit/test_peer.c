@@ -523,6 +523,17 @@ static uint64_t stream_for(struct node *a, struct node *b, uint64_t span)
 	return first;
 }
 
+/* A and B, each behind a NAT (public 192.0.2.1:4766 and 192.0.2.2:4766),
+ * A knowing B's public address. */
+static void nat_pair(struct node *a, struct node *b)
+{
+	node_init(a, 1, "10.0.0.1:4766");
+	node_init(b, 2, "10.0.0.2:4766");
+	CHECK_INT(netaddr_parse("192.0.2.1:4766", &a->pub), 0);
+	CHECK_INT(netaddr_parse("192.0.2.2:4766", &b->pub), 0);
+	CHECK_INT(peer_table_set_static(a->table, &b->identity.id, &b->pub, 1), 0);
+}
+
 /* A dials B at B's NAT (192.0.2.2:4766). A's NAT gives A a new port: B
  * follows on the same connection. Then B's NAT gives B a new port: A's
  * packets to the old one are lost, B's come from the new one, so A dials
@@ -534,11 +545,7 @@ static void test_rebinding(void)
 	struct peer_info info;
 	struct peer_table_stats st;
 
-	node_init(a, 1, "10.0.0.1:4766");
-	node_init(b, 2, "10.0.0.2:4766");
-	CHECK_INT(netaddr_parse("192.0.2.1:4766", &a->pub), 0);
-	CHECK_INT(netaddr_parse("192.0.2.2:4766", &b->pub), 0);
-	CHECK_INT(peer_table_set_static(a->table, &b->identity.id, &b->pub, 1), 0);
+	nat_pair(a, b);
 	CHECK(stream_for(a, b, 1 * SEC) != 0);
 	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
 	CHECK(info.connected);
@@ -586,11 +593,7 @@ static void test_quiet_rebinding(void)
 	struct peer_table_stats st;
 	char text[NETADDR_STR_SIZE];
 
-	node_init(a, 1, "10.0.0.1:4766");
-	node_init(b, 2, "10.0.0.2:4766");
-	CHECK_INT(netaddr_parse("192.0.2.1:4766", &a->pub), 0);
-	CHECK_INT(netaddr_parse("192.0.2.2:4766", &b->pub), 0);
-	CHECK_INT(peer_table_set_static(a->table, &b->identity.id, &b->pub, 1), 0);
+	nat_pair(a, b);
 	CHECK(stream_for(a, b, 200 * MS) != 0);
 	run(now + 20 * SEC); /* quiet: keep-alives only */
 	CHECK_INT(peer_table_get(a->table, &b->identity.id, &info), 0);
