@@ -502,6 +502,7 @@ static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 	ctl_reply_uint(reply, "bytes_received", ts.bytes_received);
 	ctl_reply_uint(reply, "bytes_sent", ts.bytes_sent);
 	ctl_reply_uint(reply, "gso_batches_sent", ts.batches_sent);
+	ctl_reply_uint(reply, "send_calls", ts.send_calls);
 	ctl_reply_uint(reply, "gro_batches_received", ts.gro_batches_received);
 	ctl_reply_uint(reply, "send_dropped", ts.send_dropped);
 	ctl_reply_uint(reply, "send_errors", ts.send_errors);

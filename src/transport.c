@@ -377,6 +377,7 @@ void transport_get_stats(const struct transport *t, struct transport_stats *out)
 		out->send_errors += u.send_errors;
 		out->send_dropped += u.send_dropped;
 		out->batches_sent += u.batches_sent;
+		out->send_calls += u.send_calls;
 		out->gro_batches_received += u.gro_batches_received;
 	}
 	struct relay_slots_stats rs;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/udp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,22 @@
 #define UDP_WAKE_BUDGET_NS (1000 * 1000)
 #define UDP_GSO_MAX_SEGS   64
 #define UDP_GSO_MAX_BYTES  65000
-#define UDP_SOCKBUF	   (8 * 1024 * 1024)
+/* Send: the batches one udp_flush() sends with one sendmmsg call, and
+ * their bytes. A write turn's datagrams of mixed sizes or to several
+ * peers (a receiver's ACKs and the inner TCP's, keep-alives) each began a
+ * batch and cost a sendmsg of their own: ~30 000 a second on the
+ * receiving side of a bulk transfer. */
+#define UDP_SEND_BATCHES 64
+#define UDP_SEND_BYTES	 (4 * UDP_GSO_MAX_BYTES)
+#define UDP_SOCKBUF	 (8 * 1024 * 1024)
+
+/* Segments of seg bytes (the last may be shorter, which ends the batch)
+ * to one remote: one message, with UDP_SEGMENT when there are several. */
+struct udp_batch {
+	struct netaddr to;
+	socklen_t to_len;
+	size_t start, len, seg, count;
+};
 
 struct udp_socket {
 	uv_poll_t poll;
@@ -59,12 +75,12 @@ struct udp_socket {
 	int gro_ok; /* UDP_GRO is on: buffers of UDP_GRO_SIZE */
 	struct udp_stats stats;
 
-	/* The pending GSO batch: segments of seg_len bytes (the last may be
-	 * shorter, which ends the batch) to one remote. */
-	struct netaddr batch_to;
-	socklen_t batch_to_len;
-	size_t batch_len, batch_seg, batch_count;
-	uint8_t batch[UDP_GSO_MAX_BYTES];
+	/* What udp_send() queued until the next udp_flush(): batches, each
+	 * going out as one message of the same sendmmsg call, their bytes
+	 * one after the other in out. */
+	struct udp_batch batches[UDP_SEND_BATCHES];
+	size_t nbatches, out_len;
+	uint8_t out[UDP_SEND_BYTES];
 
 	/* UDP_RECV_BATCH buffers of UDP_MAX_DATAGRAM, or UDP_GRO_BATCH of
 	 * UDP_GRO_SIZE, in one region. */
@@ -87,52 +103,36 @@ int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr, st
 	return -EAFNOSUPPORT;
 }
 
-static void send_batch(struct udp_socket *sock)
+/* A GSO segment size cmsg; the rest of the message is the batch's. */
+static void put_segment_size(struct msghdr *msg, char *control, size_t space, uint16_t seg)
 {
-	char control[CMSG_SPACE(sizeof(uint16_t))];
-	struct iovec iov = {.iov_base = sock->batch, .iov_len = sock->batch_len};
+	memset(control, 0, space);
+	msg->msg_control = control;
+	msg->msg_controllen = space;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(msg);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(seg));
+	memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+}
+
+/* Sends batch b's datagrams one system call each, after the kernel refused
+ * the batch as one message with err. */
+static void send_one_by_one(struct udp_socket *sock, const struct udp_batch *b, int err)
+{
+	struct iovec iov;
 	struct msghdr msg = {
-	    .msg_name = &sock->batch_to,
-	    .msg_namelen = sock->batch_to_len,
+	    .msg_name = (void *)&b->to,
+	    .msg_namelen = b->to_len,
 	    .msg_iov = &iov,
 	    .msg_iovlen = 1,
 	};
-	int gso_errno = 0;
 	size_t too_big = 0;
 
-	if (sock->batch_count == 0)
-		return;
-	if (sock->batch_count > 1 && sock->gso_ok) {
-		uint16_t seg = (uint16_t)sock->batch_seg;
-		memset(control, 0, sizeof(control));
-		msg.msg_control = control;
-		msg.msg_controllen = sizeof(control);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_UDP;
-		cm->cmsg_type = UDP_SEGMENT;
-		cm->cmsg_len = CMSG_LEN(sizeof(seg));
-		memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
-		if (sendmsg(sock->fd, &msg, 0) >= 0) {
-			sock->stats.batches_sent++;
-			goto sent;
-		}
-		gso_errno = errno;
-		if (gso_errno != EIO && gso_errno != EINVAL && gso_errno != EMSGSIZE &&
-		    gso_errno != ENOPROTOOPT && gso_errno != EOPNOTSUPP) {
-			sock->stats.send_dropped += sock->batch_count;
-			goto done;
-		}
-		/* Sent one by one below; the outcome tells whether GSO or the
-		 * size was the trouble. */
-	}
-	/* One sendmsg per datagram. */
-	msg.msg_control = NULL;
-	msg.msg_controllen = 0;
-	for (size_t off = 0; off < sock->batch_len; off += sock->batch_seg) {
-		size_t n = sock->batch_len - off < sock->batch_seg ? sock->batch_len - off
-								   : sock->batch_seg;
-		iov.iov_base = sock->batch + off;
-		iov.iov_len = n;
+	for (size_t off = 0; off < b->len; off += b->seg) {
+		iov.iov_base = sock->out + b->start + off;
+		iov.iov_len = b->len - off < b->seg ? b->len - off : b->seg;
+		sock->stats.send_calls++;
 		if (sendmsg(sock->fd, &msg, 0) < 0) {
 			if (errno == EAGAIN || errno == ENOBUFS)
 				sock->stats.send_dropped++;
@@ -140,23 +140,93 @@ static void send_batch(struct udp_socket *sock)
 				sock->stats.send_errors++;
 			if (errno == EMSGSIZE)
 				too_big++;
+		} else {
+			sock->stats.datagrams_sent++;
+			sock->stats.bytes_sent += iov.iov_len;
 		}
 	}
-	if (gso_errno && !too_big) {
+	if (err && !too_big) {
 		/* The path cannot do GSO (e.g. no checksum offload): stop trying.
 		 * (A batch of datagrams larger than the device's MTU, a path
 		 * MTU probe, fails with EINVAL too; the datagrams alone then
 		 * fail with EMSGSIZE, and GSO stays on.) */
 		log_info("GSO not available on this socket (%s); sending one datagram per call",
-			 strerror(gso_errno));
+			 strerror(err));
 		sock->gso_ok = 0;
 	}
-sent:
-	sock->stats.datagrams_sent += sock->batch_count;
-	sock->stats.bytes_sent += sock->batch_len;
-done:
-	sock->batch_count = 0;
-	sock->batch_len = 0;
+}
+
+static bool gso_refused(int err)
+{
+	return err == EIO || err == EINVAL || err == EMSGSIZE || err == ENOPROTOOPT ||
+	       err == EOPNOTSUPP;
+}
+
+/* Sends every queued batch, as many as the kernel takes in one sendmmsg
+ * call; a batch it refuses ends that call, and the next starts after it. */
+static void send_batches(struct udp_socket *sock)
+{
+	enum { CONTROL_SPACE = CMSG_SPACE(sizeof(uint16_t)) };
+	struct mmsghdr msgs[UDP_SEND_BATCHES];
+	struct iovec iovs[UDP_SEND_BATCHES];
+	char control[UDP_SEND_BATCHES][CONTROL_SPACE];
+	size_t n = sock->nbatches;
+
+	if (n == 0)
+		return;
+	memset(msgs, 0, n * sizeof(msgs[0]));
+	for (size_t i = 0; i < n; i++) {
+		struct udp_batch *b = &sock->batches[i];
+		iovs[i].iov_base = sock->out + b->start;
+		iovs[i].iov_len = b->len;
+		msgs[i].msg_hdr.msg_name = &b->to;
+		msgs[i].msg_hdr.msg_namelen = b->to_len;
+		msgs[i].msg_hdr.msg_iov = &iovs[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+		if (b->count > 1)
+			put_segment_size(&msgs[i].msg_hdr, control[i], CONTROL_SPACE,
+					 (uint16_t)b->seg);
+	}
+	for (size_t i = 0; i < n;) {
+		sock->stats.send_calls++;
+		int sent = sendmmsg(sock->fd, msgs + i, (unsigned)(n - i), 0);
+		for (int k = 0; k < sent; k++) {
+			const struct udp_batch *b = &sock->batches[i + (size_t)k];
+			if (b->count > 1)
+				sock->stats.batches_sent++;
+			sock->stats.datagrams_sent += b->count;
+			sock->stats.bytes_sent += b->len;
+		}
+		if (sent > 0) {
+			i += (size_t)sent;
+			continue;
+		}
+		if (sent == 0) {
+			for (; i < n; i++)
+				sock->stats.send_dropped += sock->batches[i].count;
+			break;
+		}
+		/* Batch i was refused. */
+		int err = errno;
+		const struct udp_batch *b = &sock->batches[i];
+		if (err == EAGAIN || err == EWOULDBLOCK) {
+			/* The socket's buffer is full: so it is for the rest. */
+			for (; i < n; i++)
+				sock->stats.send_dropped += sock->batches[i].count;
+			break;
+		}
+		if (b->count > 1 && gso_refused(err))
+			/* Sent one by one; the outcome tells whether GSO or
+			 * the size was the trouble. */
+			send_one_by_one(sock, b, err);
+		else if (err == ENOBUFS)
+			sock->stats.send_dropped += b->count;
+		else
+			sock->stats.send_errors += b->count;
+		i++;
+	}
+	sock->nbatches = 0;
+	sock->out_len = 0;
 }
 
 int udp_send(struct udp_socket *sock, const struct sockaddr *remote, const uint8_t *data,
@@ -173,31 +243,37 @@ int udp_send(struct udp_socket *sock, const struct sockaddr *remote, const uint8
 		return -EMSGSIZE;
 	}
 	socklen_t to_len = netaddr_len(&to.sa);
-	if (sock->batch_count > 0) {
-		int same =
-		    to_len == sock->batch_to_len && memcmp(&to, &sock->batch_to, to_len) == 0;
-		/* A batch continues while the destination is the same, the new
-		 * segment is no longer than the first and the previous one was
-		 * full-sized (only the last segment may be short). */
-		if (!same || len > sock->batch_seg || sock->batch_len % sock->batch_seg != 0 ||
-		    sock->batch_count == UDP_GSO_MAX_SEGS ||
-		    sock->batch_len + len > UDP_GSO_MAX_BYTES || !sock->gso_ok)
-			send_batch(sock);
+	struct udp_batch *b = sock->nbatches ? &sock->batches[sock->nbatches - 1] : NULL;
+	/* A batch continues while the destination is the same, the new
+	 * segment is no longer than the first and the previous one was
+	 * full-sized (only the last segment may be short). */
+	if (b && (to_len != b->to_len || memcmp(&to, &b->to, to_len) != 0 || len > b->seg ||
+		  b->len % b->seg != 0 || b->count == UDP_GSO_MAX_SEGS ||
+		  b->len + len > UDP_GSO_MAX_BYTES || !sock->gso_ok))
+		b = NULL;
+	if (sock->out_len + len > UDP_SEND_BYTES || (!b && sock->nbatches == UDP_SEND_BATCHES)) {
+		send_batches(sock);
+		b = NULL;
 	}
-	if (sock->batch_count == 0) {
-		sock->batch_to = to;
-		sock->batch_to_len = to_len;
-		sock->batch_seg = len;
+	if (!b) {
+		b = &sock->batches[sock->nbatches++];
+		b->to = to;
+		b->to_len = to_len;
+		b->start = sock->out_len;
+		b->len = 0;
+		b->seg = len;
+		b->count = 0;
 	}
-	memcpy(sock->batch + sock->batch_len, data, len);
-	sock->batch_len += len;
-	sock->batch_count++;
+	memcpy(sock->out + sock->out_len, data, len);
+	sock->out_len += len;
+	b->len += len;
+	b->count++;
 	return 0;
 }
 
 void udp_flush(struct udp_socket *sock)
 {
-	send_batch(sock);
+	send_batches(sock);
 }
 
 /* The size of the datagrams in a received buffer: the UDP_GRO message

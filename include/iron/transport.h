@@ -148,6 +148,7 @@ struct transport_stats {
 	uint64_t send_errors;	       /* refused by the kernel or the socket */
 	uint64_t send_dropped;	       /* socket buffer full */
 	uint64_t batches_sent;	       /* GSO sends */
+	uint64_t send_calls;	       /* sendmsg and sendmmsg system calls */
 	uint64_t gro_batches_received; /* reads that held several datagrams */
 	/* This module's own. */
 	uint64_t send_failed;	    /* transport_send() calls that returned an error */

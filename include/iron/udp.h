@@ -55,6 +55,7 @@ int udp_normalize(const struct udp_socket *sock, const struct sockaddr *addr, st
 struct udp_stats {
 	uint64_t datagrams_received, datagrams_sent, bytes_received, bytes_sent;
 	uint64_t send_errors, send_dropped, batches_sent;
+	uint64_t send_calls;	       /* sendmsg and sendmmsg system calls */
 	uint64_t gro_batches_received; /* buffers that held several datagrams */
 };
 void udp_get_stats(const struct udp_socket *sock, struct udp_stats *out);
