@@ -150,6 +150,12 @@ static void on_peer_send(void *user, const struct sockaddr *local, const struct 
 	transport_send(d->transport, local, remote, data, len);
 }
 
+static void on_peer_flush(void *user)
+{
+	struct daemon *d = user;
+	transport_flush(d->transport);
+}
+
 static int on_peer_route(void *user, const struct sockaddr *remote, struct netaddr *local,
 			 struct netaddr *remote_out)
 {
@@ -813,6 +819,7 @@ static int start_network(struct daemon *d)
 	const struct peer_callbacks pcb = {
 	    .user = d,
 	    .send = on_peer_send,
+	    .flush = on_peer_flush,
 	    .route = on_peer_route,
 	    .deliver = on_peer_packet,
 	    .unreachable = on_peer_unreachable,

@@ -535,6 +535,7 @@ static void reply_status(struct daemon_ctl *c, const struct ctl_request *req,
 	ctl_reply_uint(reply, "streams_expired", quic.streams_expired);
 	ctl_reply_uint(reply, "stream_stuck_closes", quic.stream_stuck_closes);
 	ctl_reply_uint(reply, "stream_budget_closes", quic.stream_budget_closes);
+	ctl_reply_uint(reply, "ack_flushes", quic.ack_flushes);
 	ctl_reply_end_object(reply);
 	struct peer_table_stats table;
 	peer_table_get_stats(c->peers, &table);

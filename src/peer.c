@@ -1052,6 +1052,13 @@ static void on_send(void *user, const struct sockaddr *local, const struct socka
 	table->cb.send(table->cb.user, local, remote, data, len);
 }
 
+static void on_flush(void *user)
+{
+	struct peer_table *table = user;
+	if (table->cb.flush)
+		table->cb.flush(table->cb.user);
+}
+
 int peer_table_new(const struct peer_table_config *config, const struct peer_callbacks *callbacks,
 		   struct peer_table **out)
 {
@@ -1081,6 +1088,7 @@ int peer_table_new(const struct peer_table_config *config, const struct peer_cal
 	struct quic_callbacks qcb = {
 	    .user = table,
 	    .send = on_send,
+	    .flush = on_flush,
 	    .established = on_established,
 	    .packet = on_packet,
 	    .closed = on_closed,

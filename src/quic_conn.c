@@ -87,6 +87,16 @@
  * wireguard-go 316 and 357 in the same runs; bench/README.md). */
 #define ACK_EVERY     8
 #define MAX_ACK_DELAY (1 * NGTCP2_MILLISECONDS)
+/* ... but only while this connection loses packets of its own (a
+ * datagram declared lost in the last ACK_LOSSY_NS, loss recovery, or a
+ * probe timeout running); on a clean path every ACK_EVERY_CLEAN. Each ACK
+ * is a packet both ends pay for (written, encrypted, sent; read,
+ * decrypted, taken by ngtcp2): at 8, a bulk transfer's receiver sent one
+ * for every 8 packets it got. The loss a receiver sees on its own packets
+ * (the inner TCP's ACKs, at least) stands for the path's in the direction
+ * its ACKs travel. */
+#define ACK_EVERY_CLEAN 32
+#define ACK_LOSSY_NS	(1000 * NGTCP2_MILLISECONDS)
 
 /* Bound on packets written for one connection per flush, so one connection
  * cannot starve the others; the rest goes out at the next expiry. */
@@ -715,9 +725,14 @@ static int on_ack_datagram(ngtcp2_conn *conn, uint64_t dgram_id, void *user_data
 
 static int on_lost_datagram(ngtcp2_conn *conn, uint64_t dgram_id, void *user_data)
 {
+	struct quic_conn *qc = user_data;
 	(void)conn;
+	/* A path MTU probe (an id of its own) is lost by design when too
+	 * big: only the packets' loss counts. */
 	if (dgram_id)
-		conn_probe_judged(user_data, dgram_id, false);
+		conn_probe_judged(qc, dgram_id, false);
+	else
+		qc->last_loss_ns = qc->ep->now ? qc->ep->now : 1;
 	return 0;
 }
 
@@ -1964,10 +1979,22 @@ static bool stale_stateless_reset(struct quic_conn *qc, const struct sockaddr *r
 	return false;
 }
 
+/* Whether the connection lost packets of its own lately (see
+ * ACK_EVERY_CLEAN). */
+static bool losing(struct quic_conn *qc, uint64_t now)
+{
+	ngtcp2_conn_stat cs;
+
+	if (qc->last_loss_ns && now - qc->last_loss_ns < ACK_LOSSY_NS)
+		return true;
+	ngtcp2_conn_get_conn_stat(qc->conn, &cs);
+	return cs.pto_count > 0 || cs.congestion_recovery_start_ts != UINT64_MAX;
+}
+
 /* Writes what ngtcp2 has to send besides datagrams and stream data: the
  * ACK it owes, if any (see ACK_EVERY). An error is left to the next flush,
  * which meets it again and ends the connection there. */
-static void conn_write_ack(struct quic_conn *qc, uint64_t now)
+static void conn_write_ack(struct quic_conn *qc, bool urgent, uint64_t now)
 {
 	ngtcp2_path_storage ps;
 	ngtcp2_pkt_info pi = {0};
@@ -1976,8 +2003,13 @@ static void conn_write_ack(struct quic_conn *qc, uint64_t now)
 	qc->rx_unacked = 0;
 	ngtcp2_path_storage_zero(&ps);
 	n = ngtcp2_conn_write_pkt(qc->conn, &ps.path, &pi, qc->ep->tx, conn_tx_cap(qc), now);
-	if (n > 0)
-		conn_send(qc, &ps.path, qc->ep->tx, (size_t)n);
+	if (n <= 0)
+		return;
+	conn_send(qc, &ps.path, qc->ep->tx, (size_t)n);
+	if (urgent && qc->ep->cb.flush) {
+		qc->ep->stats.ack_flushes++;
+		qc->ep->cb.flush(qc->ep->cb.user);
+	}
 }
 
 void quic_conn_read(struct quic_conn *qc, const struct sockaddr *local,
@@ -2015,8 +2047,12 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *local,
 	conn_release_tls(qc);
 	quic_conn_mark_dirty(qc);
 	if (++qc->rx_unacked >= ACK_EVERY && ngtcp2_conn_get_handshake_completed(qc->conn) &&
-	    qc->close_kind == QUIC_CLOSE_NONE)
-		conn_write_ack(qc, now);
+	    qc->close_kind == QUIC_CLOSE_NONE) {
+		if (qc->rx_unacked == ACK_EVERY && losing(qc, now))
+			conn_write_ack(qc, true, now);
+		else if (qc->rx_unacked >= ACK_EVERY_CLEAN)
+			conn_write_ack(qc, false, now);
+	}
 	conn_update_expiry(qc);
 }
 

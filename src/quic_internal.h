@@ -139,7 +139,8 @@ struct quic_conn {
 	 * probes said it takes packets on streams. */
 	bool hello_pending;
 	bool peer_stream_packets;
-	unsigned rx_unacked; /* packets read since the last write */
+	unsigned rx_unacked;   /* packets read since the last write */
+	uint64_t last_loss_ns; /* when ngtcp2 last declared a datagram of ours lost (0: never) */
 
 	struct quic_path_event path_events[QUIC_PATH_EVENTS];
 	uint8_t npath_events;

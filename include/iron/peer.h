@@ -51,6 +51,8 @@ struct peer_callbacks {
 	/* Sends a datagram on a path (the QUIC endpoint's output). */
 	void (*send)(void *user, const struct sockaddr *local, const struct sockaddr *remote,
 		     const uint8_t *data, size_t len);
+	/* Sends what send() queued now (see quic_callbacks.flush). May be NULL. */
+	void (*flush)(void *user);
 	/* Chooses the local address for dialling remote and writes the remote
 	 * address in the form the transport reports it. Returns 0 or
 	 * -EAFNOSUPPORT. */

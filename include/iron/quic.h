@@ -86,6 +86,10 @@ struct quic_callbacks {
 	/* Send one UDP datagram from local to remote. */
 	void (*send)(void *user, const struct sockaddr *local, const struct sockaddr *remote,
 		     const uint8_t *data, size_t len);
+	/* What send() queued should leave now, not at the end of the batch
+	 * of reads being handled: an ACK for a peer that is losing packets.
+	 * May be NULL. */
+	void (*flush)(void *user);
 	/* Handshake done and peer authenticated (client: handshake confirmed,
 	 * or earlier when the server's data arrives first; server: handshake
 	 * completed). Return 0 to keep the connection, negative to close it
@@ -364,6 +368,7 @@ struct quic_endpoint_stats {
 	uint64_t streams_expired;      /* stopped at stream_deadline_ns */
 	uint64_t stream_stuck_closes;  /* connections closed: a stopped stream not reset */
 	uint64_t stream_budget_closes; /* connections closed at max_peer_streams */
+	uint64_t ack_flushes;	       /* ACKs sent at once for peers losing packets */
 };
 void quic_endpoint_get_stats(const struct quic_endpoint *ep, struct quic_endpoint_stats *stats);
 
