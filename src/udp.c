@@ -201,13 +201,9 @@ static void send_batches(struct udp_socket *sock)
 			i += (size_t)sent;
 			continue;
 		}
-		if (sent == 0) {
-			for (; i < n; i++)
-				sock->stats.send_dropped += sock->batches[i].count;
-			break;
-		}
-		/* Batch i was refused. */
-		int err = errno;
+		/* Batch i was refused. Nothing taken without an error (which
+		 * the kernel does not do) counts as a full buffer. */
+		int err = sent == 0 ? EAGAIN : errno;
 		const struct udp_batch *b = &sock->batches[i];
 		if (err == EAGAIN || err == EWOULDBLOCK) {
 			/* The socket's buffer is full: so it is for the rest. */
